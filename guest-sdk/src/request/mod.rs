@@ -1,0 +1,362 @@
+//! [`Request`]: the decoded request a handler receives, with the lookups handlers actually need.
+//!
+//! This module owns the presentation of a request: which fields are text, how headers are
+//! matched (ASCII case-insensitively, every value kept in order), how the query is parsed (once,
+//! eagerly, via `url`), and where the body lives. It must not know about pointers or exports
+//! (`sys`) nor about the byte layout beyond calling [`RawRequest`] (`wire`).
+//!
+//! Text fields that are not valid UTF-8 are converted lossily (U+FFFD). The ABI does not promise
+//! UTF-8, but in practice the host has already checked methods, targets and header names against
+//! HTTP's ASCII grammar; the only realistic non-UTF-8 text is an obs-text header value, and a
+//! handler that cares about those bytes is rare enough that a `&str` API serves everyone else
+//! better. The body is never converted: it is bytes until the handler asks for [`Request::text`]
+//! or [`Request::json`].
+
+use crate::body::BodyError;
+use crate::testing::RequestBuilder;
+use crate::url::parse_query;
+use crate::wire::{DecodeError, EncodeError, RawPair, RawRequest};
+use serde::Deserialize;
+
+/// An HTTP request as the host routed it: method, target, headers, route params and body.
+///
+/// Build one in tests with [`Request::builder`]; in a plugin the SDK decodes it for you.
+///
+/// ```
+/// use wasmgate_sdk::Request;
+///
+/// let req = Request::builder()
+///     .method("POST")
+///     .target("/users/7?fields=name&fields=email")
+///     .header("Content-Type", "application/json")
+///     .param("id", "7")
+///     .body(r#"{"name":"Ada"}"#)
+///     .build();
+/// assert_eq!(req.method(), "POST");
+/// assert_eq!(req.path(), "/users/7");
+/// assert_eq!(req.query("fields"), Some("name"));
+/// assert_eq!(req.header("content-type"), Some("application/json"));
+/// assert_eq!(req.param("id"), Some("7"));
+/// assert_eq!(req.text()?, r#"{"name":"Ada"}"#);
+/// # Ok::<(), wasmgate_sdk::BodyError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) path: String,
+    pub(crate) query_string: String,
+    pub(crate) version: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
+    /// The body is the tail of this buffer, from `body_start`. Decoding reuses the buffer the host
+    /// wrote into, so a large body is never copied (it would count twice against the memory cap).
+    pub(crate) buf: Vec<u8>,
+    pub(crate) body_start: usize,
+}
+
+impl Request {
+    /// Starts a [`RequestBuilder`] for tests: `GET /`, `HTTP/1.1`, no headers, empty body.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().build();
+    /// assert_eq!((req.method(), req.target(), req.version()), ("GET", "/", "HTTP/1.1"));
+    /// ```
+    pub fn builder() -> RequestBuilder {
+        RequestBuilder::new()
+    }
+
+    /// Decodes a request from its ABI encoding, taking ownership of the buffer so the body
+    /// can stay where it is.
+    ///
+    /// ```
+    /// use wasmgate_sdk::Request;
+    ///
+    /// let bytes = Request::builder().path("/x").body("hi").build().encode()?;
+    /// let req = Request::decode(bytes)?;
+    /// assert_eq!((req.path(), req.body()), ("/x", &b"hi"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode(buf: Vec<u8>) -> Result<Request, DecodeError> {
+        let raw = RawRequest::decode(&buf)?;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let pairs = |v: &[RawPair<'_>]| v.iter().map(|(n, v)| (text(n), text(v))).collect();
+        let query_string = text(raw.query);
+        let mut req = Request {
+            method: text(raw.method),
+            target: text(raw.target),
+            path: text(raw.path),
+            query: parse_query(&query_string),
+            query_string,
+            version: text(raw.version),
+            headers: pairs(&raw.headers),
+            params: pairs(&raw.params),
+            // The body is the last field, so it ends exactly at the end of the buffer.
+            body_start: buf.len() - raw.body.len(),
+            buf: Vec::new(),
+        };
+        req.buf = buf;
+        Ok(req)
+    }
+
+    /// Encodes the request as the host would (useful for tests and tools).
+    ///
+    /// ```
+    /// let bytes = wasmgate_sdk::Request::builder().build().encode()?;
+    /// assert_eq!(&bytes[..7], b"\x03\0\0\0GET");
+    /// # Ok::<(), wasmgate_sdk::wire::EncodeError>(())
+    /// ```
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        fn pairs(v: &[(String, String)]) -> Vec<RawPair<'_>> {
+            v.iter()
+                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                .collect()
+        }
+        RawRequest {
+            method: self.method.as_bytes(),
+            target: self.target.as_bytes(),
+            path: self.path.as_bytes(),
+            query: self.query_string.as_bytes(),
+            version: self.version.as_bytes(),
+            headers: pairs(&self.headers),
+            params: pairs(&self.params),
+            body: self.body(),
+        }
+        .encode()
+    }
+
+    /// The method, case as received (`GET`, `POST`, …). HTTP methods are case-sensitive.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().method("DELETE").build();
+    /// assert_eq!(req.method(), "DELETE");
+    /// ```
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The raw request-target as the client sent it, e.g. `/echo/a%20b?x=1`.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().target("/a%20b?x=1").build();
+    /// assert_eq!(req.target(), "/a%20b?x=1");
+    /// ```
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The path, still percent-encoded (so `%2F` differs from `/`); see
+    /// [`percent_decode`](crate::percent_decode). Route params are already decoded.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().target("/a%20b?x=1").build();
+    /// assert_eq!(req.path(), "/a%20b");
+    /// ```
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The raw query string: what follows the first `?` of the target, without it; empty if none.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().target("/s?q=a+b&x").build();
+    /// assert_eq!(req.query_string(), "q=a+b&x");
+    /// ```
+    pub fn query_string(&self) -> &str {
+        &self.query_string
+    }
+
+    /// The first value of query parameter `name`, decoded (`+` is a space, `%XX` a byte).
+    /// Names are compared exactly; a parameter without `=` has the value `""`.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().target("/s?q=a+b%21&q=2&flag").build();
+    /// assert_eq!(req.query("q"), Some("a b!"));
+    /// assert_eq!(req.query("flag"), Some(""));
+    /// assert_eq!(req.query("Q"), None);
+    /// ```
+    pub fn query(&self, name: &str) -> Option<&str> {
+        first(&self.query, name, false)
+    }
+
+    /// Every value of query parameter `name`, in order.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().target("/s?tag=a&x=1&tag=b").build();
+    /// assert_eq!(req.query_all("tag").collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    pub fn query_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        lookup(&self.query, name, false)
+    }
+
+    /// All decoded query parameters in order, repeated names included.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().target("/s?b=1&a=2").build();
+    /// assert_eq!(req.query_pairs().collect::<Vec<_>>(), [("b", "1"), ("a", "2")]);
+    /// ```
+    pub fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The protocol version, `HTTP/1.0` or `HTTP/1.1`.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().version("HTTP/1.0").build();
+    /// assert_eq!(req.version(), "HTTP/1.0");
+    /// ```
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The first value of header `name`, matched ASCII case-insensitively as HTTP requires.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().header("X-Token", "abc").build();
+    /// assert_eq!(req.header("x-token"), Some("abc"));
+    /// assert_eq!(req.header("x-other"), None);
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        first(&self.headers, name, true)
+    }
+
+    /// Every value of header `name` (case-insensitive), in received order. Values are not split
+    /// on commas: `Accept: a, b` is one value, as received.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder()
+    ///     .header("Accept", "text/html")
+    ///     .header("accept", "application/json")
+    ///     .build();
+    /// assert_eq!(req.header_all("ACCEPT").collect::<Vec<_>>(), ["text/html", "application/json"]);
+    /// ```
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        lookup(&self.headers, name, true)
+    }
+
+    /// All headers in received order, names with the case the client used.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().header("Host", "h").header("X-A", "1").build();
+    /// assert_eq!(req.headers().collect::<Vec<_>>(), [("Host", "h"), ("X-A", "1")]);
+    /// ```
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The route parameter `name` (`:name` or `*name` in the route pattern), percent-decoded by
+    /// the host. A `*rest` wildcard holds the remaining path without its leading `/`.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().param("name", "Ada Lovelace").build();
+    /// assert_eq!(req.param("name"), Some("Ada Lovelace"));
+    /// assert_eq!(req.param("other"), None);
+    /// ```
+    pub fn param(&self, name: &str) -> Option<&str> {
+        first(&self.params, name, false)
+    }
+
+    /// All route parameters in pattern order.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().param("a", "1").param("rest", "x/y").build();
+    /// assert_eq!(req.params().collect::<Vec<_>>(), [("a", "1"), ("rest", "x/y")]);
+    /// ```
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The body as bytes; empty if the request had none.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().body(vec![0, 159, 146, 150]).build();
+    /// assert_eq!(req.body(), [0, 159, 146, 150]);
+    /// ```
+    pub fn body(&self) -> &[u8] {
+        self.buf.get(self.body_start..).unwrap_or_default()
+    }
+
+    /// Takes the body out of the request without copying it when possible.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().body("abc").build();
+    /// assert_eq!(req.into_body(), b"abc");
+    /// ```
+    pub fn into_body(mut self) -> Vec<u8> {
+        self.buf.drain(..self.body_start.min(self.buf.len()));
+        self.buf
+    }
+
+    /// The body as UTF-8 text; an error (400 when turned into a response) if it is not.
+    ///
+    /// ```
+    /// use wasmgate_sdk::Request;
+    ///
+    /// assert_eq!(Request::builder().body("héllo").build().text()?, "héllo");
+    /// let err = Request::builder().body(vec![0xff]).build().text().unwrap_err();
+    /// assert_eq!(err.status(), 400);
+    /// # Ok::<(), wasmgate_sdk::BodyError>(())
+    /// ```
+    pub fn text(&self) -> Result<&str, BodyError> {
+        std::str::from_utf8(self.body()).map_err(BodyError::NotUtf8)
+    }
+
+    /// The body parsed as JSON into `T`. Errors say what is wrong and where, and carry a
+    /// status (400 for unreadable JSON, 422 for JSON of the wrong shape) so that
+    /// `req.json()?` in a handler returning `Result<Response, Response>` answers the client
+    /// properly.
+    ///
+    /// ```
+    /// use wasmgate_sdk::Request;
+    ///
+    /// #[derive(serde::Deserialize, Debug)]
+    /// struct Point { x: i32, y: i32 }
+    ///
+    /// let p: Point = Request::builder().body(r#"{"x":1,"y":2}"#).build().json()?;
+    /// assert_eq!((p.x, p.y), (1, 2));
+    ///
+    /// let err = Request::builder().body(r#"{"x":1}"#).build().json::<Point>().unwrap_err();
+    /// assert_eq!(err.status(), 422);
+    /// assert_eq!(err.to_string(), "request body has the wrong shape: missing field `y` at line 1 column 7");
+    /// # Ok::<(), wasmgate_sdk::BodyError>(())
+    /// ```
+    pub fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, BodyError> {
+        if self.body().iter().all(u8::is_ascii_whitespace) {
+            return Err(BodyError::Empty);
+        }
+        serde_json::from_slice(self.body()).map_err(BodyError::Json)
+    }
+}
+
+/// Values whose name matches, in order. Headers compare ASCII case-insensitively (RFC 9110);
+/// params and query names exactly, because they are the application's own vocabulary.
+fn lookup<'a>(
+    pairs: &'a [(String, String)],
+    name: &'a str,
+    ignore_case: bool,
+) -> impl Iterator<Item = &'a str> + 'a {
+    pairs
+        .iter()
+        .filter(move |(n, _)| same_name(n, name, ignore_case))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The first value of `name`; separate from [`lookup`] so the name need not outlive the result.
+fn first<'a>(pairs: &'a [(String, String)], name: &str, ignore_case: bool) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| same_name(n, name, ignore_case))
+        .map(|(_, v)| v.as_str())
+}
+
+fn same_name(candidate: &str, name: &str, ignore_case: bool) -> bool {
+    if ignore_case {
+        candidate.eq_ignore_ascii_case(name)
+    } else {
+        candidate == name
+    }
+}
+
+#[cfg(test)]
+mod tests;

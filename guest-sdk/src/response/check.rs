@@ -1,0 +1,178 @@
+//! The host's refusal rules for responses (docs/ABI.md, "What the host refuses" and
+//! "Clarifications"), and [`ResponseError`], which names a broken rule.
+//!
+//! This module owns the byte-level rules and nothing else, so they can be compared line by line
+//! with the host's: status 200..=599, header names are RFC 9110 tokens, header values have no
+//! control character but tab, and `Content-Length`, `Transfer-Encoding` and `Connection` are the
+//! host's. It must not build or encode responses; [`Response`](crate::Response) calls it.
+
+use std::fmt;
+
+/// Something in a [`Response`](crate::Response) the host would refuse with 502 (docs/ABI.md).
+///
+/// ```
+/// use wasmgate_sdk::{Response, ResponseError};
+///
+/// let resp = Response::new(302).header("Location", "/new\r\nX-Evil: 1");
+/// assert!(matches!(resp.error(), Some(ResponseError::InvalidHeaderValue { .. })));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// The status is outside 200..=599.
+    InvalidStatus(u16),
+    /// The header name is not an RFC 9110 token (it is empty or has spaces, `:`, etc.).
+    InvalidHeaderName(String),
+    /// The header value contains CR, LF, NUL or another control character other than tab.
+    InvalidHeaderValue {
+        /// The header's name.
+        name: String,
+        /// The refused value.
+        value: String,
+    },
+    /// `Content-Length`, `Transfer-Encoding` or `Connection`: framing belongs to the host.
+    HostOwnedHeader(String),
+    /// The value given to [`Response::json`](crate::Response::json) could not be serialized.
+    Json(String),
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidStatus(s) => write!(
+                f,
+                "status {s} is outside 200..=599 (1xx are interim responses, not a final answer)"
+            ),
+            Self::InvalidHeaderName(n) => write!(
+                f,
+                "header name {n:?} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~ only)"
+            ),
+            Self::InvalidHeaderValue { name, value } => write!(
+                f,
+                "value of header {name} is {value:?}: CR, LF, NUL and other control characters \
+                 (except tab) are not allowed"
+            ),
+            Self::HostOwnedHeader(n) => write!(
+                f,
+                "header {n} is set by the host, not by plugins (it owns Content-Length, \
+                 Transfer-Encoding and Connection)"
+            ),
+            Self::Json(e) => write!(f, "could not serialize the JSON body: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+/// Whether the host accepts `status` as a final answer.
+pub(crate) fn check_status(status: u16) -> Result<(), ResponseError> {
+    if (200..=599).contains(&status) {
+        Ok(())
+    } else {
+        Err(ResponseError::InvalidStatus(status))
+    }
+}
+
+/// The host's header rules (docs/ABI.md): name is a token, not a framing header; value has no
+/// control character but tab (bytes >= 0x80, i.e. any non-ASCII UTF-8, are allowed).
+pub(crate) fn check_header(name: &str, value: &str) -> Result<(), ResponseError> {
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return Err(ResponseError::InvalidHeaderName(name.to_owned()));
+    }
+    if ["content-length", "transfer-encoding", "connection"]
+        .iter()
+        .any(|owned| name.eq_ignore_ascii_case(owned))
+    {
+        return Err(ResponseError::HostOwnedHeader(name.to_owned()));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        return Err(ResponseError::InvalidHeaderValue { name, value });
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Response;
+
+    #[test]
+    fn status_range_is_the_hosts() {
+        for ok in [200, 204, 302, 404, 599] {
+            assert!(Response::new(ok).error().is_none(), "{ok}");
+        }
+        for bad in [0, 100, 101, 199, 600, 999] {
+            assert_eq!(
+                Response::new(bad).error(),
+                Some(&ResponseError::InvalidStatus(bad))
+            );
+        }
+    }
+
+    #[test]
+    fn header_names_must_be_tokens() {
+        for ok in ["x", "X-Custom_1", "!#$%&'*+-.^_`|~", "WWW-Authenticate"] {
+            assert!(Response::ok().header(ok, "v").error().is_none(), "{ok}");
+        }
+        for bad in ["", "a b", "a:b", "a\tb", "é", "a\"b", "(x)", "a/b", "a\r\n"] {
+            let resp = Response::ok().header(bad, "v");
+            assert_eq!(
+                resp.error(),
+                Some(&ResponseError::InvalidHeaderName(bad.into())),
+                "{bad:?}"
+            );
+            assert_eq!(resp.headers().count(), 0);
+        }
+    }
+
+    #[test]
+    fn header_values_refuse_controls_but_tab_and_allow_non_ascii() {
+        for ok in ["", "a b", "a\tb", "café ✓", "\"quoted\"", "x=1; Path=/"] {
+            assert!(Response::ok().header("v", ok).error().is_none(), "{ok:?}");
+        }
+        for bad in [
+            "a\rb",
+            "a\nb",
+            "a\0b",
+            "\x01",
+            "\x1f",
+            "\x7f",
+            "x\r\nSet-Cookie: a=1",
+        ] {
+            let resp = Response::ok().header("v", bad);
+            assert!(
+                matches!(resp.error(), Some(ResponseError::InvalidHeaderValue { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn framing_headers_are_refused_in_any_case() {
+        for owned in [
+            "Content-Length",
+            "content-length",
+            "TRANSFER-ENCODING",
+            "Connection",
+        ] {
+            let resp = Response::ok().header(owned, "x");
+            assert_eq!(
+                resp.error(),
+                Some(&ResponseError::HostOwnedHeader(owned.into()))
+            );
+        }
+        assert!(
+            Response::ok()
+                .header("Content-Type", "x")
+                .header("Keep-Alive", "5")
+                .error()
+                .is_none()
+        );
+    }
+}

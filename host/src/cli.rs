@@ -1,0 +1,162 @@
+//! The command line: parse flags, load the config, run a command.
+//!
+//! The binary's edge, kept in the library so the integration tests can build a binary with exactly
+//! this behaviour (`main.rs` is three lines). The only module that uses `anyhow` and prints errors
+//! for people; everything it calls returns typed errors. Exit codes: 0 on success (including a
+//! graceful shutdown), 1 on a runtime failure, 2 on a usage or configuration error.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::config::{Config, PluginSource};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// An HTTP/1.1 server whose routes are WebAssembly plugins.
+#[derive(Parser, Debug)]
+#[command(name = "wasmgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the configured routes.
+    Serve(ServeArgs),
+    /// Build the plugin crates the config names, for wasm32-wasip1.
+    Build(ConfigArg),
+    /// Build, then serve.
+    Up(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigArg {
+    /// The config file [default: ./wasmgate.toml if present, else the embedded default]
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Address to listen on, overriding the config's `server.listen` (port 0 picks a free port).
+    #[arg(long, short)]
+    listen: Option<SocketAddr>,
+    /// Log output format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `wasmgate=debug` [default: $RUST_LOG, else `info`]
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Runs the command line in `std::env::args`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => load_config(&args).and_then(|c| build(&c)),
+        Command::Serve(args) => load_config(&args.config).and_then(|c| serve(c, &args)),
+        Command::Up(args) => load_config(&args.config).and_then(|c| {
+            build(&c)?;
+            serve(c, &args)
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let config_error = err.chain().any(|e| e.is::<crate::config::ConfigError>());
+            ExitCode::from(if config_error { 2 } else { 1 })
+        }
+    }
+}
+
+fn load_config(args: &ConfigArg) -> anyhow::Result<Config> {
+    let config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None if Path::new("wasmgate.toml").exists() => {
+            Config::from_file(Path::new("wasmgate.toml"))?
+        }
+        None => Config::embedded(&std::env::current_dir()?)?,
+    };
+    Ok(config)
+}
+
+fn build(config: &Config) -> anyhow::Result<()> {
+    let crates: Vec<(String, PathBuf)> = config
+        .plugins
+        .iter()
+        .filter_map(|p| match &p.source {
+            PluginSource::Crate { dir, .. } => Some((p.name.clone(), dir.clone())),
+            PluginSource::File(_) => None,
+        })
+        .collect();
+    if crates.is_empty() {
+        return Ok(());
+    }
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    crate::builder::build_plugins(&config.base_dir, &crates, progress)
+        .context("building plugins")?;
+    Ok(())
+}
+
+fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
+    init_logging(args)?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = crate::bind(config.server.listen)
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let (trigger, signal) = crate::server::shutdown::channel();
+        let app = std::sync::Arc::new(crate::app::App::new(config)?);
+        tokio::spawn(async move {
+            if let Err(err) = crate::server::shutdown::on_os_signals(trigger).await {
+                tracing::error!(error = %err, "cannot install signal handlers; stop with SIGKILL");
+            }
+        });
+        // A stable line on stdout, so scripts and tests can find the port when listening on :0.
+        println!("wasmgate listening on http://{addr}");
+        tracing::info!(%addr, "listening");
+        crate::server::run(listener, app, signal).await;
+        Ok(())
+    })
+}
+
+fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &args.log_level {
+        Some(level) => {
+            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level `{level}`"))?
+        }
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    // Colours only for a person at a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match args.log_format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Configuration: `wasmgate.toml` parsed into one validated [`Config`] value.
+//!
+//! Every limit and timeout of the server lives here as a named, documented field with a default, and
+//! is passed explicitly to the code that enforces it. Nothing else in the crate reads files or the
+//! environment for settings.
+
+/// Limits the HTTP/1.1 request parser and body decoder enforce. Each one bounds memory a single
+/// client can make the server hold, and each has its own status when exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest method token accepted. Longer than any method we could route -> 501 (RFC 9110 §9.1).
+    pub max_method_bytes: usize,
+    /// Longest request-target accepted -> 414 URI Too Long past it (RFC 9112 §3).
+    pub max_target_bytes: usize,
+    /// Largest header section (leading empty lines, request line and all field lines, with their
+    /// CRLFs, up to and including the final empty line) -> 431 past it.
+    pub max_header_bytes: usize,
+    /// Most field lines in one header section -> 431 past it.
+    pub max_headers: usize,
+    /// Largest request body, decided from Content-Length before reading it, or while de-chunking
+    /// -> 413 Content Too Large past it.
+    pub max_body_bytes: u64,
+    /// Longest chunk-size line (hex size, extensions and CRLF) -> 400 past it: no legitimate client
+    /// sends long extensions, and they would otherwise be unbounded.
+    pub max_chunk_line_bytes: usize,
+    /// Largest trailer section of a chunked body -> 431 past it.
+    pub max_trailer_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_method_bytes: 32,
+            max_target_bytes: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            max_body_bytes: 1024 * 1024,
+            max_chunk_line_bytes: 4 * 1024,
+            max_trailer_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// What one plugin call may consume. Each bound turns a misbehaving guest into one failed request
+/// (its own status and metric) instead of a problem for the server. Set per plugin in the config,
+/// falling back to `[plugin_defaults]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Fuel (roughly, wasm instructions) one request may burn -> 504 `fuel_exhausted` past it.
+    /// Deterministic, so a runaway loop fails the same way on a fast and a slow machine.
+    pub fuel: u64,
+    /// Wall-clock time one request may take in the guest -> 504 `deadline` past it. Catches what
+    /// fuel cannot (a guest blocked in a host call, or a machine too loaded to burn its fuel).
+    pub deadline: std::time::Duration,
+    /// Largest linear memory the guest may grow to -> 500 `memory_limit` when it tries to go past.
+    pub max_memory_bytes: u64,
+    /// Largest encoded response the host will read out of the guest -> 502 `invalid_response`.
+    pub max_response_bytes: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            fuel: 100_000_000,
+            deadline: std::time::Duration::from_secs(1),
+            max_memory_bytes: 64 * 1024 * 1024,
+            max_response_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Capabilities a plugin gets beyond the default sandbox (stdout/stderr into the log, clocks,
+/// random). Empty by default: no files, no environment, no arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginGrants {
+    /// Environment variables passed through, by name, with the host's current value.
+    pub env: Vec<String>,
+    /// Host directories pre-opened for the guest, read-only.
+    pub dirs: Vec<DirGrant>,
+}
+
+/// One host directory a plugin may read, and the path the guest sees it at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    pub host: std::path::PathBuf,
+    pub guest: String,
+}
+
+/// Engine-wide settings of the wasm runtime: shared by every plugin, fixed at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// How often the one epoch ticker advances the engine's epoch. Guests yield to the async
+    /// scheduler at each tick (so guest CPU cannot starve the server) and deadlines are checked at
+    /// this granularity.
+    pub epoch_tick: std::time::Duration,
+    /// Most wasm instances alive at once (the pooling allocator's slot count); bounds the memory
+    /// reserved for guests. A request past it waits for a slot.
+    pub max_instances: u32,
+    /// Largest linear memory any plugin may be configured with: the size of one pool slot.
+    pub max_memory_bytes: u64,
+    /// Wasm stack a guest may use -> 500 `trap` (stack overflow) past it.
+    pub max_stack_bytes: usize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            epoch_tick: std::time::Duration::from_millis(1),
+            max_instances: 256,
+            max_memory_bytes: 256 * 1024 * 1024,
+            max_stack_bytes: 512 * 1024,
+        }
+    }
+}
+
+mod error;
+mod file;
+
+pub use error::ConfigError;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The embedded default configuration: the repository's own `wasmgate.toml`. It is what `serve`
+/// uses when no `--config` is given and there is no `wasmgate.toml` in the working directory, and a
+/// test checks that its values are exactly the defaults documented on each field here.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../wasmgate.toml");
+
+/// A validated configuration. Building one is the only way to get one, so everything downstream
+/// may rely on: routes reference existing plugins, patterns are valid and do not conflict, every
+/// limit is non-zero and consistent with the others.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where this configuration came from (a file path, or `<embedded>`), for messages.
+    pub source: PathBuf,
+    /// Directory relative plugin paths are resolved against: the config file's directory.
+    pub base_dir: PathBuf,
+    pub server: ServerSettings,
+    pub timeouts: Timeouts,
+    pub http: HttpLimits,
+    pub runtime: RuntimeSettings,
+    /// Limits of every plugin that does not set its own.
+    pub plugin_defaults: PluginLimits,
+    /// Plugins by name, in the order the file lists them.
+    pub plugins: Vec<PluginConfig>,
+    /// Routes in the order the file lists them.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Listener and connection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Address to listen on (overridden by `--listen`).
+    pub listen: SocketAddr,
+    /// Most connections served at once. At the cap the server stops accepting, so further clients
+    /// wait in the kernel's backlog instead of being accepted and dropped.
+    pub max_connections: usize,
+    /// Requests served on one connection before the server closes it (`Connection: close` on the
+    /// last), so that long-lived clients rebalance and per-connection state is recycled.
+    pub max_requests_per_connection: u64,
+}
+
+/// Every timeout the server enforces. None of them may be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time allowed to receive a whole request head, counted from its first byte (or from accept
+    /// for the first request) -> 408 and close. The slowloris bound: an absolute deadline, not a
+    /// per-read one, so trickling a byte at a time does not extend it.
+    pub header_read: Duration,
+    /// Longest stall while reading a body (no byte received) -> 408 and close.
+    pub body_read: Duration,
+    /// Longest a keep-alive connection may sit between requests -> closed without an answer.
+    pub idle: Duration,
+    /// Longest stall while writing a response (the client is not reading) -> closed.
+    pub write: Duration,
+    /// How long graceful shutdown waits for in-flight requests before closing them by force.
+    pub shutdown_grace: Duration,
+    /// Ceiling of the exponential back-off after accept errors such as EMFILE.
+    pub accept_backoff_max: Duration,
+    /// After answering and deciding to close, how long to keep reading (and discarding) what the
+    /// client still sends, so that closing with unread data does not reset the connection and
+    /// destroy the answer before the client reads it (the "lingering close" of RFC 9112 §9.6).
+    pub linger: Duration,
+}
+
+/// How a plugin's module is obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A crate in `plugins/` built by `wasmgate build` into `plugins/target/wasm32-wasip1/release`.
+    Crate { dir: PathBuf, wasm: PathBuf },
+    /// A ready `.wasm` or `.wat` file.
+    File(PathBuf),
+}
+
+impl PluginSource {
+    /// The module file the runtime loads.
+    pub fn module_path(&self) -> &Path {
+        match self {
+            PluginSource::Crate { wasm, .. } => wasm,
+            PluginSource::File(path) => path,
+        }
+    }
+}
+
+/// One `[plugins.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginConfig {
+    pub name: String,
+    pub source: PluginSource,
+    pub limits: PluginLimits,
+    pub grants: PluginGrants,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Methods served; empty means any method (`method = "*"`).
+    pub methods: Vec<String>,
+    /// The path pattern (`/exact`, `/:param`, `/*rest`), validated by the route table.
+    pub pattern: String,
+    /// Name of the plugin that answers.
+    pub plugin: String,
+    /// 1-based line of the entry in its file, for errors found later (pattern conflicts).
+    pub line: usize,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, path, &base)
+    }
+
+    /// The embedded default, with plugin paths relative to `base_dir`.
+    pub fn embedded(base_dir: &Path) -> Result<Config, ConfigError> {
+        Config::parse(
+            EMBEDDED_DEFAULT,
+            Path::new("<embedded wasmgate.toml>"),
+            base_dir,
+        )
+    }
+
+    /// Parses and validates `text`; `source` names it in errors, `base_dir` anchors relative paths.
+    pub fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        file::parse(text, source, base_dir)
+    }
+
+    /// The plugin called `name`.
+    pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 1024,
+            max_requests_per_connection: 10_000,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            accept_backoff_max: Duration::from_secs(1),
+            linger: Duration::from_secs(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

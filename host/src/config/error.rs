@@ -1,0 +1,112 @@
+//! Configuration errors that point at the offending text.
+//!
+//! Owns the rendering of a config error: file, line, column, the line itself with the offending
+//! text underlined, and what would be valid. Knows nothing about which keys exist (that is
+//! `file.rs`); it only turns a byte span of the source into a message a person can act on.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<embedded ...>`) the error is in.
+    pub file: PathBuf,
+    /// 1-based line and column of the offending text, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// What is wrong and what would be valid.
+    pub message: String,
+    /// The source line and an underline of the offending text, ready to print.
+    pub snippet: Option<String>,
+}
+
+impl ConfigError {
+    /// An error at byte range `span` of `text`.
+    pub fn at(
+        file: &Path,
+        text: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut err = ConfigError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+            snippet: None,
+        };
+        if let Some(span) = span {
+            let start = span.start.min(text.len());
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            let line_text = &text[line_start..line_end];
+            let line_no = text[..start].matches('\n').count() + 1;
+            let col = text[line_start..start].chars().count() + 1;
+            let width = text[start..span.end.clamp(start, line_end)]
+                .chars()
+                .count()
+                .max(1);
+            let gutter = " ".repeat(line_no.to_string().len());
+            err.line = Some(line_no);
+            err.column = Some(col);
+            err.snippet = Some(format!(
+                "{gutter} |\n{line_no} | {line_text}\n{gutter} | {}{}",
+                " ".repeat(col - 1),
+                "^".repeat(width)
+            ));
+        }
+        err
+    }
+
+    /// The file could not be read at all.
+    pub fn io(file: &Path, err: std::io::Error) -> Self {
+        ConfigError::at(
+            file,
+            "",
+            None,
+            format!("cannot read the config file: {err}"),
+        )
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(line), Some(col)) = (self.line, self.column) {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(snippet) = &self.snippet {
+            write!(f, "\n{snippet}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn underlines_the_span_on_its_line() {
+        let text = "a = 1\nbad = 2\n";
+        let err = ConfigError::at(Path::new("w.toml"), text, Some(6..9), "unknown key `bad`");
+        assert_eq!((err.line, err.column), (Some(2), Some(1)));
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("w.toml:2:1: unknown key `bad`"),
+            "{shown}"
+        );
+        assert!(shown.contains("2 | bad = 2\n  | ^^^"), "{shown}");
+    }
+
+    #[test]
+    fn without_span_names_only_the_file() {
+        let err = ConfigError::at(Path::new("w.toml"), "", None, "empty");
+        assert_eq!(err.to_string(), "w.toml: empty");
+    }
+}

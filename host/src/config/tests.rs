@@ -1,0 +1,188 @@
+//! Config parsing: the embedded default is the documented defaults, and every bad input is an
+//! error that names the key, the line and what would be valid.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("w.toml"), Path::new("/srv"))
+}
+
+fn error(text: &str) -> String {
+    parse(text)
+        .expect_err("config should be refused")
+        .to_string()
+}
+
+const PLUGIN: &str = "[plugins.p]\nwasm = \"p.wat\"\n";
+
+#[test]
+fn embedded_default_is_exactly_the_documented_defaults() {
+    let config = Config::embedded(Path::new(".")).unwrap();
+    assert_eq!(config.server, ServerSettings::default());
+    assert_eq!(config.timeouts, Timeouts::default());
+    assert_eq!(config.http, HttpLimits::default());
+    assert_eq!(config.runtime, RuntimeSettings::default());
+    assert_eq!(config.plugin_defaults, PluginLimits::default());
+    let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["echo", "hello", "submit", "users"]);
+    assert_eq!(config.routes.len(), 4);
+    assert!(
+        config
+            .plugins
+            .iter()
+            .all(|p| p.limits == PluginLimits::default())
+    );
+}
+
+#[test]
+fn an_empty_file_is_all_defaults_and_no_routes() {
+    let config = parse("").unwrap();
+    assert_eq!(config.timeouts, Timeouts::default());
+    assert!(config.routes.is_empty() && config.plugins.is_empty());
+}
+
+#[test]
+fn values_override_defaults_and_units_parse() {
+    let text = format!(
+        "[server]\nlisten = \"0.0.0.0:9000\"\n[timeouts]\nidle = \"250ms\"\nwrite = \"2m\"\n\
+         [http]\nmax_body_bytes = \"2MiB\"\nmax_headers = 7\n[plugin_defaults]\nfuel = 5\n\
+         {PLUGIN}deadline = \"20ms\"\nenv = [\"HOME\"]\ndirs = [{{ host = \"data\", guest = \"/data\" }}]\n\
+         [[routes]]\nmethod = [\"GET\", \"POST\"]\npath = \"/p/:id\"\nplugin = \"p\"\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.server.listen, "0.0.0.0:9000".parse().unwrap());
+    assert_eq!(c.timeouts.idle, Duration::from_millis(250));
+    assert_eq!(c.timeouts.write, Duration::from_secs(120));
+    assert_eq!(c.http.max_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(c.http.max_headers, 7);
+    let p = c.plugin("p").unwrap();
+    assert_eq!(p.source, PluginSource::File(PathBuf::from("/srv/p.wat")));
+    assert_eq!(
+        (p.limits.fuel, p.limits.deadline),
+        (5, Duration::from_millis(20))
+    );
+    assert_eq!(p.grants.env, ["HOME"]);
+    assert_eq!(p.grants.dirs[0].host, PathBuf::from("/srv/data"));
+    assert_eq!(c.routes[0].methods, ["GET", "POST"]);
+    assert_eq!(c.routes[0].line, 16);
+}
+
+#[test]
+fn crate_plugins_point_at_their_wasm32_build() {
+    let c = parse("[plugins.my-api]\ncrate = \"plugins/my-api\"\n").unwrap();
+    let PluginSource::Crate { dir, wasm } = &c.plugin("my-api").unwrap().source else {
+        panic!()
+    };
+    assert_eq!(dir, &PathBuf::from("/srv/plugins/my-api"));
+    assert_eq!(
+        wasm,
+        &PathBuf::from("/srv/plugins/target/wasm32-wasip1/release/my_api.wasm")
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_key_the_line_and_the_valid_ones() {
+    let err = error("[server]\nlisten = \"127.0.0.1:1\"\nmax_conections = 5\n");
+    assert!(
+        err.starts_with("w.toml:3:1: unknown field `max_conections`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("max_connections"),
+        "lists the valid keys: {err}"
+    );
+    assert!(
+        err.contains("3 | max_conections = 5\n  | ^^^^^^^^^^^^^^"),
+        "{err}"
+    );
+    assert!(error("[sever]\n").contains("unknown field `sever`"));
+}
+
+#[test]
+fn bad_values_say_what_would_be_valid() {
+    for (text, line, needle) in [
+        ("[timeouts]\nidle = \"10\"\n", 2, "invalid duration `10`"),
+        ("[timeouts]\nidle = \"0s\"\n", 2, "non-zero"),
+        ("[timeouts]\nidle = 10\n", 2, "invalid type"),
+        (
+            "[http]\nmax_body_bytes = \"1MB\"\n",
+            2,
+            "unit B, KiB, MiB or GiB",
+        ),
+        ("[http]\nmax_body_bytes = 0\n", 2, "positive"),
+        ("[http]\nmax_headers = -1\n", 2, "whole number from 1"),
+        (
+            "[server]\nlisten = \"localhost:80\"\n",
+            2,
+            "expected IP:PORT",
+        ),
+        ("[server]\nmax_connections = 0\n", 2, "whole number from 1"),
+        ("[runtime]\nmax_stack_bytes = \"1TiB\"\n", 2, "invalid size"),
+    ] {
+        let err = error(text);
+        assert!(err.starts_with(&format!("w.toml:{line}:")), "{text}: {err}");
+        assert!(err.contains(needle), "{text}: {err}");
+    }
+}
+
+#[test]
+fn plugin_tables_are_checked() {
+    assert!(error("[plugins.p]\n").contains("needs `crate = \"plugins/p\"`"));
+    assert!(error("[plugins.p]\ncrate = \"a\"\nwasm = \"b\"\n").contains("sets both"));
+    assert!(error("[plugins.\"1p\"]\nwasm = \"x\"\n").contains("not valid"));
+    assert!(error("[plugins.p]\nwasm = \"x\"\nfeul = 3\n").contains("unknown field `feul`"));
+    let err = error("[plugins.p]\nwasm = \"x\"\nmax_memory_bytes = \"1GiB\"\n");
+    assert!(
+        err.starts_with("w.toml:3:20:") && err.contains("pool slot size"),
+        "{err}"
+    );
+}
+
+#[test]
+fn routes_are_checked_with_their_line() {
+    let route = |m: &str, p: &str, plugin: &str| {
+        format!("[[routes]]\nmethod = {m}\npath = \"{p}\"\nplugin = \"{plugin}\"\n")
+    };
+    let err = error(&format!("{PLUGIN}{}", route("\"GET\"", "/x", "nope")));
+    assert!(
+        err.starts_with("w.toml:6:") && err.contains("no [plugins.*] table defines (defined: p)"),
+        "{err}"
+    );
+    let err = error(&format!(
+        "{PLUGIN}{}{}",
+        route("\"GET\"", "/a/:id", "p"),
+        route("\"*\"", "/a/:id", "p")
+    ));
+    assert!(
+        err.starts_with("w.toml:9:8:") && err.contains("conflicts with `GET /a/:id`"),
+        "{err}"
+    );
+    let err = error(&format!("{PLUGIN}{}", route("\"GET\"", "/health", "p")));
+    assert!(err.contains("conflicts with `GET /health`"), "{err}");
+    let err = error(&format!("{PLUGIN}{}", route("\"GET\"", "no-slash", "p")));
+    assert!(
+        err.starts_with("w.toml:5:") && err.contains("must start with `/`"),
+        "{err}"
+    );
+    assert!(
+        error(&format!("{PLUGIN}{}", route("\"G ET\"", "/x", "p"))).contains("not an HTTP method")
+    );
+    assert!(error(&format!("{PLUGIN}{}", route("3", "/x", "p"))).contains("a method name"));
+    assert!(
+        error(&format!(
+            "{PLUGIN}[[routes]]\npath = \"/x\"\nplugin = \"p\"\n"
+        ))
+        .contains("missing field `method`")
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_error_naming_it() {
+    let err = Config::from_file(Path::new("/nonexistent/w.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/nonexistent/w.toml: cannot read the config file"),
+        "{err}"
+    );
+}

@@ -1,0 +1,126 @@
+//! The one wasmtime `Engine` (its `Config` and pooling allocator) and the one epoch ticker.
+//!
+//! Owns every engine-wide knob, so tuning instance creation/teardown cost happens in this file
+//! only. Must not know about plugins, requests or WASI.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::error::{RuntimeError, chain};
+use crate::config::RuntimeSettings;
+
+/// Stack the host functions (WASI calls, our stdout capture, tracing) get on a guest's fiber stack
+/// on top of the wasm stack limit. wasmtime's default fiber stack is 2 MiB for a 512 KiB wasm
+/// stack; we keep at least that much headroom whatever `max_stack_bytes` is.
+const HOST_STACK_HEADROOM: usize = 1536 * 1024;
+
+/// Builds the engine: fuel and epoch instrumentation, async execution on fibers, and a pooling
+/// allocator sized from `settings`.
+pub(crate) fn build_engine(settings: &RuntimeSettings) -> Result<Engine, RuntimeError> {
+    let mut config = Config::new();
+    // Async support is always on in wasmtime 48 (`Config::async_support` is a deprecated no-op);
+    // we only ever use the `*_async` entry points so guests run on fibers and can yield.
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(settings.max_stack_bytes);
+    let fiber_stack = settings
+        .max_stack_bytes
+        .saturating_add(HOST_STACK_HEADROOM)
+        .next_multiple_of(64 * 1024);
+    config.async_stack_size(fiber_stack);
+    // Stacks are pooled across guests but not zeroed on reuse: zeroing costs a memset/madvise per
+    // call, and compiled wasm never reads a stack slot before writing it. Revisit if a
+    // defence-in-depth requirement appears.
+    config.async_stack_zeroing(false);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+        settings,
+    )));
+    Engine::new(&config).map_err(|e| RuntimeError::Engine(chain(&e)))
+}
+
+/// Pooling allocator: every instance gets a pre-reserved slot (memory, table, fiber stack,
+/// instance metadata), so "fresh instance per request" is a slot reuse plus a copy-on-write reset
+/// of linear memory instead of mmap/munmap per request.
+///
+/// Sizing, and why:
+/// - one slot per allowed concurrent instance (`max_instances`) for each resource kind: a module
+///   is one core instance with one memory and one table; the runtime's semaphore makes a request
+///   wait for a slot instead of failing when all are busy;
+/// - `max_memory_size` = `settings.max_memory_bytes`: the largest memory any plugin may be
+///   configured with; the per-plugin cap (`PluginLimits::max_memory_bytes`) is enforced below it
+///   by the store's `ResourceLimiter`, which is what lets us tell a memory-limit failure apart;
+/// - the virtual reservation per slot stays wasmtime's default (4 GiB + guard on 64-bit) so
+///   32-bit memories need no explicit bounds checks: this costs address space only
+///   (`max_instances` x ~4 GiB, e.g. 1 TiB of the 128 TiB on x86_64 Linux), not RSS;
+/// - component instances are not used (plain core modules), so none are pooled.
+fn pooling_config(settings: &RuntimeSettings) -> PoolingAllocationConfig {
+    let slots = settings.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .total_stacks(slots)
+        .total_gc_heaps(slots)
+        .total_component_instances(0)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
+    tune_teardown(&mut pool);
+    pool
+}
+
+/// THE place to tune per-instance teardown/reuse cost (see wasmtime issue 8034). Deallocating an
+/// instance resets its slot: by default linear memory and tables are reset with `madvise`
+/// (cheap in CPU, but every reuse then page-faults its touched pages back in). Keeping a few
+/// pages resident and resetting them with `memset` is usually faster for small guests:
+///
+/// - `linear_memory_keep_resident(n)`: memset the first `n` bytes of memory instead of madvise;
+/// - `table_keep_resident(n)`: same for tables;
+/// - `async_stack_keep_resident(n)`: same for fiber stacks (only relevant with stack zeroing);
+/// - `max_unused_warm_slots(n)`: how many idle slots stay affine to a module (RSS vs reuse);
+/// - `decommit_batch_size(n)`: batch the madvise calls of several deallocations.
+///
+/// Left at wasmtime's defaults until we have the per-request cost measurements.
+fn tune_teardown(_pool: &mut PoolingAllocationConfig) {}
+
+/// The single epoch ticker: a thread that advances the engine's epoch every `tick` until it is
+/// dropped. Per-store deadlines are expressed in ticks of this clock, so no request ever creates
+/// a timer of its own for guest CPU.
+pub(crate) struct EpochTicker {
+    /// Dropping the sender wakes the thread with `Disconnected`, which ends it.
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: &Engine, tick: Duration) -> Result<EpochTicker, RuntimeError> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let engine = engine.clone();
+        let tick = tick.max(Duration::from_micros(100));
+        let thread = std::thread::Builder::new()
+            .name("wasmgate-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(RuntimeError::Ticker)?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            // The thread wakes at once on disconnect; joining makes "stopped" observable.
+            let _ = t.join();
+        }
+    }
+}

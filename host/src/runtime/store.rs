@@ -1,0 +1,121 @@
+//! One request's `Store`: its WASI context, its memory limiter, its fuel and its deadline.
+//!
+//! Everything that bounds a single call is installed here, in one function, so it is easy to see
+//! that every store gets every limit. Must not know about the ABI or about modules.
+
+use std::time::Instant;
+
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use super::error::DeadlineExceeded;
+
+/// Per-store state (`T` of `Store<T>`).
+pub(crate) struct StoreData {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+/// Caps linear memory at the plugin's `max_memory_bytes` and remembers that it said no, so that
+/// the trap that usually follows (a Rust guest aborts on allocation failure) is reported as
+/// `memory_limit` rather than as a generic trap.
+pub(crate) struct MemoryLimiter {
+    max_bytes: u64,
+    denied: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(max_bytes: u64) -> MemoryLimiter {
+        MemoryLimiter {
+            max_bytes,
+            denied: false,
+        }
+    }
+
+    pub(crate) fn denied(&self) -> bool {
+        self.denied
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // `maximum` is the module's own maximum or the pool slot size; going past either fails
+        // too, and is the same failure from the guest's point of view.
+        let over_ours = desired as u64 > self.max_bytes;
+        let over_theirs = maximum.is_some_and(|m| desired > m);
+        if over_ours || over_theirs {
+            self.denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // The OS refused memory we allowed: still "the guest could not get its memory".
+        self.denied = true;
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables are bounded by the pool's `table_elements`, which wasmtime enforces itself.
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// Creates a store with `fuel` to burn and a wall-clock `deadline`.
+///
+/// The epoch callback runs once per epoch tick while the guest executes: past the deadline it
+/// raises [`DeadlineExceeded`] (classified as `deadline`), otherwise it extends the deadline by
+/// one tick and yields to the async executor with `tokio::task::yield_now`. That yield is the
+/// fairness mechanism (docs/decisions/0001-guest-fairness.md): a spinning guest gives its tokio
+/// worker back every tick. `yield_now` rather than wasmtime's plain `Yield` because tokio defers
+/// it until the worker has polled its I/O and timer driver, so timers and sockets of other tasks
+/// on the same worker get serviced between guest slices.
+pub(crate) fn new_store(
+    engine: &Engine,
+    wasi: WasiP1Ctx,
+    max_memory_bytes: u64,
+    fuel: u64,
+    deadline: Instant,
+) -> wasmtime::Result<Store<StoreData>> {
+    let data = StoreData {
+        wasi,
+        limiter: MemoryLimiter::new(max_memory_bytes),
+    };
+    let mut store = Store::new(engine, data);
+    store.limiter(|d| &mut d.limiter);
+    store.set_fuel(fuel)?;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            return Err(DeadlineExceeded.into());
+        }
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+    Ok(store)
+}

@@ -1,0 +1,129 @@
+//! The host's only `unsafe`: the boundary with the operating system and the allocator.
+//!
+//! Owns the counting global allocator (bytes and allocations, for `/metrics` and the allocation
+//! benchmarks) and the few libc calls the server needs (page size, `RLIMIT_NOFILE`). Everything
+//! else in the crate is safe Rust; keep it that way by adding OS calls here, each `unsafe` block
+//! with its `// SAFETY:` argument.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes ever allocated through [`CountingAlloc`] (monotonic, so rates can be graphed).
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Allocations ever made through [`CountingAlloc`].
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The system allocator, counting what passes through it. The `wasmgate` binary installs it as
+/// `#[global_allocator]`; a library user that does not sees zeros in the allocation metrics.
+pub struct CountingAlloc;
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `CountingAlloc` upholds exactly `System`'s guarantees; the counters are relaxed atomics that never
+// allocate.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller guarantees `layout` has non-zero size, as `System.alloc` requires.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was returned by this allocator (so by `System`) with this `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: `ptr`/`layout` come from this allocator and the caller guarantees `new_size` is
+        // valid for `layout.align()`, as `System.realloc` requires.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn count(bytes: usize) {
+    ALLOCATED_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `(bytes allocated, allocations)` since the process started.
+pub fn allocation_counters() -> (u64, u64) {
+    (
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+        ALLOCATIONS.load(Ordering::Relaxed),
+    )
+}
+
+/// Resident set size in bytes (Linux `/proc/self/statm`), or `None` where unavailable.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    pages.checked_mul(page_size())
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions; it returns -1 on error, handled below.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+/// Open file descriptors of this process (Linux `/proc/self/fd`), or `None` where unavailable.
+pub fn open_fds() -> Option<u64> {
+    // The directory handle itself is one of the entries while we count.
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(n.saturating_sub(1))
+}
+
+/// The soft `RLIMIT_NOFILE`: how many descriptors this process may hold.
+pub fn max_fds() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit` that outlives the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (rc == 0).then_some(lim.rlim_cur as u64)
+}
+
+/// Is this accept error a sign of resource exhaustion (back off), rather than a per-connection
+/// failure (just go on)?
+pub fn is_resource_exhaustion(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// A short stable label for an accept error, for metrics.
+pub fn accept_error_kind(err: &std::io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(libc::EMFILE) => "emfile",
+        Some(libc::ENFILE) => "enfile",
+        Some(libc::ENOBUFS | libc::ENOMEM) => "nomem",
+        Some(libc::ECONNABORTED) => "aborted",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_readings_are_plausible() {
+        assert!(resident_memory_bytes().unwrap() > 1024 * 1024);
+        let fds = open_fds().unwrap();
+        assert!(fds >= 3 && fds <= max_fds().unwrap(), "{fds}");
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(is_resource_exhaustion(&emfile));
+        assert_eq!(accept_error_kind(&emfile), "emfile");
+        assert!(!is_resource_exhaustion(&std::io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+    }
+}

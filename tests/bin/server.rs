@@ -1,0 +1,8 @@
+//! The `wasmgate` CLI for the integration tests to spawn: identical to `host/src/main.rs`.
+
+#[global_allocator]
+static ALLOCATOR: wasmgate::sys::CountingAlloc = wasmgate::sys::CountingAlloc;
+
+fn main() -> std::process::ExitCode {
+    wasmgate::cli::main()
+}

@@ -1,0 +1,154 @@
+//! Connection handling: timeouts, the connection cap, clients that vanish.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::support::{TestServer, eventually};
+
+const FAST_TIMEOUTS: &str = "[timeouts]\nheader_read = \"300ms\"\nbody_read = \"300ms\"\nidle = \"300ms\"\nlinger = \"100ms\"\n";
+
+#[test]
+fn slowloris_head_gets_408_then_close() {
+    let server = TestServer::start(FAST_TIMEOUTS);
+    let mut c = server.connect();
+    let started = Instant::now();
+    // Trickle a byte at a time: the deadline covers the whole head, so trickling does not extend it.
+    for b in b"GET /health HTTP/1.1\r\nHo" {
+        c.send(&[*b]);
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let resp = c.response();
+    assert_eq!(resp.status, 408);
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(c.is_closed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        server.metric(r#"wasmgate_timeouts_total{kind="header_read"}"#),
+        1.0
+    );
+}
+
+#[test]
+fn a_silent_connection_is_closed_at_the_header_deadline() {
+    let server = TestServer::start(FAST_TIMEOUTS);
+    let mut c = server.connect();
+    assert!(c.is_closed(), "closed without an answer: nothing was asked");
+    assert!(eventually(Duration::from_secs(2), || server.metric(
+        r#"wasmgate_connections_closed_total{reason="header_timeout"}"#
+    ) == 1.0));
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let server = TestServer::start(FAST_TIMEOUTS);
+    let mut c = server.connect();
+    c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().status, 200);
+    let idle_from = Instant::now();
+    assert!(c.is_closed());
+    assert!(idle_from.elapsed() >= Duration::from_millis(250));
+    assert!(eventually(Duration::from_secs(2), || server
+        .metric(r#"wasmgate_timeouts_total{kind="idle"}"#)
+        == 1.0));
+}
+
+#[test]
+fn a_stalled_body_gets_408() {
+    let server = TestServer::start(FAST_TIMEOUTS);
+    let mut c = server.connect();
+    c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    let resp = c.response();
+    assert_eq!(resp.status, 408);
+    assert!(c.is_closed());
+    assert_eq!(
+        server.metric(r#"wasmgate_timeouts_total{kind="body_read"}"#),
+        1.0
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_on_the_write_timeout() {
+    let server = TestServer::start("[timeouts]\nwrite = \"300ms\"\n");
+    let mut c = server.connect();
+    // Pipeline enough requests for /metrics responses to fill both socket buffers, never reading.
+    let req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    let _ = c.stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = c.stream.write_all(&req);
+    assert!(
+        eventually(Duration::from_secs(10), || server
+            .metric(r#"wasmgate_timeouts_total{kind="write"}"#)
+            == 1.0),
+        "{}",
+        server.metrics()
+    );
+}
+
+#[test]
+fn a_reset_mid_body_costs_only_that_connection() {
+    let server = TestServer::start("");
+    {
+        let mut c = server.connect();
+        c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+        crate::support::reset(c.stream);
+    }
+    assert!(eventually(Duration::from_secs(2), || server.metric(
+        r#"wasmgate_connections_closed_total{reason="client_closed"}"#
+    ) == 1.0));
+    assert_eq!(
+        crate::support::exchange(server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
+}
+
+#[test]
+fn at_max_connections_new_clients_wait_in_the_backlog() {
+    let server = TestServer::start("[server]\nmax_connections = 2\n");
+    let mut a = server.connect();
+    let mut b = server.connect();
+    a.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    b.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((a.response().status, b.response().status), (200, 200));
+    // The third connects (the kernel accepts into the backlog) but is not served...
+    let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        c.read(&mut buf).is_err(),
+        "not served while two connections are open"
+    );
+    assert_eq!(server.metric("wasmgate_connections_accepted_total"), 2.0);
+    // ...until a slot frees up; nothing was dropped.
+    drop(a);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = c.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+}
+
+#[test]
+fn the_read_buffer_stays_bounded_by_the_head_limit() {
+    let server = TestServer::start("[http]\nmax_header_bytes = \"4KiB\"\n");
+    let mut c = server.connect();
+    // An endless header line: refused at the limit, not buffered.
+    let chunk = vec![b'a'; 1024];
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: ");
+    for _ in 0..8 {
+        if c.stream.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    assert_eq!(c.response().status, 431);
+}
+
+#[test]
+fn requests_per_connection_are_capped() {
+    let server = TestServer::start("[server]\nmax_requests_per_connection = 2\n");
+    let mut c = server.connect();
+    c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().header("connection"), None);
+    c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().header("connection"), Some("close"));
+    assert!(c.is_closed());
+}

@@ -1,0 +1,8 @@
+//! wasmgate's integration tests: real servers on 127.0.0.1:0, real clients (ureq for the happy
+//! paths, raw `TcpStream` for everything a well-behaved client would never send), real guests.
+
+mod connections;
+mod lifecycle;
+mod native;
+mod protocol;
+mod support;
