@@ -24,7 +24,7 @@ fn embedded_default_is_exactly_the_documented_defaults() {
     assert_eq!(config.runtime, RuntimeSettings::default());
     assert_eq!(config.plugin_defaults, PluginLimits::default());
     let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["echo", "hello", "submit", "users"]);
+    assert_eq!(names, ["echo", "hello", "submit", "validate"]);
     assert_eq!(config.routes.len(), 4);
     assert!(
         config
