@@ -87,7 +87,7 @@ pub fn max_fds() -> Option<u64> {
     };
     // SAFETY: `lim` is a valid, writable `rlimit` that outlives the call.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    (rc == 0).then_some(lim.rlim_cur as u64)
+    (rc == 0).then_some(lim.rlim_cur)
 }
 
 /// Is this accept error a sign of resource exhaustion (back off), rather than a per-connection

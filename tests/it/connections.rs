@@ -152,3 +152,15 @@ fn requests_per_connection_are_capped() {
     assert_eq!(c.response().header("connection"), Some("close"));
     assert!(c.is_closed());
 }
+
+#[test]
+fn stopping_closes_idle_connections_and_reports_what_was_served() {
+    let server = TestServer::start("");
+    let mut idle = server.connect();
+    idle.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    idle.response();
+    idle.response();
+    let summary = server.stop();
+    assert_eq!((summary.served, summary.forced), (2, 0));
+    assert!(idle.is_closed());
+}

@@ -1,8 +1,10 @@
 //! wasmgate's integration tests: real servers on 127.0.0.1:0, real clients (ureq for the happy
 //! paths, raw `TcpStream` for everything a well-behaved client would never send), real guests.
 
+mod boundaries;
 mod connections;
 mod lifecycle;
 mod native;
+mod plugins;
 mod protocol;
 mod support;

@@ -43,11 +43,6 @@ pub fn sample_plugins_built() {
     });
 }
 
-/// A guest from `tests/guests/`.
-pub fn guest(name: &str) -> PathBuf {
-    repo_root().join("tests/guests").join(name)
-}
-
 /// A server running in this process on its own runtime, stopped (gracefully) on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -65,6 +60,7 @@ impl TestServer {
     }
 
     pub fn start_config(mut config: Config) -> TestServer {
+        capture_logs();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         let (trigger, signal) = shutdown::channel();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -400,4 +396,45 @@ pub fn reset(stream: TcpStream) {
     };
     assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
     drop(stream);
+}
+
+/// Everything the in-process servers logged, shared by every test of this binary.
+static LOGS: OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = OnceLock::new();
+
+/// Installs (once) a global subscriber that keeps every log line, so tests can check that an
+/// event was logged. Lines are plain text with `key=value` fields.
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = LogWriter(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buf
+    });
+}
+
+#[derive(Clone)]
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Is there a log line containing every one of `needles`? (Waits briefly: events are written by
+/// server threads.)
+pub fn logs_contain(needles: &[&str]) -> bool {
+    eventually(Duration::from_secs(2), || {
+        let logs = LOGS.get().map(|l| String::from_utf8_lossy(&l.lock().unwrap()).into_owned()).unwrap_or_default();
+        logs.lines().any(|line| needles.iter().all(|n| line.contains(n)))
+    })
 }

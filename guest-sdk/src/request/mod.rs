@@ -17,6 +17,7 @@ use crate::testing::RequestBuilder;
 use crate::url::parse_query;
 use crate::wire::{DecodeError, EncodeError, RawPair, RawRequest};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// An HTTP request as the host routed it: method, target, headers, route params and body.
 ///
@@ -300,6 +301,23 @@ impl Request {
     /// ```
     pub fn text(&self) -> Result<&str, BodyError> {
         std::str::from_utf8(self.body()).map_err(BodyError::NotUtf8)
+    }
+
+    /// The body as text, with invalid UTF-8 sequences replaced by U+FFFD; borrows when the body
+    /// is valid UTF-8. Faster than `String::from_utf8_lossy` on large valid bodies, which it only
+    /// falls back to when needed (std's strict check skips ASCII a word at a time).
+    ///
+    /// ```
+    /// use wasmgate_sdk::Request;
+    ///
+    /// assert_eq!(Request::builder().body("ok").build().text_lossy(), "ok");
+    /// assert_eq!(Request::builder().body(b"a\xffb".to_vec()).build().text_lossy(), "a\u{FFFD}b");
+    /// ```
+    pub fn text_lossy(&self) -> Cow<'_, str> {
+        match std::str::from_utf8(self.body()) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(self.body()),
+        }
     }
 
     /// The body parsed as JSON into `T`. Errors say what is wrong and where, and carry a

@@ -279,7 +279,7 @@ impl RawHttp {
 #[serde(deny_unknown_fields)]
 struct RawRuntime {
     epoch_tick: Option<Spanned<Dur>>,
-    max_instances: Option<Spanned<Count>>,
+    max_instances: Option<Spanned<Count32>>,
     max_memory_bytes: Option<Spanned<Size>>,
     max_stack_bytes: Option<Spanned<Size>>,
 }
@@ -454,34 +454,52 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
-/// A positive whole number.
+/// A positive whole number (TOML integers are signed 64-bit, so up to `i64::MAX`).
 #[derive(Clone, Copy)]
 struct Count(u64);
 
-macro_rules! count_into {
-    ($($t:ty),*) => {$(
-        impl From<Count> for $t {
-            fn from(c: Count) -> $t {
-                <$t>::try_from(c.0).unwrap_or(<$t>::MAX)
-            }
-        }
-    )*};
+impl From<Count> for u64 {
+    fn from(c: Count) -> u64 {
+        c.0
+    }
 }
-count_into!(u64, u32, usize);
+
+impl From<Count> for usize {
+    fn from(c: Count) -> usize {
+        // 64-bit targets only (wasmgate needs 64-bit address space for the pooling allocator).
+        usize::try_from(c.0).unwrap_or(usize::MAX)
+    }
+}
 
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = i64::deserialize(d)?;
         u64::try_from(v)
             .ok()
-            .filter(|&v| v > 0 && v <= u64::from(u32::MAX))
+            .filter(|&v| v > 0)
             .map(Count)
-            .ok_or_else(|| {
-                de::Error::custom(format!(
-                    "invalid value {v}: must be a whole number from 1 to {}",
-                    u32::MAX
-                ))
-            })
+            .ok_or_else(|| de::Error::custom(format!("invalid value {v}: must be a positive whole number")))
+    }
+}
+
+/// A positive whole number that must fit 32 bits (counts wasmtime takes as `u32`).
+#[derive(Clone, Copy)]
+struct Count32(u32);
+
+impl From<Count32> for u32 {
+    fn from(c: Count32) -> u32 {
+        c.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Count32 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        u32::try_from(v)
+            .ok()
+            .filter(|&v| v > 0)
+            .map(Count32)
+            .ok_or_else(|| de::Error::custom(format!("invalid value {v}: must be a whole number from 1 to {}", u32::MAX)))
     }
 }
 

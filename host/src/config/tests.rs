@@ -110,13 +110,14 @@ fn bad_values_say_what_would_be_valid() {
             "unit B, KiB, MiB or GiB",
         ),
         ("[http]\nmax_body_bytes = 0\n", 2, "positive"),
-        ("[http]\nmax_headers = -1\n", 2, "whole number from 1"),
+        ("[http]\nmax_headers = -1\n", 2, "positive whole number"),
+        ("[runtime]\nmax_instances = 4294967296\n", 2, "whole number from 1 to 4294967295"),
         (
             "[server]\nlisten = \"localhost:80\"\n",
             2,
             "expected IP:PORT",
         ),
-        ("[server]\nmax_connections = 0\n", 2, "whole number from 1"),
+        ("[server]\nmax_connections = 0\n", 2, "positive whole number"),
         ("[runtime]\nmax_stack_bytes = \"1TiB\"\n", 2, "invalid size"),
     ] {
         let err = error(text);

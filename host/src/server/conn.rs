@@ -167,15 +167,15 @@ impl Connection {
         let (head_len, framing, version) = (head.head_len, head.framing, head.version);
         let (wants_keep_alive, expect_continue) = (head.keep_alive, head.expect_continue);
         let routing = self.app.routing();
-        let matched = {
+        let (matched, span) = {
             let view = head.view(&self.buf);
-            tracing::debug!(
-                request_id,
+            let span = tracing::debug_span!(
+                "request",
+                id = request_id,
                 method = view.method(),
-                target = view.target(),
-                "request"
+                target = view.target()
             );
-            routing.routes.matches(view.method(), view.path())
+            (routing.routes.matches(view.method(), view.path()), span)
         };
 
         let mut body = Vec::new();
@@ -199,7 +199,9 @@ impl Connection {
 
         self.handle.set_state(ConnState::Dispatching);
         let view = self.parser.head().view(&self.buf);
-        let answer = dispatch(&self.app, &routing, matched, &view, &body, request_id).await;
+        let answer = dispatch(&self.app, &routing, matched, &view, &body, request_id)
+            .instrument(span)
+            .await;
         let method_is_head = view.method() == "HEAD";
         let served = self.handle.requests() + 1;
         let keep_alive = wants_keep_alive

@@ -36,7 +36,7 @@ fn echo(req: Request) -> Response {
             "query": query,
             "headers": headers,
             "params": params,
-            "body": String::from_utf8_lossy(req.body()),
+            "body": req.text_lossy(),
             "body_len": req.body().len(),
         }),
     )

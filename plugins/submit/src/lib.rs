@@ -3,11 +3,8 @@
 use wasmgate_sdk::{Request, Response, serde_json::json};
 
 fn submit(req: Request) -> Response {
-    let body = req.body();
-    Response::json(
-        201,
-        &json!({ "received": body.len(), "echo": String::from_utf8_lossy(body) }),
-    )
+    let echo = req.text_lossy();
+    Response::json(201, &json!({ "received": req.body().len(), "echo": echo }))
 }
 
 wasmgate_sdk::handler!(submit);

@@ -246,6 +246,8 @@ fn invalid_request_lines() {
         (b"CONNECT h:0 HTTP/1.1", E::InvalidTarget),
         (b"CONNECT h:65536 HTTP/1.1", E::InvalidTarget),
         (b"CONNECT :443 HTTP/1.1", E::InvalidTarget),
+        (b"CONNECT h:999999 HTTP/1.1", E::InvalidTarget),
+        (b"GET :http://h/ HTTP/1.1", E::InvalidTarget),
         (b"GET * HTTP/1.1", E::TargetFormMismatch),
         (b"GET h:80 HTTP/1.1", E::TargetFormMismatch),
         (b"CONNECT / HTTP/1.1", E::TargetFormMismatch),

@@ -1,0 +1,89 @@
+//! The sample plugins, built with the SDK for wasm32-wasip1, through a real HTTP client.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, sample_plugins_built};
+
+fn server() -> TestServer {
+    sample_plugins_built();
+    let text = std::fs::read_to_string(crate::support::repo_root().join("wasmgate.toml")).unwrap();
+    TestServer::start(&text)
+}
+
+fn json_of(resp: ureq::Response) -> Value {
+    serde_json::from_str(&resp.into_string().unwrap()).unwrap()
+}
+
+fn call(req: ureq::Request, body: Option<&str>) -> (u16, Value) {
+    let result = match body {
+        Some(b) => req.send_string(b),
+        None => req.call(),
+    };
+    match result {
+        Ok(resp) => (resp.status(), json_of(resp)),
+        Err(ureq::Error::Status(code, resp)) => (code, json_of(resp)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn submit_counts_and_echoes_the_body() {
+    let server = server();
+    let (status, body) = call(ureq::post(&server.url("/submit")), Some("héllo"));
+    assert_eq!(status, 201);
+    assert_eq!(body, json!({ "received": 6, "echo": "héllo" }));
+    let (status, _) = call(ureq::get(&server.url("/submit")), None);
+    assert_eq!(status, 405);
+}
+
+#[test]
+fn hello_greets_the_decoded_name() {
+    let server = server();
+    let (status, body) = call(ureq::get(&server.url("/hello/J%C3%BCrgen")), None);
+    assert_eq!((status, body), (200, json!({ "message": "Hello, Jürgen!" })));
+    let head = ureq::head(&server.url("/hello/x")).call().unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.into_string().unwrap().is_empty());
+}
+
+#[test]
+fn echo_sees_the_request_as_sent() {
+    let server = server();
+    let req = ureq::request("PATCH", &server.url("/echo/a/b%20c?x=1&x=2&y=%C3%A9")).set("X-Test", "yes");
+    let (status, body) = call(req, Some("payload"));
+    assert_eq!(status, 200);
+    assert_eq!(body["method"], "PATCH");
+    assert_eq!(body["path"], "/echo/a/b%20c");
+    assert_eq!(body["target"], "/echo/a/b%20c?x=1&x=2&y=%C3%A9");
+    assert_eq!(body["version"], "HTTP/1.1");
+    assert_eq!(body["query"]["x"], json!(["1", "2"]));
+    assert_eq!(body["query"]["y"], json!(["é"]));
+    assert_eq!(body["params"], json!({ "rest": "a/b c" }));
+    assert_eq!((body["body"].clone(), body["body_len"].clone()), (json!("payload"), json!(7)));
+    let headers = body["headers"].as_array().unwrap();
+    assert!(headers.contains(&json!(["X-Test", "yes"])) || headers.contains(&json!(["x-test", "yes"])), "{headers:?}");
+}
+
+#[test]
+fn validate_answers_every_problem_or_creates() {
+    let server = server();
+    let (status, body) = call(ureq::post(&server.url("/api/users")).set("content-type", "application/json"), Some(r#"{"name": ""}"#));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("email"), "{body}");
+    let valid = r#"{"name": "Ada Lovelace", "email": "ada@example.com", "age": 36}"#;
+    let (status, body) = call(ureq::post(&server.url("/api/users")).set("content-type", "application/json"), Some(valid));
+    assert_eq!(status, 201, "{body}");
+    assert!(body.to_string().contains("ada@example.com"), "{body}");
+}
+
+#[test]
+fn plugins_serve_many_requests_on_one_connection() {
+    let server = server();
+    let agent = ureq::AgentBuilder::new().build();
+    for i in 0..50 {
+        let resp = agent.get(&server.url(&format!("/hello/n{i}"))).call().unwrap();
+        assert_eq!(json_of(resp)["message"], format!("Hello, n{i}!"));
+    }
+    assert_eq!(server.metric("wasmgate_connections_accepted_total"), 1.0);
+    assert_eq!(server.metric(r#"wasmgate_plugin_calls_total{plugin="hello",outcome="ok"}"#), 50.0);
+}
