@@ -87,3 +87,18 @@ fn plugins_serve_many_requests_on_one_connection() {
     assert_eq!(server.metric("wasmgate_connections_accepted_total"), 1.0);
     assert_eq!(server.metric(r#"wasmgate_plugin_calls_total{plugin="hello",outcome="ok"}"#), 50.0);
 }
+
+/// The plugins' own unit tests (handler logic, run natively) are part of "every test": run them
+/// here, in plugins/ with its own target directory so this cannot wait on our cargo's build lock.
+#[test]
+fn the_plugins_own_unit_tests_pass() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["test-native", "--quiet"])
+        .current_dir(crate::support::repo_root().join("plugins"))
+        .env("CARGO_TARGET_DIR", crate::support::repo_root().join("plugins/target"))
+        .output()
+        .expect("run cargo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("test result: ok"), "{stdout}");
+}
