@@ -3,6 +3,7 @@
 
 mod boundaries;
 mod connections;
+mod fairness;
 mod lifecycle;
 mod native;
 mod plugins;
