@@ -34,7 +34,10 @@ fn server() -> TestServer {
 }
 
 fn get(server: &TestServer, path: &str) -> crate::support::RawResponse {
-    exchange(server.addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+    exchange(
+        server.addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
 }
 
 #[track_caller]
@@ -54,7 +57,11 @@ fn assert_boundary(server: &TestServer, guest: &str, status: u16, kind: &str) {
     assert_eq!(get(server, "/g/ok").status, 200);
     if !matches!(kind, "not_loaded") {
         let again = get(server, &format!("/g/{guest}?ok"));
-        assert_eq!((again.status, again.text().as_str()), (200, "ok\n"), "{guest}: the next request works");
+        assert_eq!(
+            (again.status, again.text().as_str()),
+            (200, "ok\n"),
+            "{guest}: the next request works"
+        );
     }
 }
 
@@ -68,7 +75,10 @@ fn a_hand_written_wat_guest_following_the_abi_works() {
     let mut c = server.connect();
     c.send(b"PUT /g/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
     let resp = c.response();
-    assert_eq!((resp.status, resp.header("x-method"), resp.text().as_str()), (200, Some("PUT"), "hello"));
+    assert_eq!(
+        (resp.status, resp.header("x-method"), resp.text().as_str()),
+        (200, Some("PUT"), "hello")
+    );
 }
 
 #[test]
@@ -93,8 +103,14 @@ fn a_panic_message_reaches_the_log_and_not_the_client() {
     let server = server();
     let resp = get(&server, "/g/unreachable");
     assert_eq!(resp.status, 500);
-    assert!(!resp.text().contains("boom"), "guest internals stay out of the response");
-    assert!(logs_contain(&["plugin=unreachable", "boom!!"]), "the guest's stderr is logged");
+    assert!(
+        !resp.text().contains("boom"),
+        "guest internals stay out of the response"
+    );
+    assert!(
+        logs_contain(&["plugin=unreachable", "boom!!"]),
+        "the guest's stderr is logged"
+    );
 }
 
 #[test]

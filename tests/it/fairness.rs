@@ -46,7 +46,10 @@ fn health_latencies_under_spinning_guests(samples: usize) -> Vec<Duration> {
     }
     stop.store(true, Ordering::Relaxed);
     let spins: usize = spinners.into_iter().map(|t| t.join().unwrap()).sum();
-    assert!(spins >= 2, "the guests really were spinning ({spins} deadline answers)");
+    assert!(
+        spins >= 2,
+        "the guests really were spinning ({spins} deadline answers)"
+    );
     latencies.sort();
     latencies
 }
@@ -57,10 +60,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[test]
 fn health_stays_responsive_while_guests_spin() {
-    let samples = std::env::var("FAIRNESS_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let samples = std::env::var("FAIRNESS_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let latencies = health_latencies_under_spinning_guests(samples);
     let p50 = percentile(&latencies, 0.50);
     let p99 = percentile(&latencies, 0.99);
-    println!("fairness: /health p50 {p50:?} p99 {p99:?} over {} requests with 2 spinning guests", latencies.len());
-    assert!(p99 < Duration::from_millis(150), "/health p99 {p99:?}: guests are starving the server");
+    println!(
+        "fairness: /health p50 {p50:?} p99 {p99:?} over {} requests with 2 spinning guests",
+        latencies.len()
+    );
+    assert!(
+        p99 < Duration::from_millis(150),
+        "/health p99 {p99:?}: guests are starving the server"
+    );
 }

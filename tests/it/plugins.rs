@@ -40,7 +40,10 @@ fn submit_counts_and_echoes_the_body() {
 fn hello_greets_the_decoded_name() {
     let server = server();
     let (status, body) = call(ureq::get(&server.url("/hello/J%C3%BCrgen")), None);
-    assert_eq!((status, body), (200, json!({ "message": "Hello, Jürgen!" })));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "message": "Hello, Jürgen!" }))
+    );
     let head = ureq::head(&server.url("/hello/x")).call().unwrap();
     assert_eq!(head.status(), 200);
     assert!(head.into_string().unwrap().is_empty());
@@ -49,7 +52,8 @@ fn hello_greets_the_decoded_name() {
 #[test]
 fn echo_sees_the_request_as_sent() {
     let server = server();
-    let req = ureq::request("PATCH", &server.url("/echo/a/b%20c?x=1&x=2&y=%C3%A9")).set("X-Test", "yes");
+    let req =
+        ureq::request("PATCH", &server.url("/echo/a/b%20c?x=1&x=2&y=%C3%A9")).set("X-Test", "yes");
     let (status, body) = call(req, Some("payload"));
     assert_eq!(status, 200);
     assert_eq!(body["method"], "PATCH");
@@ -59,19 +63,31 @@ fn echo_sees_the_request_as_sent() {
     assert_eq!(body["query"]["x"], json!(["1", "2"]));
     assert_eq!(body["query"]["y"], json!(["é"]));
     assert_eq!(body["params"], json!({ "rest": "a/b c" }));
-    assert_eq!((body["body"].clone(), body["body_len"].clone()), (json!("payload"), json!(7)));
+    assert_eq!(
+        (body["body"].clone(), body["body_len"].clone()),
+        (json!("payload"), json!(7))
+    );
     let headers = body["headers"].as_array().unwrap();
-    assert!(headers.contains(&json!(["X-Test", "yes"])) || headers.contains(&json!(["x-test", "yes"])), "{headers:?}");
+    assert!(
+        headers.contains(&json!(["X-Test", "yes"])) || headers.contains(&json!(["x-test", "yes"])),
+        "{headers:?}"
+    );
 }
 
 #[test]
 fn validate_answers_every_problem_or_creates() {
     let server = server();
-    let (status, body) = call(ureq::post(&server.url("/api/users")).set("content-type", "application/json"), Some(r#"{"name": ""}"#));
+    let (status, body) = call(
+        ureq::post(&server.url("/api/users")).set("content-type", "application/json"),
+        Some(r#"{"name": ""}"#),
+    );
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("email"), "{body}");
     let valid = r#"{"name": "Ada Lovelace", "email": "ada@example.com", "age": 36}"#;
-    let (status, body) = call(ureq::post(&server.url("/api/users")).set("content-type", "application/json"), Some(valid));
+    let (status, body) = call(
+        ureq::post(&server.url("/api/users")).set("content-type", "application/json"),
+        Some(valid),
+    );
     assert_eq!(status, 201, "{body}");
     assert!(body.to_string().contains("ada@example.com"), "{body}");
 }
@@ -81,11 +97,17 @@ fn plugins_serve_many_requests_on_one_connection() {
     let server = server();
     let agent = ureq::AgentBuilder::new().build();
     for i in 0..50 {
-        let resp = agent.get(&server.url(&format!("/hello/n{i}"))).call().unwrap();
+        let resp = agent
+            .get(&server.url(&format!("/hello/n{i}")))
+            .call()
+            .unwrap();
         assert_eq!(json_of(resp)["message"], format!("Hello, n{i}!"));
     }
     assert_eq!(server.metric("wasmgate_connections_accepted_total"), 1.0);
-    assert_eq!(server.metric(r#"wasmgate_plugin_calls_total{plugin="hello",outcome="ok"}"#), 50.0);
+    assert_eq!(
+        server.metric(r#"wasmgate_plugin_calls_total{plugin="hello",outcome="ok"}"#),
+        50.0
+    );
 }
 
 /// The plugins' own unit tests (handler logic, run natively) are part of "every test": run them
@@ -95,10 +117,17 @@ fn the_plugins_own_unit_tests_pass() {
     let out = std::process::Command::new(env!("CARGO"))
         .args(["test-native", "--quiet"])
         .current_dir(crate::support::repo_root().join("plugins"))
-        .env("CARGO_TARGET_DIR", crate::support::repo_root().join("plugins/target"))
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::support::repo_root().join("plugins/target"),
+        )
         .output()
         .expect("run cargo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("test result: ok"), "{stdout}");
 }

@@ -434,7 +434,11 @@ impl Write for LogWriter {
 /// server threads.)
 pub fn logs_contain(needles: &[&str]) -> bool {
     eventually(Duration::from_secs(2), || {
-        let logs = LOGS.get().map(|l| String::from_utf8_lossy(&l.lock().unwrap()).into_owned()).unwrap_or_default();
-        logs.lines().any(|line| needles.iter().all(|n| line.contains(n)))
+        let logs = LOGS
+            .get()
+            .map(|l| String::from_utf8_lossy(&l.lock().unwrap()).into_owned())
+            .unwrap_or_default();
+        logs.lines()
+            .any(|line| needles.iter().all(|n| line.contains(n)))
     })
 }

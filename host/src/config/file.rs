@@ -478,7 +478,11 @@ impl<'de> Deserialize<'de> for Count {
             .ok()
             .filter(|&v| v > 0)
             .map(Count)
-            .ok_or_else(|| de::Error::custom(format!("invalid value {v}: must be a positive whole number")))
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "invalid value {v}: must be a positive whole number"
+                ))
+            })
     }
 }
 
@@ -499,7 +503,12 @@ impl<'de> Deserialize<'de> for Count32 {
             .ok()
             .filter(|&v| v > 0)
             .map(Count32)
-            .ok_or_else(|| de::Error::custom(format!("invalid value {v}: must be a whole number from 1 to {}", u32::MAX)))
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "invalid value {v}: must be a whole number from 1 to {}",
+                    u32::MAX
+                ))
+            })
     }
 }
 

@@ -111,13 +111,21 @@ fn bad_values_say_what_would_be_valid() {
         ),
         ("[http]\nmax_body_bytes = 0\n", 2, "positive"),
         ("[http]\nmax_headers = -1\n", 2, "positive whole number"),
-        ("[runtime]\nmax_instances = 4294967296\n", 2, "whole number from 1 to 4294967295"),
+        (
+            "[runtime]\nmax_instances = 4294967296\n",
+            2,
+            "whole number from 1 to 4294967295",
+        ),
         (
             "[server]\nlisten = \"localhost:80\"\n",
             2,
             "expected IP:PORT",
         ),
-        ("[server]\nmax_connections = 0\n", 2, "positive whole number"),
+        (
+            "[server]\nmax_connections = 0\n",
+            2,
+            "positive whole number",
+        ),
         ("[runtime]\nmax_stack_bytes = \"1TiB\"\n", 2, "invalid size"),
     ] {
         let err = error(text);

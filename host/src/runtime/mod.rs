@@ -20,6 +20,8 @@ mod validate;
 mod wasi;
 
 #[cfg(test)]
+mod perf_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
