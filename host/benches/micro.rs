@@ -11,7 +11,8 @@ use wasmgate::http::{BodyDecoder, BodyStatus, Parser, Status};
 use wasmgate::routes::{Match, RouteTable, Target};
 use wasmgate::runtime::{GuestRequest, Runtime};
 
-const BROWSER_GET: &[u8] = b"GET /articles/2024/wasm-on-the-server?ref=home&utm_source=news HTTP/1.1\r\n\
+const BROWSER_GET: &[u8] =
+    b"GET /articles/2024/wasm-on-the-server?ref=home&utm_source=news HTTP/1.1\r\n\
 Host: www.example.com\r\n\
 User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
 Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
@@ -30,14 +31,17 @@ const JSON_POST: &[u8] = b"POST /api/users HTTP/1.1\r\nHost: api.example.com\r\n
 Accept: application/json\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo\r\n\
 Content-Length: 62\r\n\r\n{\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\",\"age\":36}";
 
-const CHUNKED_POST: &[u8] = b"POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+const CHUNKED_POST: &[u8] =
+    b"POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
 10\r\n0123456789abcdef\r\n10;ext=1\r\n0123456789abcdef\r\n8\r\n01234567\r\n0\r\nTrailer: x\r\n\r\n";
 
 /// Ours: parse a head, then decode the body the head declares; returns bytes consumed.
 fn ours(parser: &mut Parser, input: &[u8], body: &mut Vec<u8>, limits: &HttpLimits) -> usize {
     parser.reset();
     body.clear();
-    let Ok(Status::Complete) = parser.parse(input) else { panic!("valid input") };
+    let Ok(Status::Complete) = parser.parse(input) else {
+        panic!("valid input")
+    };
     let head = parser.head();
     let mut decoder = BodyDecoder::new(head.framing, limits);
     let (used, status) = decoder.decode(&input[head.head_len..], body).unwrap();
@@ -50,7 +54,9 @@ fn ours(parser: &mut Parser, input: &[u8], body: &mut Vec<u8>, limits: &HttpLimi
 fn theirs(input: &[u8]) -> usize {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(n) = req.parse(input).unwrap() else { panic!("valid input") };
+    let httparse::Status::Complete(n) = req.parse(input).unwrap() else {
+        panic!("valid input")
+    };
     let len = req
         .headers
         .iter()
@@ -63,7 +69,12 @@ fn theirs(input: &[u8]) -> usize {
 
 fn parser(c: &mut Criterion) {
     let limits = HttpLimits::default();
-    let pipelined: Vec<u8> = BROWSER_GET.iter().chain(JSON_POST).chain(BROWSER_GET).copied().collect();
+    let pipelined: Vec<u8> = BROWSER_GET
+        .iter()
+        .chain(JSON_POST)
+        .chain(BROWSER_GET)
+        .copied()
+        .collect();
     let mut group = c.benchmark_group("parse");
     for (name, input) in [("browser_get", BROWSER_GET), ("json_post", JSON_POST)] {
         group.throughput(Throughput::Bytes(input.len() as u64));
@@ -73,7 +84,9 @@ fn parser(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("wasmgate", name), input, |b, i| {
             b.iter(|| ours(&mut p, black_box(i), &mut body, &limits))
         });
-        group.bench_with_input(BenchmarkId::new("httparse", name), input, |b, i| b.iter(|| theirs(black_box(i))));
+        group.bench_with_input(BenchmarkId::new("httparse", name), input, |b, i| {
+            b.iter(|| theirs(black_box(i)))
+        });
     }
     group.throughput(Throughput::Bytes(pipelined.len() as u64));
     let mut p = Parser::new(limits);
@@ -95,16 +108,21 @@ fn parser(c: &mut Criterion) {
         })
     });
     group.throughput(Throughput::Bytes(CHUNKED_POST.len() as u64));
-    group.bench_function("wasmgate/chunked", |b| b.iter(|| ours(&mut p, black_box(CHUNKED_POST), &mut body, &limits)));
+    group.bench_function("wasmgate/chunked", |b| {
+        b.iter(|| ours(&mut p, black_box(CHUNKED_POST), &mut body, &limits))
+    });
     group.finish();
 }
 
 fn plugin_call(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let crates = [("hello".to_string(), root.join("plugins/hello"))];
-    let wasm = wasmgate::builder::build_plugins(root, &crates, false).expect("build the hello plugin");
+    let wasm =
+        wasmgate::builder::build_plugins(root, &crates, false).expect("build the hello plugin");
     let runtime = Runtime::new(&RuntimeSettings::default()).unwrap();
-    let plugin = runtime.load("hello", &wasm[0], &PluginGrants::default()).unwrap();
+    let plugin = runtime
+        .load("hello", &wasm[0], &PluginGrants::default())
+        .unwrap();
     let limits = PluginLimits::default();
     let headers: [(&str, &[u8]); 2] = [("Host", b"localhost"), ("Accept", b"*/*")];
     let params = [("name", "world".to_string())];
@@ -118,26 +136,42 @@ fn plugin_call(c: &mut Criterion) {
         params: &params,
         body: b"",
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     c.bench_function("plugin/hello_instantiate_call_teardown", |b| {
-        b.iter(|| rt.block_on(plugin.call(black_box(&req), &limits, 1)).unwrap())
+        b.iter(|| {
+            rt.block_on(plugin.call(black_box(&req), &limits, 1))
+                .unwrap()
+        })
     });
 }
 
 fn routes(c: &mut Criterion) {
     let mut table = RouteTable::with_native_routes();
     for i in 0..1000 {
-        let target = Target::Plugin { plugin: format!("p{i}").into(), limits: PluginLimits::default() };
+        let target = Target::Plugin {
+            plugin: format!("p{i}").into(),
+            limits: PluginLimits::default(),
+        };
         let pattern = match i % 4 {
             0 => format!("/api/v1/resource{i}"),
             1 => format!("/api/v1/resource{i}/:id"),
             2 => format!("/api/v2/resource{i}/:id/items/:item"),
             _ => format!("/static{i}/*path"),
         };
-        table.insert(&["GET".to_string()], &pattern, target).unwrap();
+        table
+            .insert(&["GET".to_string()], &pattern, target)
+            .unwrap();
     }
     let mut group = c.benchmark_group("routes_1000");
-    for path in ["/api/v1/resource500", "/api/v2/resource998/42/items/7", "/static999/css/site.css", "/nope/nothing"] {
+    for path in [
+        "/api/v1/resource500",
+        "/api/v2/resource998/42/items/7",
+        "/static999/css/site.css",
+        "/nope/nothing",
+    ] {
         group.bench_with_input(BenchmarkId::from_parameter(path), path, |b, p| {
             b.iter(|| matches!(table.matches("GET", black_box(p)), Match::Found { .. }))
         });

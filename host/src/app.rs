@@ -3,25 +3,29 @@
 //!
 //! Owns what every connection task reads. The route table and the loaded plugins travel together in
 //! one [`Routing`] value behind one pointer, so a request takes one consistent snapshot of both and
-//! a reload replaces both in a single step. Settings fixed at start (listener, timeouts, HTTP limits)
-//! are read straight from the [`Config`] given at start.
+//! a reload replaces both in a single step: requests already running finish on the snapshot they
+//! took, every request that starts after the swap sees the new one, none sees a mix. Settings fixed
+//! at start (listener, timeouts, HTTP limits, engine) are read from the [`Config`] given at start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
-use crate::routes::{RouteError, RouteTable};
-use crate::runtime::{LoadError, Plugin, Runtime, RuntimeError};
+use crate::reload::{self, History, Report};
+use crate::routes::RouteTable;
+use crate::runtime::{Plugin, Runtime, RuntimeError};
 use crate::server::registry::Registry;
 
-/// Routes and the plugins they point at, as one snapshot.
-#[derive(Debug, Default)]
+/// The config, the routes built from it and the plugins they point at, as one snapshot.
+#[derive(Debug)]
 pub struct Routing {
+    /// The configuration this routing was built from (what a reload compares against).
+    pub config: Config,
     pub routes: RouteTable,
-    /// Loaded plugins by name. A configured plugin that failed to load is absent: its routes
-    /// answer 503 until it loads.
+    /// Loaded plugins by name. A configured plugin that never loaded is absent: its routes answer
+    /// 503 until it loads.
     pub plugins: HashMap<String, Plugin>,
 }
 
@@ -29,9 +33,13 @@ pub struct Routing {
 pub struct App {
     config: Config,
     routing: RwLock<Arc<Routing>>,
+    /// One reload at a time: SIGHUP and file events may race.
+    reloading: tokio::sync::Mutex<()>,
     pub runtime: Runtime,
     pub metrics: Metrics,
     pub registry: Arc<Registry>,
+    /// Every plugin's load history, for `/metrics`.
+    pub history: Arc<History>,
     /// When the server started, for `/health`'s uptime.
     pub started: Instant,
 }
@@ -41,29 +49,39 @@ pub struct App {
 pub enum StartError {
     #[error("cannot start the wasm runtime: {0}")]
     Runtime(#[from] RuntimeError),
-    #[error("invalid route table: {0}")]
-    Routes(#[from] RouteError),
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file is invalid: refused whole, the running config stays.
+    #[error("config refused, keeping the running one: {0}")]
+    Config(#[from] ConfigError),
+    #[error("reload task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl App {
     /// Builds the runtime and loads every configured plugin. A plugin that fails to load is logged
-    /// and left out (its routes answer 503); the server still starts.
+    /// and left out (its routes answer 503); the server still starts. Blocks while compiling.
     pub fn new(config: Config) -> Result<App, StartError> {
-        let runtime = Runtime::new(&config.runtime)?;
+        let runtime = Runtime::with_module_cache(&config.runtime, config.module_cache.as_deref())?;
         let registry = Arc::new(Registry::default());
+        let history = Arc::new(History::default());
         let mut metrics = Metrics::new();
         metrics.register_collector(Box::new(registry.clone()));
-        let app = App {
-            routing: RwLock::new(Arc::new(Routing::default())),
+        metrics.register_collector(Box::new(history.clone()));
+        let (routing, _) = reload::build(&runtime, &config, None, &history);
+        Ok(App {
+            routing: RwLock::new(Arc::new(routing)),
+            reloading: tokio::sync::Mutex::new(()),
             runtime,
             metrics,
             registry,
+            history,
             started: Instant::now(),
             config,
-        };
-        let routing = app.build_routing(&app.config)?;
-        *app.routing.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routing);
-        Ok(app)
+        })
     }
 
     /// The settings fixed at start.
@@ -79,30 +97,55 @@ impl App {
             .clone()
     }
 
-    fn build_routing(&self, config: &Config) -> Result<Routing, StartError> {
-        let routes = RouteTable::from_config(&config.routes, &config.plugins)?;
-        let mut plugins = HashMap::new();
-        for plugin in &config.plugins {
-            let path = plugin.source.module_path();
-            match self.load(&plugin.name, path, &plugin.grants) {
-                Ok(loaded) => {
-                    tracing::info!(plugin = %plugin.name, path = %path.display(), hash = loaded.hash(), "plugin loaded");
-                    plugins.insert(plugin.name.clone(), loaded);
+    /// Re-reads the config file (when the server runs from one) and every plugin file, compiles
+    /// what changed off the request path, and swaps the result in at once. An invalid config is
+    /// refused whole; a plugin that fails keeps its previous version.
+    pub async fn reload(self: &Arc<Self>) -> Result<Report, ReloadError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let current = self.routing();
+        let config = match current.config.file() {
+            Some(path) => match Config::from_file(path) {
+                Ok(config) => {
+                    self.history.config_reload(true);
+                    config
                 }
                 Err(err) => {
-                    tracing::error!(plugin = %plugin.name, path = %path.display(), error = %err, "plugin not loaded; its routes answer 503");
+                    self.history.config_reload(false);
+                    tracing::error!(error = %err, "config reload refused; the running config stays");
+                    return Err(err.into());
                 }
-            }
-        }
-        Ok(Routing { routes, plugins })
+            },
+            None => current.config.clone(),
+        };
+        self.warn_about_restart_only_changes(&config);
+        let app = self.clone();
+        let (routing, report) = tokio::task::spawn_blocking(move || {
+            reload::build(&app.runtime, &config, Some(&current), &app.history)
+        })
+        .await?;
+        *self.routing.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routing);
+        tracing::info!(loaded = ?report.loaded, refused = report.refused.len(), unchanged = report.unchanged.len(), "reload done");
+        Ok(report)
     }
 
-    fn load(
-        &self,
-        name: &str,
-        path: &std::path::Path,
-        grants: &crate::config::PluginGrants,
-    ) -> Result<Plugin, LoadError> {
-        self.runtime.load(name, path, grants)
+    /// Listener, timeouts, HTTP limits and engine settings are fixed for the process's life.
+    fn warn_about_restart_only_changes(&self, new: &Config) {
+        let old = &self.config;
+        for (section, changed) in [
+            ("server", old.server != new.server),
+            ("timeouts", old.timeouts != new.timeouts),
+            ("http", old.http != new.http),
+            (
+                "runtime",
+                old.runtime != new.runtime || old.module_cache != new.module_cache,
+            ),
+        ] {
+            if changed {
+                tracing::warn!(
+                    section,
+                    "changes to this section take effect at the next restart"
+                );
+            }
+        }
     }
 }

@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Log filter, e.g. `info` or `wasmgate=debug` [default: $RUST_LOG, else `info`]
     #[arg(long)]
     log_level: Option<String>,
+    /// Reload changed plugin files and the config file while serving (as `server.watch = true`).
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -114,6 +117,7 @@ fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    config.server.watch |= args.watch;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -122,7 +126,9 @@ fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let (trigger, signal) = crate::server::shutdown::channel();
+        let watch = config.server.watch;
         let app = std::sync::Arc::new(crate::app::App::new(config)?);
+        crate::watch::spawn(app.clone(), watch, signal.clone());
         tokio::spawn(async move {
             if let Err(err) = crate::server::shutdown::on_os_signals(trigger).await {
                 tracing::error!(error = %err, "cannot install signal handlers; stop with SIGKILL");

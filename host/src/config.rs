@@ -134,12 +134,17 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../../wasmgate.toml");
 pub struct Config {
     /// Where this configuration came from (a file path, or `<embedded>`), for messages.
     pub source: PathBuf,
+    /// The file a reload re-reads: set when the configuration was read from a file.
+    pub file: Option<PathBuf>,
     /// Directory relative plugin paths are resolved against: the config file's directory.
     pub base_dir: PathBuf,
     pub server: ServerSettings,
     pub timeouts: Timeouts,
     pub http: HttpLimits,
     pub runtime: RuntimeSettings,
+    /// Where compiled modules are cached (`[runtime] cache_dir`, resolved), or `None` when
+    /// `module_cache = false`.
+    pub module_cache: Option<PathBuf>,
     /// Limits of every plugin that does not set its own.
     pub plugin_defaults: PluginLimits,
     /// Plugins by name, in the order the file lists them.
@@ -159,6 +164,12 @@ pub struct ServerSettings {
     /// Requests served on one connection before the server closes it (`Connection: close` on the
     /// last), so that long-lived clients rebalance and per-connection state is recycled.
     pub max_requests_per_connection: u64,
+    /// Watch the config file and the plugin files, and reload what changed (also `--watch`).
+    /// SIGHUP reloads whether or not this is set.
+    pub watch: bool,
+    /// Quiet period after the last file event before a reload starts, so a file still being
+    /// written (an editor, a build, a copy) is read once, whole.
+    pub watch_debounce: Duration,
 }
 
 /// Every timeout the server enforces. None of them may be zero.
@@ -230,7 +241,9 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, path, &base)
+        let mut config = Config::parse(&text, path, &base)?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// The embedded default, with plugin paths relative to `base_dir`.
@@ -247,6 +260,12 @@ impl Config {
         file::parse(text, source, base_dir)
     }
 
+    /// The config file this came from, when it came from one (not the embedded default): the file
+    /// a reload re-reads.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
     /// The plugin called `name`.
     pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
         self.plugins.iter().find(|p| p.name == name)
@@ -259,6 +278,8 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_connections: 1024,
             max_requests_per_connection: 10_000,
+            watch: false,
+            watch_debounce: Duration::from_millis(200),
         }
     }
 }

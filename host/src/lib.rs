@@ -15,10 +15,12 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod native;
+pub mod reload;
 pub mod routes;
 pub mod runtime;
 pub mod server;
 pub mod sys;
+pub mod watch;
 
 use std::net::SocketAddr;
 

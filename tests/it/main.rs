@@ -8,4 +8,5 @@ mod lifecycle;
 mod native;
 mod plugins;
 mod protocol;
+mod reload;
 mod support;

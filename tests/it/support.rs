@@ -72,7 +72,9 @@ impl TestServer {
                 .unwrap();
             rt.block_on(async move {
                 let listener = wasmgate::bind(config.server.listen).unwrap();
+                let watch = config.server.watch;
                 let app = Arc::new(App::new(config).unwrap());
+                wasmgate::watch::spawn(app.clone(), watch, signal.clone());
                 tx.send((listener.local_addr().unwrap(), app.clone()))
                     .unwrap();
                 server::run(listener, app, signal).await
@@ -441,4 +443,11 @@ pub fn logs_contain(needles: &[&str]) -> bool {
         logs.lines()
             .any(|line| needles.iter().all(|n| line.contains(n)))
     })
+}
+
+/// Everything logged so far (for failure messages).
+pub fn logs() -> String {
+    LOGS.get()
+        .map(|l| String::from_utf8_lossy(&l.lock().unwrap()).into_owned())
+        .unwrap_or_default()
 }

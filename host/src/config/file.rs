@@ -22,6 +22,9 @@ use super::{
 };
 use crate::routes::RouteTable;
 
+/// Where compiled modules are cached unless `[runtime] cache_dir` says otherwise.
+pub(crate) const DEFAULT_CACHE_DIR: &str = ".wasmgate/cache";
+
 /// Parses and validates a whole file.
 pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
     let raw: RawFile = toml::from_str(text)
@@ -33,6 +36,7 @@ pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config
     let timeouts = raw.timeouts.resolve();
     let http = raw.http.resolve();
     let runtime = raw.runtime.resolve();
+    let module_cache = raw.runtime.cache_dir(base_dir);
     let plugin_defaults = raw.plugin_defaults.resolve(PluginLimits::default());
     check_memory(
         &plugin_defaults,
@@ -149,11 +153,13 @@ pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config
 
     Ok(Config {
         source: source.to_path_buf(),
+        file: None,
         base_dir: base_dir.to_path_buf(),
         server,
         timeouts,
         http,
         runtime,
+        module_cache,
         plugin_defaults,
         plugins,
         routes,
@@ -226,11 +232,15 @@ struct RawServer {
     listen: Option<Spanned<Listen>>,
     max_connections: Option<Spanned<Count>>,
     max_requests_per_connection: Option<Spanned<Count>>,
+    watch: Option<Spanned<bool>>,
+    watch_debounce: Option<Spanned<Dur>>,
 }
 
 impl RawServer {
     fn resolve(&self) -> ServerSettings {
-        resolve!(self, ServerSettings::default(), { listen, max_connections, max_requests_per_connection })
+        resolve!(self, ServerSettings::default(), {
+            listen, max_connections, max_requests_per_connection, watch, watch_debounce
+        })
     }
 }
 
@@ -282,9 +292,19 @@ struct RawRuntime {
     max_instances: Option<Spanned<Count32>>,
     max_memory_bytes: Option<Spanned<Size>>,
     max_stack_bytes: Option<Spanned<Size>>,
+    module_cache: Option<bool>,
+    cache_dir: Option<String>,
 }
 
 impl RawRuntime {
+    /// The module cache directory, relative paths anchored at the config's directory.
+    fn cache_dir(&self, base_dir: &Path) -> Option<std::path::PathBuf> {
+        let dir = self.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR);
+        self.module_cache
+            .unwrap_or(true)
+            .then(|| base_dir.join(dir))
+    }
+
     fn resolve(&self) -> RuntimeSettings {
         resolve!(self, RuntimeSettings::default(), {
             epoch_tick, max_instances, max_memory_bytes, max_stack_bytes

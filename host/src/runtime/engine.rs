@@ -19,8 +19,14 @@ const HOST_STACK_HEADROOM: usize = 1536 * 1024;
 
 /// Builds the engine: fuel and epoch instrumentation, async execution on fibers, and a pooling
 /// allocator sized from `settings`.
-pub(crate) fn build_engine(settings: &RuntimeSettings) -> Result<Engine, RuntimeError> {
+pub(crate) fn build_engine(
+    settings: &RuntimeSettings,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Engine, RuntimeError> {
     let mut config = Config::new();
+    if let Some(dir) = cache_dir {
+        config.cache(module_cache(dir));
+    }
     // Async support is always on in wasmtime 48 (`Config::async_support` is a deprecated no-op);
     // we only ever use the `*_async` entry points so guests run on fibers and can yield.
     config.consume_fuel(true);
@@ -39,6 +45,29 @@ pub(crate) fn build_engine(settings: &RuntimeSettings) -> Result<Engine, Runtime
         settings,
     )));
     Engine::new(&config).map_err(|e| RuntimeError::Engine(chain(&e)))
+}
+
+/// wasmtime's compiled-module cache in `dir`, or `None` (with a warning) when the directory cannot
+/// be created or used: a failing cache disk costs compile time, never the server.
+fn module_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
+    let usable = std::fs::create_dir_all(dir).and_then(|()| {
+        let probe = dir.join(".wasmgate-write-probe");
+        std::fs::write(&probe, b"")?;
+        std::fs::remove_file(probe)
+    });
+    if let Err(err) = usable {
+        tracing::warn!(dir = %dir.display(), error = %err, "module cache directory unusable; compiling every plugin load");
+        return None;
+    }
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(dir);
+    match wasmtime::Cache::new(config) {
+        Ok(cache) => Some(cache),
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "module cache unavailable; compiling every plugin load");
+            None
+        }
+    }
 }
 
 /// Pooling allocator: every instance gets a pre-reserved slot (memory, table, fiber stack,

@@ -59,8 +59,20 @@ pub(crate) struct Shared {
 }
 
 impl Runtime {
+    /// A runtime without an on-disk module cache (every load compiles).
     pub fn new(settings: &RuntimeSettings) -> Result<Runtime, RuntimeError> {
-        let engine = engine::build_engine(settings)?;
+        Runtime::with_module_cache(settings, None)
+    }
+
+    /// A runtime whose compiled modules are cached in `cache_dir`, keyed by module bytes, engine
+    /// settings and wasmtime version (wasmtime's own cache), so a restart with unchanged plugins
+    /// does not recompile them. A cache directory that cannot be used degrades to compiling, with
+    /// a warning: it never stops the server.
+    pub fn with_module_cache(
+        settings: &RuntimeSettings,
+        cache_dir: Option<&Path>,
+    ) -> Result<Runtime, RuntimeError> {
+        let engine = engine::build_engine(settings, cache_dir)?;
         let mut linker: Linker<StoreData> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
             .map_err(|e| RuntimeError::Engine(error::chain(&e)))?;
@@ -91,6 +103,17 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
+        self.load_file_bytes(name, path, &bytes, grants)
+    }
+
+    /// Loads `bytes` already read from `path` (which only decides how they are interpreted).
+    pub fn load_file_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        grants: &PluginGrants,
+    ) -> Result<Plugin, LoadError> {
         if path.extension().is_some_and(|e| e == "wasm") && !bytes.starts_with(b"\0asm") {
             return Err(LoadError::Compile {
                 plugin: name.to_string(),
@@ -100,7 +123,7 @@ impl Runtime {
                 ),
             });
         }
-        self.load_bytes(name, &bytes, grants)
+        self.load_bytes(name, bytes, grants)
     }
 
     /// Compiles `bytes` (binary or text), checks imports and exports against ABI v1, pre-links
@@ -139,7 +162,7 @@ impl Runtime {
             })?;
         let plugin = Plugin::new(
             name,
-            sha256_hex(bytes),
+            content_hash(bytes),
             grants.clone(),
             resolved,
             pre,
@@ -214,7 +237,9 @@ fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<Strin
         .collect()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The content hash plugins are identified by: lowercase hex SHA-256 of the module file's bytes
+/// (comparable with `sha256sum`). Reload compares it to skip recompiling unchanged files.
+pub fn content_hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
