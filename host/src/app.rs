@@ -8,6 +8,7 @@
 //! at start (listener, timeouts, HTTP limits, engine) are read from the [`Config`] given at start.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -40,8 +41,33 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Every plugin's load history, for `/metrics`.
     pub history: Arc<History>,
+    /// Every plugin's concurrency cap, queue and circuit breaker (kept across reloads).
+    pub guards: Arc<crate::guard::Guards>,
     /// When the server started, for `/health`'s uptime.
     pub started: Instant,
+    /// A [`Readiness`], for `/ready`.
+    readiness: AtomicU8,
+}
+
+/// What `/ready` reports: whether a load balancer should send traffic here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Readiness {
+    /// Plugins are still loading (their routes answer 503).
+    Loading = 0,
+    Ready = 1,
+    /// Shutdown has begun: finish what is in flight, take nothing new.
+    Draining = 2,
+}
+
+impl Readiness {
+    pub fn label(self) -> &'static str {
+        match self {
+            Readiness::Loading => "loading",
+            Readiness::Ready => "ready",
+            Readiness::Draining => "draining",
+        }
+    }
 }
 
 /// Why the server cannot start at all.
@@ -62,16 +88,34 @@ pub enum ReloadError {
 }
 
 impl App {
-    /// Builds the runtime and loads every configured plugin. A plugin that fails to load is logged
-    /// and left out (its routes answer 503); the server still starts. Blocks while compiling.
+    /// Builds the runtime and loads every configured plugin, blocking while compiling: ready when
+    /// it returns. A plugin that fails to load is logged and left out (its routes answer 503).
     pub fn new(config: Config) -> Result<App, StartError> {
+        let app = App::starting(config)?;
+        let (routing, _) = reload::build(&app.runtime, &app.config, None, &app.history);
+        app.swap(routing);
+        app.set_readiness(Readiness::Ready);
+        Ok(app)
+    }
+
+    /// Builds the runtime and the configured routes with no plugin loaded yet (their routes
+    /// answer 503, `/ready` says `loading`), so the server can listen and answer probes at once;
+    /// [`App::load_plugins`] then loads them off the request path.
+    pub fn starting(config: Config) -> Result<App, StartError> {
         let runtime = Runtime::with_module_cache(&config.runtime, config.module_cache.as_deref())?;
         let registry = Arc::new(Registry::default());
         let history = Arc::new(History::default());
         let mut metrics = Metrics::new();
         metrics.register_collector(Box::new(registry.clone()));
         metrics.register_collector(Box::new(history.clone()));
-        let (routing, _) = reload::build(&runtime, &config, None, &history);
+        let guards = Arc::new(crate::guard::Guards::default());
+        metrics.register_collector(Box::new(guards.clone()));
+        let routing = Routing {
+            routes: RouteTable::from_config(&config.routes, &config.plugins)
+                .expect("a validated Config always builds its route table"),
+            plugins: HashMap::new(),
+            config: config.clone(),
+        };
         Ok(App {
             routing: RwLock::new(Arc::new(routing)),
             reloading: tokio::sync::Mutex::new(()),
@@ -79,9 +123,58 @@ impl App {
             metrics,
             registry,
             history,
+            guards,
             started: Instant::now(),
+            readiness: AtomicU8::new(Readiness::Loading as u8),
             config,
         })
+    }
+
+    /// Loads every configured plugin on a blocking thread, swaps them in, and becomes ready
+    /// (unless shutdown began meanwhile).
+    pub async fn load_plugins(self: &Arc<Self>) -> Result<Report, ReloadError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let app = self.clone();
+        let (routing, report) = tokio::task::spawn_blocking(move || {
+            let config = app.routing().config.clone();
+            reload::build(&app.runtime, &config, None, &app.history)
+        })
+        .await?;
+        self.swap(routing);
+        let _ = self.readiness.compare_exchange(
+            Readiness::Loading as u8,
+            Readiness::Ready as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        tracing::info!(
+            loaded = report.loaded.len(),
+            refused = report.refused.len(),
+            "plugins loaded; ready"
+        );
+        Ok(report)
+    }
+
+    /// What `/ready` reports.
+    pub fn readiness(&self) -> Readiness {
+        match self.readiness.load(Ordering::Acquire) {
+            0 => Readiness::Loading,
+            1 => Readiness::Ready,
+            _ => Readiness::Draining,
+        }
+    }
+
+    /// Marks the server not ready because shutdown began: `/ready` answers 503 from now on.
+    pub fn begin_draining(&self) {
+        self.set_readiness(Readiness::Draining);
+    }
+
+    fn set_readiness(&self, readiness: Readiness) {
+        self.readiness.store(readiness as u8, Ordering::Release);
+    }
+
+    fn swap(&self, routing: Routing) {
+        *self.routing.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routing);
     }
 
     /// The settings fixed at start.
@@ -123,7 +216,7 @@ impl App {
             reload::build(&app.runtime, &config, Some(&current), &app.history)
         })
         .await?;
-        *self.routing.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routing);
+        self.swap(routing);
         tracing::info!(loaded = ?report.loaded, refused = report.refused.len(), unchanged = report.unchanged.len(), "reload done");
         Ok(report)
     }

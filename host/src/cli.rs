@@ -122,17 +122,30 @@ fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = crate::bind(config.server.listen)
+        let listener = crate::bind(config.server.listen, config.server.reuse_port)
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let (trigger, signal) = crate::server::shutdown::channel();
-        let watch = config.server.watch;
-        let app = std::sync::Arc::new(crate::app::App::new(config)?);
-        crate::watch::spawn(app.clone(), watch, signal.clone());
+        let (watch, drain_delay) = (config.server.watch, config.server.drain_delay);
+        // Listen and answer probes at once; plugins load off the request path (`/ready` says
+        // `loading` until they have).
+        let app = std::sync::Arc::new(crate::app::App::starting(config)?);
+        let draining = app.clone();
         tokio::spawn(async move {
-            if let Err(err) = crate::server::shutdown::on_os_signals(trigger).await {
+            let not_ready = move || draining.begin_draining();
+            if let Err(err) =
+                crate::server::shutdown::on_os_signals(trigger, drain_delay, not_ready).await
+            {
                 tracing::error!(error = %err, "cannot install signal handlers; stop with SIGKILL");
             }
+        });
+        let loader = app.clone();
+        let watch_signal = signal.clone();
+        tokio::spawn(async move {
+            if let Err(err) = loader.load_plugins().await {
+                tracing::error!(error = %err, "loading plugins failed");
+            }
+            crate::watch::spawn(loader, watch, watch_signal);
         });
         // A stable line on stdout, so scripts and tests can find the port when listening on :0.
         println!("wasmgate listening on http://{addr}");

@@ -56,6 +56,20 @@ pub struct PluginLimits {
     pub max_memory_bytes: u64,
     /// Largest encoded response the host will read out of the guest -> 502 `invalid_response`.
     pub max_response_bytes: u32,
+    /// Calls of this plugin running at once; more wait in its queue (see `guard.rs`).
+    pub max_concurrency: usize,
+    /// Calls of this plugin waiting for a place under `max_concurrency`; past it -> 503
+    /// `overloaded` with `Retry-After`, at once, instead of an unbounded queue.
+    pub max_queue: usize,
+    /// Consecutive broken calls (`trap`, `memory_limit`, `invalid_response`, `instantiate`) that
+    /// open the circuit breaker: the plugin is quarantined -> 503 `quarantined` with `Retry-After`.
+    /// Slow calls (`fuel_exhausted`, `deadline`) do not count: `max_concurrency` bounds their cost.
+    pub breaker_threshold: u32,
+    /// First quarantine period; after it one probe call is let through, and each failed probe
+    /// doubles the period up to `breaker_backoff_max`. A successful call closes the breaker.
+    pub breaker_backoff: std::time::Duration,
+    /// Longest quarantine period.
+    pub breaker_backoff_max: std::time::Duration,
 }
 
 impl Default for PluginLimits {
@@ -65,6 +79,11 @@ impl Default for PluginLimits {
             deadline: std::time::Duration::from_secs(1),
             max_memory_bytes: 64 * 1024 * 1024,
             max_response_bytes: 8 * 1024 * 1024,
+            max_concurrency: 128,
+            max_queue: 256,
+            breaker_threshold: 20,
+            breaker_backoff: std::time::Duration::from_secs(1),
+            breaker_backoff_max: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -170,6 +189,13 @@ pub struct ServerSettings {
     /// Quiet period after the last file event before a reload starts, so a file still being
     /// written (an editor, a build, a copy) is read once, whole.
     pub watch_debounce: Duration,
+    /// Set `SO_REUSEPORT` on the listener, so several wasmgate processes on one host can share
+    /// one address (the kernel balances new connections between them).
+    pub reuse_port: bool,
+    /// After SIGTERM/SIGINT, how long `/ready` answers 503 while the server still accepts and
+    /// serves normally, before it stops accepting: time for a load balancer to notice and stop
+    /// sending. Zero stops accepting at once.
+    pub drain_delay: Duration,
 }
 
 /// Every timeout the server enforces. None of them may be zero.
@@ -280,6 +306,8 @@ impl Default for ServerSettings {
             max_requests_per_connection: 10_000,
             watch: false,
             watch_debounce: Duration::from_millis(200),
+            reuse_port: false,
+            drain_delay: Duration::ZERO,
         }
     }
 }

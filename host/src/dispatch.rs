@@ -1,12 +1,14 @@
 //! From a matched request to a response: native handlers, plugin calls, and errors.
 //!
 //! Owns the step between routing and encoding. It builds the guest's view of the request, calls the
-//! plugin under its limits, records the outcome (metric and one structured log event per error
+//! plugin under its limits (after `guard` admits the call: concurrency cap, queue, circuit
+//! breaker), records the outcome (metric and one structured log event per error
 //! boundary), and turns every failure into a response through [`RequestError`]. It never touches
 //! the socket or the parser's buffer layout beyond the borrowed view it is given.
 
 use crate::app::{App, Routing};
 use crate::error::RequestError;
+use crate::guard::{Outcome, Rejection};
 use crate::http::HeadView;
 use crate::http::encode::Response;
 use crate::native;
@@ -70,7 +72,21 @@ pub async fn dispatch<'r>(
         params: &params,
         body,
     };
-    match plugin.call(&request, limits, request_id).await {
+    let permit = match app.guards.admit(plugin_name, plugin.hash(), limits).await {
+        Ok(permit) => permit,
+        Err(rejection) => {
+            let err = match rejection {
+                Rejection::Overloaded { retry_after } => RequestError::Overloaded { retry_after },
+                Rejection::Quarantined { retry_after } => RequestError::Quarantined { retry_after },
+            };
+            app.metrics.plugin_call(plugin_name, err.kind(), 0);
+            tracing::warn!(plugin = %plugin_name, request_id, kind = err.kind(), "plugin call refused");
+            return error_answer(err, pattern);
+        }
+    };
+    let result = plugin.call(&request, limits, request_id).await;
+    permit.finish(Outcome::of(&result));
+    match result {
         Ok(resp) => {
             app.metrics.plugin_call(plugin_name, "ok", resp.fuel_used);
             let mut response = Response::new(resp.status).body(resp.body);

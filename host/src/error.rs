@@ -27,6 +27,12 @@ pub enum RequestError {
     PluginNotLoaded(String),
     #[error("{0}")]
     Plugin(#[from] CallError),
+    /// The plugin's concurrency cap and its queue are full (`guard.rs`).
+    #[error("the plugin is busy: too many requests in flight and queued")]
+    Overloaded { retry_after: std::time::Duration },
+    /// The plugin's circuit breaker is open after consecutive failures (`guard.rs`).
+    #[error("the plugin is quarantined after repeated failures")]
+    Quarantined { retry_after: std::time::Duration },
 }
 
 impl RequestError {
@@ -40,6 +46,7 @@ impl RequestError {
             RequestError::MethodNotAllowed { .. } => 405,
             RequestError::PluginNotLoaded(_) => 503,
             RequestError::Plugin(e) => call_status(e),
+            RequestError::Overloaded { .. } | RequestError::Quarantined { .. } => 503,
         }
     }
 
@@ -54,11 +61,13 @@ impl RequestError {
             RequestError::MethodNotAllowed { .. } => "method_not_allowed",
             RequestError::PluginNotLoaded(_) => "not_loaded",
             RequestError::Plugin(e) => e.kind(),
+            RequestError::Overloaded { .. } => "overloaded",
+            RequestError::Quarantined { .. } => "quarantined",
         }
     }
 
-    /// The response a client gets: the status, `{"error": kind, "message": ...}`, and `Allow` for
-    /// 405. Guest internals (trap messages) stay in the log, not in the body.
+    /// The response a client gets: the status, `{"error": kind, "message": ...}`, `Allow` for 405
+    /// and `Retry-After` (whole seconds, at least 1) for a busy or quarantined plugin. Guest internals (trap messages) stay in the log, not in the body.
     pub fn response(&self) -> Response {
         let message = match self {
             RequestError::Plugin(_) => public_plugin_message(self.status()).to_string(),
@@ -69,8 +78,20 @@ impl RequestError {
         if let RequestError::MethodNotAllowed { allow } = self {
             resp = resp.header("allow", allow.clone().into_bytes());
         }
+        if let RequestError::Overloaded { retry_after }
+        | RequestError::Quarantined { retry_after } = self
+        {
+            resp = resp.header("retry-after", retry_after_secs(*retry_after).into_bytes());
+        }
         resp
     }
+}
+
+/// `Retry-After` as delay-seconds (RFC 9110 §10.2.3): rounded up, never 0 (a client told to retry
+/// at once would just hammer a plugin that cannot take it).
+fn retry_after_secs(d: std::time::Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1).to_string()
 }
 
 fn public_plugin_message(status: u16) -> &'static str {
@@ -166,6 +187,18 @@ mod tests {
             (RequestError::HeaderTimeout, 408),
             (RequestError::NotFound, 404),
             (RequestError::PluginNotLoaded("p".into()), 503),
+            (
+                RequestError::Overloaded {
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+                503,
+            ),
+            (
+                RequestError::Quarantined {
+                    retry_after: std::time::Duration::from_secs(3),
+                },
+                503,
+            ),
         ] {
             assert_eq!(err.status(), status, "{err:?}");
             assert_eq!(err.response().status, status);
@@ -186,5 +219,44 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
         assert_eq!(body["error"], "method_not_allowed");
+    }
+
+    #[test]
+    fn busy_and_quarantined_plugins_say_when_to_retry() {
+        use std::time::Duration;
+        for (err, kind, retry) in [
+            (
+                RequestError::Overloaded {
+                    retry_after: Duration::from_millis(10),
+                },
+                "overloaded",
+                "1",
+            ),
+            (
+                RequestError::Quarantined {
+                    retry_after: Duration::from_millis(2500),
+                },
+                "quarantined",
+                "3",
+            ),
+            (
+                RequestError::Quarantined {
+                    retry_after: Duration::from_secs(30),
+                },
+                "quarantined",
+                "30",
+            ),
+        ] {
+            let resp = err.response();
+            assert_eq!(resp.status, 503);
+            let header = resp.headers.iter().find(|(n, _)| n == "retry-after");
+            assert_eq!(
+                header.map(|(_, v)| &v[..]),
+                Some(retry.as_bytes()),
+                "{err:?}"
+            );
+            let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+            assert_eq!(body["error"], kind);
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod native;
@@ -28,14 +29,19 @@ use std::net::SocketAddr;
 /// or backing off after EMFILE): the accept backlog.
 pub const LISTEN_BACKLOG: u32 = 1024;
 
-/// Binds a listening socket with `SO_REUSEADDR` (so a restart does not wait out TIME_WAIT).
-pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+/// Binds a listening socket with `SO_REUSEADDR` (so a restart does not wait out TIME_WAIT) and,
+/// with `reuse_port`, `SO_REUSEPORT` (so several processes share the address and the kernel
+/// spreads connections between them).
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

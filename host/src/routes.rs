@@ -30,6 +30,8 @@ pub enum Target {
 pub enum NativeRoute {
     /// `GET /health`: liveness.
     Health,
+    /// `GET /ready`: readiness (plugins loaded, not draining).
+    Ready,
     /// `GET /metrics`: Prometheus exposition.
     Metrics,
     /// `OPTIONS *`: the server-wide OPTIONS request of RFC 9110 §9.3.7.
@@ -224,12 +226,13 @@ impl RouteTable {
         Ok(table)
     }
 
-    /// A table with only `/health` and `/metrics`.
+    /// A table with only the native routes: `/health`, `/ready`, `/metrics`.
     pub fn with_native_routes() -> RouteTable {
         let mut table = RouteTable::default();
         let get = ["GET".to_string()];
         for (path, route) in [
             ("/health", NativeRoute::Health),
+            ("/ready", NativeRoute::Ready),
             ("/metrics", NativeRoute::Metrics),
         ] {
             table

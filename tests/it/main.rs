@@ -9,4 +9,5 @@ mod native;
 mod plugins;
 mod protocol;
 mod reload;
+mod scaleout;
 mod support;

@@ -71,7 +71,8 @@ impl TestServer {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let listener = wasmgate::bind(config.server.listen).unwrap();
+                let listener =
+                    wasmgate::bind(config.server.listen, config.server.reuse_port).unwrap();
                 let watch = config.server.watch;
                 let app = Arc::new(App::new(config).unwrap());
                 wasmgate::watch::spawn(app.clone(), watch, signal.clone());
@@ -331,7 +332,16 @@ impl ChildServer {
                 .trim()
                 .strip_prefix("wasmgate listening on http://")
                 .unwrap_or_else(|| panic!("unexpected stdout {line:?}"));
-            addr = Some(text.parse().unwrap());
+            let listening: SocketAddr = text.parse().unwrap();
+            addr = Some(listening);
+            // Plugins load after the server listens: wait until it says it is ready.
+            let ready = eventually(Duration::from_secs(30), || {
+                std::panic::catch_unwind(|| {
+                    exchange(listening, b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+                })
+                .unwrap_or(false)
+            });
+            assert!(ready, "the server became ready");
         }
         ChildServer {
             child,

@@ -234,12 +234,15 @@ struct RawServer {
     max_requests_per_connection: Option<Spanned<Count>>,
     watch: Option<Spanned<bool>>,
     watch_debounce: Option<Spanned<Dur>>,
+    reuse_port: Option<Spanned<bool>>,
+    drain_delay: Option<Spanned<Delay>>,
 }
 
 impl RawServer {
     fn resolve(&self) -> ServerSettings {
         resolve!(self, ServerSettings::default(), {
-            listen, max_connections, max_requests_per_connection, watch, watch_debounce
+            listen, max_connections, max_requests_per_connection, watch, watch_debounce, reuse_port,
+            drain_delay
         })
     }
 }
@@ -300,9 +303,10 @@ impl RawRuntime {
     /// The module cache directory, relative paths anchored at the config's directory.
     fn cache_dir(&self, base_dir: &Path) -> Option<std::path::PathBuf> {
         let dir = self.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR);
-        self.module_cache
-            .unwrap_or(true)
-            .then(|| base_dir.join(dir))
+        // wasmtime's cache wants an absolute directory.
+        let dir = base_dir.join(dir);
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        self.module_cache.unwrap_or(true).then_some(dir)
     }
 
     fn resolve(&self) -> RuntimeSettings {
@@ -319,11 +323,19 @@ struct RawPluginLimits {
     deadline: Option<Spanned<Dur>>,
     max_memory_bytes: Option<Spanned<Size>>,
     max_response_bytes: Option<Spanned<Size>>,
+    max_concurrency: Option<Spanned<Count>>,
+    max_queue: Option<Spanned<Count>>,
+    breaker_threshold: Option<Spanned<Count32>>,
+    breaker_backoff: Option<Spanned<Dur>>,
+    breaker_backoff_max: Option<Spanned<Dur>>,
 }
 
 impl RawPluginLimits {
     fn resolve(&self, defaults: PluginLimits) -> PluginLimits {
-        resolve!(self, defaults, { fuel, deadline, max_memory_bytes, max_response_bytes })
+        resolve!(self, defaults, {
+            fuel, deadline, max_memory_bytes, max_response_bytes,
+            max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max
+        })
     }
 }
 
@@ -343,11 +355,19 @@ struct RawPlugin {
     deadline: Option<Spanned<Dur>>,
     max_memory_bytes: Option<Spanned<Size>>,
     max_response_bytes: Option<Spanned<Size>>,
+    max_concurrency: Option<Spanned<Count>>,
+    max_queue: Option<Spanned<Count>>,
+    breaker_threshold: Option<Spanned<Count32>>,
+    breaker_backoff: Option<Spanned<Dur>>,
+    breaker_backoff_max: Option<Spanned<Dur>>,
 }
 
 impl RawPlugin {
     fn resolve(&self, defaults: PluginLimits) -> PluginLimits {
-        resolve!(self, defaults, { fuel, deadline, max_memory_bytes, max_response_bytes })
+        resolve!(self, defaults, {
+            fuel, deadline, max_memory_bytes, max_response_bytes,
+            max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max
+        })
     }
 }
 
@@ -409,6 +429,34 @@ impl<'de> Deserialize<'de> for Dur {
                 "invalid duration `{s}`: expected a non-zero whole number followed by ms, s or m, e.g. \"250ms\", \"10s\", \"2m\""
             ))
         })
+    }
+}
+
+/// A duration that may be zero (`"0s"`): a delay that can be switched off.
+#[derive(Clone, Copy)]
+struct Delay(Duration);
+
+impl From<Delay> for Duration {
+    fn from(d: Delay) -> Duration {
+        d.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Delay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let zero = s
+            .strip_suffix("ms")
+            .or_else(|| s.strip_suffix('s'))
+            .or_else(|| s.strip_suffix('m'))
+            == Some("0");
+        match parse_duration(&s) {
+            Some(d) => Ok(Delay(d)),
+            None if zero => Ok(Delay(Duration::ZERO)),
+            None => Err(de::Error::custom(format!(
+                "invalid duration `{s}`: expected a whole number followed by ms, s or m, e.g. \"0s\", \"5s\""
+            ))),
+        }
     }
 }
 

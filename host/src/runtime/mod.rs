@@ -31,7 +31,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, ExternType, FuncType, Linker, Module, Store};
 
-pub use abi::{GuestRequest, GuestResponse, RequestTooLarge, ResponseError};
+pub use abi::{
+    GuestRequest, GuestResponse, RequestTooLarge, ResponseError, decode_response, response_range,
+};
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
 pub use plugin::Plugin;
 

@@ -60,6 +60,7 @@ pub(super) fn limits() -> PluginLimits {
         deadline: Duration::from_secs(5),
         max_memory_bytes: 4 * 1024 * 1024,
         max_response_bytes: 8 * 1024 * 1024,
+        ..PluginLimits::default()
     }
 }
 

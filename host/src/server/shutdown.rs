@@ -52,9 +52,14 @@ impl Signal {
     }
 }
 
-/// Triggers `trigger` on the first SIGTERM or SIGINT, logging which. Errors only if the signal
-/// handlers cannot be installed.
-pub async fn on_os_signals(trigger: Trigger) -> std::io::Result<()> {
+/// On the first SIGTERM or SIGINT: calls `not_ready` (so `/ready` turns 503), keeps serving for
+/// `drain_delay` (time for a load balancer to stop sending; a second signal cuts it short), then
+/// triggers `trigger`. Errors only if the signal handlers cannot be installed.
+pub async fn on_os_signals(
+    trigger: Trigger,
+    drain_delay: std::time::Duration,
+    not_ready: impl FnOnce(),
+) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -62,6 +67,19 @@ pub async fn on_os_signals(trigger: Trigger) -> std::io::Result<()> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
+    not_ready();
+    if !drain_delay.is_zero() {
+        tracing::info!(
+            signal = name,
+            delay_ms = drain_delay.as_millis() as u64,
+            "shutdown requested: not ready; still serving during the drain delay"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(drain_delay) => {}
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
     tracing::info!(
         signal = name,
         "shutdown requested: no longer accepting, draining in-flight requests"
