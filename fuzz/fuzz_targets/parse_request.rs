@@ -175,7 +175,8 @@ fuzz_target!(|input: Input<'_>| {
     let peak = PEAK.load(Ordering::Relaxed) - before;
     let header_bytes = std::mem::size_of::<wasmgate::http::Header>();
     assert!(
-        peak <= 2 * limits.max_headers * header_bytes + 64,
+        // The one headers Vec (grown by doubling) plus the clone handed back on completion.
+        peak <= 3 * limits.max_headers * header_bytes + 64,
         "the parser held {peak} bytes with max_headers = {}",
         limits.max_headers
     );

@@ -73,6 +73,9 @@ pub fn build_plugins(
     crates: &[(String, PathBuf)],
     progress: bool,
 ) -> Result<Vec<PathBuf>, BuildError> {
+    // Absolute, because cargo runs with the workspace as its working directory: a relative root
+    // (`--config wasmgate.toml` gives an empty one) would be resolved twice.
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let workspace = root.join("plugins");
     let manifest = workspace.join("Cargo.toml");
     if !manifest.is_file() {

@@ -6,22 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{RawClient, TestServer, eventually, exchange};
-
-/// A hand-written ABI v1 guest answering 200, `x-version: N`, body `version N\n` (N one digit).
-fn versioned_guest(n: u8) -> String {
-    assert!(n <= 9);
-    let wat =
-        std::fs::read_to_string(crate::support::repo_root().join("tests/guests/ok.wat")).unwrap();
-    let data_start = wat.find("  (data (i32.const 16)").unwrap();
-    let data_end = wat[data_start..].find(")\n\n").unwrap() + data_start + 2;
-    let data = format!(
-        "  (data (i32.const 16)\n    \"\\c8\\00\\00\\00\" \"\\01\\00\\00\\00\" \"\\09\\00\\00\\00\" \"x-version\" \"\\01\\00\\00\\00\" \"{n}\" \"\\0a\\00\\00\\00\" \"version {n}\\0a\")\n"
-    );
-    wat[..data_start].to_string()
-        + &data
-        + &wat[data_end..].replace("0x000000100000002f", "0x0000001000000028")
-}
+use crate::support::{RawClient, TestServer, eventually, exchange, versioned_guest};
 
 /// A temporary directory with a config file, removed on drop.
 struct Site {

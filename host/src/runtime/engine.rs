@@ -118,7 +118,22 @@ fn pooling_config(settings: &RuntimeSettings) -> PoolingAllocationConfig {
 /// KiB)` brings it to ~5.8 us. Real Rust guests touch more (their stack ends at 1 MiB), so choose
 /// the value by measuring them; on kernels with PAGEMAP_SCAN (>= 6.7) wasmtime resets only dirty
 /// pages of the resident part, which makes larger values cheaper.
-fn tune_teardown(_pool: &mut PoolingAllocationConfig) {}
+fn tune_teardown(pool: &mut PoolingAllocationConfig) {
+    // EXPERIMENT (temporary)
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = env("WG_KEEP") {
+        pool.linear_memory_keep_resident(n);
+    }
+    if let Some(n) = env("WG_TABLE_KEEP") {
+        pool.table_keep_resident(n);
+    }
+    if let Some(n) = env("WG_BATCH") {
+        pool.decommit_batch_size(n);
+    }
+    if let Some(n) = env("WG_PAGEMAP") {
+        pool.pagemap_scan(if n == 1 { wasmtime::Enabled::Yes } else { wasmtime::Enabled::No });
+    }
+}
 
 /// The single epoch ticker: a thread that advances the engine's epoch every `tick` until it is
 /// dropped. Per-store deadlines are expressed in ticks of this clock, so no request ever creates
