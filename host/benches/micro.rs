@@ -29,7 +29,7 @@ Priority: u=0, i\r\n\r\n";
 
 const JSON_POST: &[u8] = b"POST /api/users HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\n\
 Accept: application/json\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo\r\n\
-Content-Length: 62\r\n\r\n{\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\",\"age\":36}";
+Content-Length: 58\r\n\r\n{\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\",\"age\":36}";
 
 const CHUNKED_POST: &[u8] =
     b"POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\

@@ -27,8 +27,37 @@ enum Command {
     Serve(ServeArgs),
     /// Build the plugin crates the config names, for wasm32-wasip1.
     Build(ConfigArg),
-    /// Build, then serve.
+    /// Build, then serve. With `--watch`, also rebuild a plugin when its source changes and
+    /// hot-swap it.
     Up(ServeArgs),
+    /// Scaffold a new plugin crate in plugins/NAME and add its route to the config.
+    New(NewArgs),
+    /// Validate a .wasm/.wat against the plugin ABI and show what it exports, imports and would
+    /// run under.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct NewArgs {
+    /// Plugin (and crate) name: lowercase letters, digits, `-`, `_`.
+    name: String,
+    /// Route pattern, e.g. `/todos/:id` [default: /NAME]
+    #[arg(long)]
+    route: Option<String>,
+    /// Route method, e.g. POST, or `*` for any [default: GET]
+    #[arg(long)]
+    method: Option<String>,
+    /// The config file to add the route to [default: ./wasmgate.toml]
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// The module to check (.wasm or .wat).
+    file: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,11 +96,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => load_config(&args).and_then(|c| build(&c)),
-        Command::Serve(args) => load_config(&args.config).and_then(|c| serve(c, &args)),
+        Command::Serve(args) => load_config(&args.config).and_then(|c| serve(c, &args, false)),
         Command::Up(args) => load_config(&args.config).and_then(|c| {
             build(&c)?;
-            serve(c, &args)
+            serve(c, &args, true)
         }),
+        Command::New(args) => new_plugin(&args),
+        Command::Check(args) => load_config(&args.config).and_then(|c| check(&c, &args.file)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,7 +143,51 @@ fn build(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
+fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
+    let config = args.config.clone().unwrap_or_else(|| PathBuf::from("wasmgate.toml"));
+    let root = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let spec = crate::scaffold::NewPlugin { name: args.name.clone(), route: args.route.clone(), method: args.method.clone() };
+    let created = crate::scaffold::new_plugin(root, &config, &spec)?;
+    println!("created {}: a handler in src/lib.rs, its test, a README", created.crate_dir.display());
+    println!("added route {} {} -> {} in {}", created.method, created.route, args.name, created.config.display());
+    println!("next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save");
+    Ok(())
+}
+
+fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
+    let runtime = crate::runtime::Runtime::new(&config.runtime)?;
+    let configured = config.plugins.iter().find(|p| {
+        std::path::absolute(p.source.module_path()).ok() == std::path::absolute(file).ok()
+    });
+    let grants = configured.map(|p| p.grants.clone()).unwrap_or_default();
+    let name = configured.map_or_else(
+        || file.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned()),
+        |p| p.name.clone(),
+    );
+    let plugin = runtime.load(&name, file, &grants).with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
+    let (exports, imports) = plugin.describe();
+    let limits = configured.map_or(config.plugin_defaults, |p| p.limits);
+    println!("{}: ok, ABI version {}", file.display(), crate::runtime::ABI_VERSION);
+    println!("sha256 {}", plugin.hash());
+    println!("exports:");
+    for (name, ty) in exports {
+        println!("  {name:<24} {ty}");
+    }
+    println!("imports:");
+    for (name, ty) in imports {
+        println!("  {name:<40} {ty}");
+    }
+    let source = match configured {
+        Some(p) => format!("plugin `{}` in {}", p.name, config.source.display()),
+        None => format!("[plugin_defaults] of {}", config.source.display()),
+    };
+    println!("limits ({source}):");
+    println!("  fuel {}  deadline {:?}  memory {} bytes  response {} bytes", limits.fuel, limits.deadline, limits.max_memory_bytes, limits.max_response_bytes);
+    Ok(())
+}
+
+/// Serves until SIGTERM/SIGINT. With `rebuild` (`up`) and watching, plugin sources are watched too.
+fn serve(mut config: Config, args: &ServeArgs, rebuild: bool) -> anyhow::Result<()> {
     init_logging(args)?;
     if let Some(listen) = args.listen {
         config.server.listen = listen;
@@ -127,6 +202,9 @@ fn serve(mut config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let (trigger, signal) = crate::server::shutdown::channel();
         let (watch, drain_delay) = (config.server.watch, config.server.drain_delay);
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        // Held for the server's life: dropping it stops watching the plugin sources.
+        let _rebuilder = if rebuild && watch { crate::rebuild::spawn(&config, progress) } else { None };
         // Listen and answer probes at once; plugins load off the request path (`/ready` says
         // `loading` until they have).
         let app = std::sync::Arc::new(crate::app::App::starting(config)?);

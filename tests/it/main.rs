@@ -11,4 +11,5 @@ mod plugins;
 mod protocol;
 mod reload;
 mod scaleout;
+mod walkthrough;
 mod support;

@@ -292,9 +292,14 @@ impl ChildServer {
     /// Runs `wasmgate ARGS` with an optional `RLIMIT_NOFILE`. Waits for the "listening" line when
     /// `expect_listen`.
     pub fn spawn(args: &[&str], nofile: Option<u64>, expect_listen: bool) -> ChildServer {
+        ChildServer::spawn_in(&repo_root(), args, nofile, expect_listen)
+    }
+
+    /// As [`ChildServer::spawn`], in the working directory `dir`.
+    pub fn spawn_in(dir: &Path, args: &[&str], nofile: Option<u64>, expect_listen: bool) -> ChildServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmgate-it-server"));
         cmd.args(args)
-            .current_dir(repo_root())
+            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("RUST_LOG", "info");

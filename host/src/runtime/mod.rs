@@ -37,6 +37,9 @@ pub use abi::{
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
 pub use plugin::Plugin;
 
+/// The ABI version this host speaks (docs/ABI.md): what `wasmgate_abi_version()` must return.
+pub const ABI_VERSION: i32 = 1;
+
 use crate::config::{PluginGrants, PluginLimits, RuntimeSettings};
 use engine::EpochTicker;
 use store::{MemoryLimiter, StoreData};
@@ -181,7 +184,7 @@ impl Runtime {
                 source: Box::new(e),
             }
         })?;
-        if version != 1 {
+        if version != ABI_VERSION {
             return Err(LoadError::Abi {
                 plugin: plugin_name(),
                 problems: vec![AbiProblem::WrongVersion { found: version }],

@@ -98,6 +98,18 @@ impl Plugin {
         self.inner.loaded_at
     }
 
+    /// The module's exports and imports, each as `(name, type)` with types written as in
+    /// docs/ABI.md (e.g. `func (i32, i32) -> i64`), for `wasmgate check`.
+    pub fn describe(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let module = self.inner.pre.module();
+        let exports = module.exports().map(|e| (e.name().to_string(), super::validate::describe_extern(&e.ty()))).collect();
+        let imports = module
+            .imports()
+            .map(|i| (format!("{}::{}", i.module(), i.name()), super::validate::describe_extern(&i.ty())))
+            .collect();
+        (exports, imports)
+    }
+
     /// The grants this plugin was loaded with (a reload with other grants needs a new load).
     pub fn grants(&self) -> &PluginGrants {
         &self.inner.grants

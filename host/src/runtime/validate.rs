@@ -90,7 +90,7 @@ fn describe_func(f: &FuncType) -> String {
     sig(p.iter(), r.iter())
 }
 
-fn describe_extern(ty: &ExternType) -> String {
+pub(crate) fn describe_extern(ty: &ExternType) -> String {
     match ty {
         ExternType::Func(f) => format!("a function {}", describe_func(f)),
         ExternType::Memory(m) => format!(

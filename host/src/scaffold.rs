@@ -1,0 +1,266 @@
+//! `wasmgate new`: a new plugin crate on the SDK, and its route in the config.
+//!
+//! Owns the templates (a handler, a native unit test, a README) and the edit of the config file.
+//! The config edit is checked by parsing the result with the real config parser before anything is
+//! written, so a name or route that would conflict is refused with the parser's own reason, and a
+//! refused scaffold leaves no file behind. It must not build or load anything.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// What to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPlugin {
+    /// Crate and plugin name: lowercase letters, digits, `-` and `_`, starting with a letter.
+    pub name: String,
+    /// Route pattern; defaults to `/NAME`.
+    pub route: Option<String>,
+    /// Route method; defaults to `GET`.
+    pub method: Option<String>,
+}
+
+/// Why nothing was created.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error("`{0}` is not a valid plugin name: use lowercase letters, digits, `-` and `_`, starting with a letter (e.g. `todo-api`)")]
+    InvalidName(String),
+    #[error("a plugin named `{name}` already exists ({where_})")]
+    Exists { name: String, where_: String },
+    #[error("the new route would make the config invalid, nothing was created:\n{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0} has no `members = [...]` list to add the plugin to")]
+    NoMembers(PathBuf),
+}
+
+/// What was created, for the message that follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub crate_dir: PathBuf,
+    pub config: PathBuf,
+    pub method: String,
+    pub route: String,
+}
+
+/// The SDK this binary was built with, for a plugins workspace created from nothing.
+const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
+
+/// Creates `plugins/NAME` under `root` and adds it to `config_path` (created when missing).
+pub fn new_plugin(root: &Path, config_path: &Path, spec: &NewPlugin) -> Result<Created, ScaffoldError> {
+    let name = &spec.name;
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid {
+        return Err(ScaffoldError::InvalidName(name.clone()));
+    }
+    let method = spec.method.clone().unwrap_or_else(|| "GET".to_string());
+    let route = spec.route.clone().unwrap_or_else(|| format!("/{name}"));
+    let crate_dir = root.join("plugins").join(name);
+    if crate_dir.exists() {
+        return Err(ScaffoldError::Exists { name: name.clone(), where_: crate_dir.display().to_string() });
+    }
+    let old = match std::fs::read_to_string(config_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(ScaffoldError::Io { path: config_path.to_path_buf(), source }),
+    };
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    if Config::parse(&old, config_path, base)?.plugin(name).is_some() {
+        return Err(ScaffoldError::Exists { name: name.clone(), where_: format!("[plugins.{name}] in {}", config_path.display()) });
+    }
+    let addition = format!(
+        "\n[plugins.{name}]\ncrate = \"plugins/{name}\"\n\n[[routes]]\nmethod = \"{method}\"\npath = \"{route}\"\nplugin = \"{name}\"\n"
+    );
+    let new_config = format!("{}{addition}", old.trim_end_matches('\n'));
+    // The real parser decides: bad pattern, conflicting route, bad method -> refused, with why.
+    Config::parse(&new_config, config_path, base)?;
+
+    let workspace = root.join("plugins/Cargo.toml");
+    let members = match std::fs::read_to_string(&workspace) {
+        Ok(text) => add_member(&text, name).ok_or_else(|| ScaffoldError::NoMembers(workspace.clone()))?,
+        Err(_) => new_workspace(name),
+    };
+    let params = route_params(&route);
+    write(&crate_dir.join("Cargo.toml"), &cargo_toml(name))?;
+    write(&crate_dir.join("src/lib.rs"), &handler(name, &method, &route, &params))?;
+    write(&crate_dir.join("README.md"), &readme(name, &method, &route))?;
+    if !root.join("plugins/.cargo/config.toml").exists() {
+        write(&root.join("plugins/.cargo/config.toml"), CARGO_CONFIG)?;
+    }
+    write(&workspace, &members)?;
+    write(config_path, &new_config)?;
+    Ok(Created { crate_dir, config: config_path.to_path_buf(), method, route })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ScaffoldError> {
+    let io = |source| ScaffoldError::Io { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("wasmgate-new.tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// `text` with `"name"` appended to its `members = [...]` list.
+fn add_member(text: &str, name: &str) -> Option<String> {
+    let start = text.find("members")?;
+    let close = start + text[start..].find(']')?;
+    let inside = text[text[..close].rfind('[')? + 1..close].trim();
+    let sep = if inside.is_empty() || inside.ends_with(',') { "" } else { ", " };
+    Some(format!("{}{sep}\"{name}\"{}", text[..close].trim_end(), &text[close..]))
+}
+
+/// The `:param` and `*rest` names of a pattern.
+fn route_params(route: &str) -> Vec<String> {
+    route.split('/').filter_map(|s| s.strip_prefix(':').or_else(|| s.strip_prefix('*'))).map(str::to_string).collect()
+}
+
+fn new_workspace(name: &str) -> String {
+    format!(
+        "# Plugins: a workspace of its own, built for wasm32-wasip1 (see .cargo/config.toml).\n\
+         [workspace]\nmembers = [\"{name}\"]\nresolver = \"3\"\n\n\
+         [workspace.package]\nedition = \"2024\"\nversion = \"0.1.0\"\npublish = false\n\n\
+         [workspace.dependencies]\nwasmgate-sdk = {{ path = \"{SDK_PATH}\" }}\n\n\
+         [profile.release]\nopt-level = 3\nlto = true\ncodegen-units = 1\npanic = \"abort\"\nstrip = \"debuginfo\"\n"
+    )
+}
+
+const CARGO_CONFIG: &str = "[build]\ntarget = \"wasm32-wasip1\"\n\n[alias]\n\
+    test-native = \"test --target host-tuple\"\nclippy-native = \"clippy --target host-tuple --all-targets\"\n";
+
+fn cargo_toml(name: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nedition.workspace = true\nversion.workspace = true\npublish.workspace = true\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwasmgate-sdk.workspace = true\n"
+    )
+}
+
+fn handler(name: &str, method: &str, route: &str, params: &[String]) -> String {
+    let example_path: String = route
+        .split('/')
+        .map(|s| if s.starts_with(':') || s.starts_with('*') { "42" } else { s })
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut json_params = String::new();
+    let mut builder_params = String::new();
+    let mut asserts = String::new();
+    for p in params {
+        let _ = write!(json_params, "            \"{p}\": req.param(\"{p}\"),\n");
+        let _ = write!(builder_params, "\n            .param(\"{p}\", \"42\")");
+        let _ = write!(asserts, "        assert_eq!(body[\"params\"][\"{p}\"], \"42\");\n");
+    }
+    format!(
+        r#"//! `{method} {route}`: scaffolded by `wasmgate new`. Edit `handle`; `cargo test-native` in
+//! plugins/ runs the test below natively, `wasmgate up --watch` rebuilds and hot-swaps on save.
+
+use wasmgate_sdk::serde_json::json;
+use wasmgate_sdk::{{Request, Response}};
+
+fn handle(req: Request) -> Response {{
+    Response::json(
+        200,
+        &json!({{
+            "plugin": "{name}",
+            "path": req.path(),
+            "params": {{
+{json_params}            }},
+        }}),
+    )
+}}
+
+wasmgate_sdk::handler!(handle);
+
+#[cfg(test)]
+mod tests {{
+    use super::*;
+    use wasmgate_sdk::serde_json::Value;
+
+    #[test]
+    fn answers_with_its_route_params() {{
+        let req = Request::builder()
+            .method("{method}")
+            .path("{example_path}"){builder_params}
+            .build();
+        let resp = handle(req);
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.body_json().unwrap();
+        assert_eq!(body["plugin"], "{name}");
+{asserts}    }}
+}}
+"#
+    )
+}
+
+fn readme(name: &str, method: &str, route: &str) -> String {
+    format!(
+        "# {name}\n\nA wasmgate plugin answering `{method} {route}`, scaffolded by `wasmgate new`.\n\n\
+         - `src/lib.rs`: the handler (see docs/writing-plugins.md for the SDK).\n\
+         - `cd plugins && cargo test-native -p {name}`: its unit tests, natively.\n\
+         - `wasmgate up --watch`: build, serve, and rebuild + hot-swap on every save.\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wasmgate-scaffold-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn spec(name: &str, route: Option<&str>) -> NewPlugin {
+        NewPlugin { name: name.into(), route: route.map(Into::into), method: None }
+    }
+
+    #[test]
+    fn creates_the_crate_the_workspace_and_the_route() {
+        let root = temp("create");
+        let config = root.join("wasmgate.toml");
+        let created = new_plugin(&root, &config, &spec("todo", Some("/todos/:id"))).unwrap();
+        assert_eq!((created.method.as_str(), created.route.as_str()), ("GET", "/todos/:id"));
+        let lib = std::fs::read_to_string(root.join("plugins/todo/src/lib.rs")).unwrap();
+        assert!(lib.contains("\"id\": req.param(\"id\")") && lib.contains(".param(\"id\", \"42\")"), "{lib}");
+        let parsed = Config::from_file(&config).unwrap();
+        assert_eq!(parsed.routes[0].pattern, "/todos/:id");
+        assert!(parsed.plugin("todo").is_some());
+        new_plugin(&root, &config, &spec("second", None)).unwrap();
+        let ws = std::fs::read_to_string(root.join("plugins/Cargo.toml")).unwrap();
+        assert!(ws.contains("members = [\"todo\", \"second\"]"), "{ws}");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn refuses_existing_names_conflicting_routes_and_bad_names_leaving_nothing() {
+        let root = temp("refuse");
+        let config = root.join("wasmgate.toml");
+        new_plugin(&root, &config, &spec("todo", Some("/todos/:id"))).unwrap();
+        let before = std::fs::read_to_string(&config).unwrap();
+        let err = new_plugin(&root, &config, &spec("todo", None)).unwrap_err().to_string();
+        assert!(err.contains("already exists"), "{err}");
+        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:key"))).unwrap_err().to_string();
+        assert!(err.contains("use one name"), "{err}");
+        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:id"))).unwrap_err().to_string();
+        assert!(err.contains("conflicts with `GET /todos/:id`"), "{err}");
+        let err = new_plugin(&root, &config, &spec("other", Some("no-slash"))).unwrap_err().to_string();
+        assert!(err.contains("must start with `/`"), "{err}");
+        assert!(new_plugin(&root, &config, &spec("Bad Name", None)).unwrap_err().to_string().contains("not a valid plugin name"));
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), before, "config untouched");
+        assert!(!root.join("plugins/other").exists(), "no crate left behind");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn members_lists_are_extended_in_place() {
+        assert_eq!(add_member("members = []\n", "a").unwrap(), "members = [\"a\"]\n");
+        assert_eq!(add_member("members = [\"x\", \"y\"]\nresolver = \"3\"", "a").unwrap(), "members = [\"x\", \"y\", \"a\"]\nresolver = \"3\"");
+        assert_eq!(add_member("[workspace]\n", "a"), None);
+        assert_eq!(route_params("/a/:id/b/*rest"), ["id", "rest"]);
+    }
+}
