@@ -144,13 +144,34 @@ fn build(config: &Config) -> anyhow::Result<()> {
 }
 
 fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
-    let config = args.config.clone().unwrap_or_else(|| PathBuf::from("wasmgate.toml"));
-    let root = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let spec = crate::scaffold::NewPlugin { name: args.name.clone(), route: args.route.clone(), method: args.method.clone() };
+    let config = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("wasmgate.toml"));
+    let root = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let spec = crate::scaffold::NewPlugin {
+        name: args.name.clone(),
+        route: args.route.clone(),
+        method: args.method.clone(),
+    };
     let created = crate::scaffold::new_plugin(root, &config, &spec)?;
-    println!("created {}: a handler in src/lib.rs, its test, a README", created.crate_dir.display());
-    println!("added route {} {} -> {} in {}", created.method, created.route, args.name, created.config.display());
-    println!("next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save");
+    println!(
+        "created {}: a handler in src/lib.rs, its test, a README",
+        created.crate_dir.display()
+    );
+    println!(
+        "added route {} {} -> {} in {}",
+        created.method,
+        created.route,
+        args.name,
+        created.config.display()
+    );
+    println!(
+        "next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save"
+    );
     Ok(())
 }
 
@@ -161,13 +182,22 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     });
     let grants = configured.map(|p| p.grants.clone()).unwrap_or_default();
     let name = configured.map_or_else(
-        || file.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned()),
+        || {
+            file.file_stem()
+                .map_or("plugin".into(), |s| s.to_string_lossy().into_owned())
+        },
         |p| p.name.clone(),
     );
-    let plugin = runtime.load(&name, file, &grants).with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
+    let plugin = runtime
+        .load(&name, file, &grants)
+        .with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
     let (exports, imports) = plugin.describe();
     let limits = configured.map_or(config.plugin_defaults, |p| p.limits);
-    println!("{}: ok, ABI version {}", file.display(), crate::runtime::ABI_VERSION);
+    println!(
+        "{}: ok, ABI version {}",
+        file.display(),
+        crate::runtime::ABI_VERSION
+    );
     println!("sha256 {}", plugin.hash());
     println!("exports:");
     for (name, ty) in exports {
@@ -182,7 +212,10 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
         None => format!("[plugin_defaults] of {}", config.source.display()),
     };
     println!("limits ({source}):");
-    println!("  fuel {}  deadline {:?}  memory {} bytes  response {} bytes", limits.fuel, limits.deadline, limits.max_memory_bytes, limits.max_response_bytes);
+    println!(
+        "  fuel {}  deadline {:?}  memory {} bytes  response {} bytes",
+        limits.fuel, limits.deadline, limits.max_memory_bytes, limits.max_response_bytes
+    );
     Ok(())
 }
 
@@ -204,7 +237,11 @@ fn serve(mut config: Config, args: &ServeArgs, rebuild: bool) -> anyhow::Result<
         let (watch, drain_delay) = (config.server.watch, config.server.drain_delay);
         let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
         // Held for the server's life: dropping it stops watching the plugin sources.
-        let _rebuilder = if rebuild && watch { crate::rebuild::spawn(&config, progress) } else { None };
+        let _rebuilder = if rebuild && watch {
+            crate::rebuild::spawn(&config, progress)
+        } else {
+            None
+        };
         // Listen and answer probes at once; plugins load off the request path (`/ready` says
         // `loading` until they have).
         let app = std::sync::Arc::new(crate::app::App::starting(config)?);

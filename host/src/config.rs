@@ -267,7 +267,10 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
         // `wasmgate.toml` has the parent "", which some APIs refuse: say "." instead.
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let base = base.to_path_buf();
         let mut config = Config::parse(&text, path, &base)?;
         config.file = Some(path.to_path_buf());

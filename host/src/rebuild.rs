@@ -30,13 +30,15 @@ pub fn spawn(config: &Config, progress: bool) -> Option<notify::RecommendedWatch
         return None;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            for path in event.paths {
-                let _ = tx.send(path);
+    let mut watcher = match notify::recommended_watcher(
+        move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
             }
-        }
-    }) {
+        },
+    ) {
         Ok(w) => w,
         Err(err) => {
             tracing::error!(error = %err, "cannot watch plugin sources; rebuild with `wasmgate build`");
@@ -44,7 +46,10 @@ pub fn spawn(config: &Config, progress: bool) -> Option<notify::RecommendedWatch
         }
     };
     for (name, dir) in &crates {
-        for (path, mode) in [(dir.join("src"), RecursiveMode::Recursive), (dir.join("Cargo.toml"), RecursiveMode::NonRecursive)] {
+        for (path, mode) in [
+            (dir.join("src"), RecursiveMode::Recursive),
+            (dir.join("Cargo.toml"), RecursiveMode::NonRecursive),
+        ] {
             if let Err(err) = watcher.watch(&path, mode) {
                 tracing::warn!(plugin = %name, path = %path.display(), error = %err, "cannot watch; changes here need `wasmgate build`");
             }
@@ -58,8 +63,11 @@ pub fn spawn(config: &Config, progress: bool) -> Option<notify::RecommendedWatch
             while let Ok(Some(path)) = tokio::time::timeout(debounce, rx.recv()).await {
                 changed.push(path);
             }
-            let dirty: BTreeSet<(String, PathBuf)> =
-                crates.iter().filter(|(_, dir)| changed.iter().any(|p| p.starts_with(dir))).cloned().collect();
+            let dirty: BTreeSet<(String, PathBuf)> = crates
+                .iter()
+                .filter(|(_, dir)| changed.iter().any(|p| p.starts_with(dir)))
+                .cloned()
+                .collect();
             if dirty.is_empty() {
                 continue;
             }
@@ -67,10 +75,15 @@ pub fn spawn(config: &Config, progress: bool) -> Option<notify::RecommendedWatch
             let names: Vec<&str> = dirty.iter().map(|(n, _)| n.as_str()).collect();
             tracing::info!(plugins = ?names, "source changed; rebuilding");
             let root = root.clone();
-            let built = tokio::task::spawn_blocking(move || crate::builder::build_plugins(&root, &dirty, progress)).await;
+            let built = tokio::task::spawn_blocking(move || {
+                crate::builder::build_plugins(&root, &dirty, progress)
+            })
+            .await;
             match built {
                 Ok(Ok(_)) => tracing::info!("rebuilt; the module watcher swaps the new version in"),
-                Ok(Err(err)) => tracing::error!(error = %err, "rebuild failed (cargo's errors above); the last good version keeps serving"),
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "rebuild failed (cargo's errors above); the last good version keeps serving")
+                }
                 Err(err) => tracing::error!(error = %err, "rebuild task failed"),
             }
         }

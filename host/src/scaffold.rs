@@ -24,14 +24,19 @@ pub struct NewPlugin {
 /// Why nothing was created.
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
-    #[error("`{0}` is not a valid plugin name: use lowercase letters, digits, `-` and `_`, starting with a letter (e.g. `todo-api`)")]
+    #[error(
+        "`{0}` is not a valid plugin name: use lowercase letters, digits, `-` and `_`, starting with a letter (e.g. `todo-api`)"
+    )]
     InvalidName(String),
     #[error("a plugin named `{name}` already exists ({where_})")]
     Exists { name: String, where_: String },
     #[error("the new route would make the config invalid, nothing was created:\n{0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} has no `members = [...]` list to add the plugin to")]
     NoMembers(PathBuf),
 }
@@ -49,10 +54,16 @@ pub struct Created {
 const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
 /// Creates `plugins/NAME` under `root` and adds it to `config_path` (created when missing).
-pub fn new_plugin(root: &Path, config_path: &Path, spec: &NewPlugin) -> Result<Created, ScaffoldError> {
+pub fn new_plugin(
+    root: &Path,
+    config_path: &Path,
+    spec: &NewPlugin,
+) -> Result<Created, ScaffoldError> {
     let name = &spec.name;
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid {
         return Err(ScaffoldError::InvalidName(name.clone()));
     }
@@ -60,16 +71,30 @@ pub fn new_plugin(root: &Path, config_path: &Path, spec: &NewPlugin) -> Result<C
     let route = spec.route.clone().unwrap_or_else(|| format!("/{name}"));
     let crate_dir = root.join("plugins").join(name);
     if crate_dir.exists() {
-        return Err(ScaffoldError::Exists { name: name.clone(), where_: crate_dir.display().to_string() });
+        return Err(ScaffoldError::Exists {
+            name: name.clone(),
+            where_: crate_dir.display().to_string(),
+        });
     }
     let old = match std::fs::read_to_string(config_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => return Err(ScaffoldError::Io { path: config_path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(ScaffoldError::Io {
+                path: config_path.to_path_buf(),
+                source,
+            });
+        }
     };
     let base = config_path.parent().unwrap_or(Path::new("."));
-    if Config::parse(&old, config_path, base)?.plugin(name).is_some() {
-        return Err(ScaffoldError::Exists { name: name.clone(), where_: format!("[plugins.{name}] in {}", config_path.display()) });
+    if Config::parse(&old, config_path, base)?
+        .plugin(name)
+        .is_some()
+    {
+        return Err(ScaffoldError::Exists {
+            name: name.clone(),
+            where_: format!("[plugins.{name}] in {}", config_path.display()),
+        });
     }
     let addition = format!(
         "\n[plugins.{name}]\ncrate = \"plugins/{name}\"\n\n[[routes]]\nmethod = \"{method}\"\npath = \"{route}\"\nplugin = \"{name}\"\n"
@@ -80,23 +105,36 @@ pub fn new_plugin(root: &Path, config_path: &Path, spec: &NewPlugin) -> Result<C
 
     let workspace = root.join("plugins/Cargo.toml");
     let members = match std::fs::read_to_string(&workspace) {
-        Ok(text) => add_member(&text, name).ok_or_else(|| ScaffoldError::NoMembers(workspace.clone()))?,
+        Ok(text) => {
+            add_member(&text, name).ok_or_else(|| ScaffoldError::NoMembers(workspace.clone()))?
+        }
         Err(_) => new_workspace(name),
     };
     let params = route_params(&route);
     write(&crate_dir.join("Cargo.toml"), &cargo_toml(name))?;
-    write(&crate_dir.join("src/lib.rs"), &handler(name, &method, &route, &params))?;
+    write(
+        &crate_dir.join("src/lib.rs"),
+        &handler(name, &method, &route, &params),
+    )?;
     write(&crate_dir.join("README.md"), &readme(name, &method, &route))?;
     if !root.join("plugins/.cargo/config.toml").exists() {
         write(&root.join("plugins/.cargo/config.toml"), CARGO_CONFIG)?;
     }
     write(&workspace, &members)?;
     write(config_path, &new_config)?;
-    Ok(Created { crate_dir, config: config_path.to_path_buf(), method, route })
+    Ok(Created {
+        crate_dir,
+        config: config_path.to_path_buf(),
+        method,
+        route,
+    })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ScaffoldError> {
-    let io = |source| ScaffoldError::Io { path: path.to_path_buf(), source };
+    let io = |source| ScaffoldError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -110,13 +148,25 @@ fn add_member(text: &str, name: &str) -> Option<String> {
     let start = text.find("members")?;
     let close = start + text[start..].find(']')?;
     let inside = text[text[..close].rfind('[')? + 1..close].trim();
-    let sep = if inside.is_empty() || inside.ends_with(',') { "" } else { ", " };
-    Some(format!("{}{sep}\"{name}\"{}", text[..close].trim_end(), &text[close..]))
+    let sep = if inside.is_empty() || inside.ends_with(',') {
+        ""
+    } else {
+        ", "
+    };
+    Some(format!(
+        "{}{sep}\"{name}\"{}",
+        text[..close].trim_end(),
+        &text[close..]
+    ))
 }
 
 /// The `:param` and `*rest` names of a pattern.
 fn route_params(route: &str) -> Vec<String> {
-    route.split('/').filter_map(|s| s.strip_prefix(':').or_else(|| s.strip_prefix('*'))).map(str::to_string).collect()
+    route
+        .split('/')
+        .filter_map(|s| s.strip_prefix(':').or_else(|| s.strip_prefix('*')))
+        .map(str::to_string)
+        .collect()
 }
 
 fn new_workspace(name: &str) -> String {
@@ -142,7 +192,13 @@ fn cargo_toml(name: &str) -> String {
 fn handler(name: &str, method: &str, route: &str, params: &[String]) -> String {
     let example_path: String = route
         .split('/')
-        .map(|s| if s.starts_with(':') || s.starts_with('*') { "42" } else { s })
+        .map(|s| {
+            if s.starts_with(':') || s.starts_with('*') {
+                "42"
+            } else {
+                s
+            }
+        })
         .collect::<Vec<_>>()
         .join("/");
     let mut json_params = String::new();
@@ -151,7 +207,10 @@ fn handler(name: &str, method: &str, route: &str, params: &[String]) -> String {
     for p in params {
         let _ = write!(json_params, "            \"{p}\": req.param(\"{p}\"),\n");
         let _ = write!(builder_params, "\n            .param(\"{p}\", \"42\")");
-        let _ = write!(asserts, "        assert_eq!(body[\"params\"][\"{p}\"], \"42\");\n");
+        let _ = write!(
+            asserts,
+            "        assert_eq!(body[\"params\"][\"{p}\"], \"42\");\n"
+        );
     }
     format!(
         r#"//! `{method} {route}`: scaffolded by `wasmgate new`. Edit `handle`; `cargo test-native` in
@@ -209,14 +268,19 @@ mod tests {
     use super::*;
 
     fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("wasmgate-scaffold-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("wasmgate-scaffold-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
 
     fn spec(name: &str, route: Option<&str>) -> NewPlugin {
-        NewPlugin { name: name.into(), route: route.map(Into::into), method: None }
+        NewPlugin {
+            name: name.into(),
+            route: route.map(Into::into),
+            method: None,
+        }
     }
 
     #[test]
@@ -224,9 +288,15 @@ mod tests {
         let root = temp("create");
         let config = root.join("wasmgate.toml");
         let created = new_plugin(&root, &config, &spec("todo", Some("/todos/:id"))).unwrap();
-        assert_eq!((created.method.as_str(), created.route.as_str()), ("GET", "/todos/:id"));
+        assert_eq!(
+            (created.method.as_str(), created.route.as_str()),
+            ("GET", "/todos/:id")
+        );
         let lib = std::fs::read_to_string(root.join("plugins/todo/src/lib.rs")).unwrap();
-        assert!(lib.contains("\"id\": req.param(\"id\")") && lib.contains(".param(\"id\", \"42\")"), "{lib}");
+        assert!(
+            lib.contains("\"id\": req.param(\"id\")") && lib.contains(".param(\"id\", \"42\")"),
+            "{lib}"
+        );
         let parsed = Config::from_file(&config).unwrap();
         assert_eq!(parsed.routes[0].pattern, "/todos/:id");
         assert!(parsed.plugin("todo").is_some());
@@ -242,24 +312,47 @@ mod tests {
         let config = root.join("wasmgate.toml");
         new_plugin(&root, &config, &spec("todo", Some("/todos/:id"))).unwrap();
         let before = std::fs::read_to_string(&config).unwrap();
-        let err = new_plugin(&root, &config, &spec("todo", None)).unwrap_err().to_string();
+        let err = new_plugin(&root, &config, &spec("todo", None))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already exists"), "{err}");
-        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:key"))).unwrap_err().to_string();
+        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:key")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("use one name"), "{err}");
-        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:id"))).unwrap_err().to_string();
+        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:id")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("conflicts with `GET /todos/:id`"), "{err}");
-        let err = new_plugin(&root, &config, &spec("other", Some("no-slash"))).unwrap_err().to_string();
+        let err = new_plugin(&root, &config, &spec("other", Some("no-slash")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must start with `/`"), "{err}");
-        assert!(new_plugin(&root, &config, &spec("Bad Name", None)).unwrap_err().to_string().contains("not a valid plugin name"));
-        assert_eq!(std::fs::read_to_string(&config).unwrap(), before, "config untouched");
+        assert!(
+            new_plugin(&root, &config, &spec("Bad Name", None))
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid plugin name")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&config).unwrap(),
+            before,
+            "config untouched"
+        );
         assert!(!root.join("plugins/other").exists(), "no crate left behind");
         std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn members_lists_are_extended_in_place() {
-        assert_eq!(add_member("members = []\n", "a").unwrap(), "members = [\"a\"]\n");
-        assert_eq!(add_member("members = [\"x\", \"y\"]\nresolver = \"3\"", "a").unwrap(), "members = [\"x\", \"y\", \"a\"]\nresolver = \"3\"");
+        assert_eq!(
+            add_member("members = []\n", "a").unwrap(),
+            "members = [\"a\"]\n"
+        );
+        assert_eq!(
+            add_member("members = [\"x\", \"y\"]\nresolver = \"3\"", "a").unwrap(),
+            "members = [\"x\", \"y\", \"a\"]\nresolver = \"3\""
+        );
         assert_eq!(add_member("[workspace]\n", "a"), None);
         assert_eq!(route_params("/a/:id/b/*rest"), ["id", "rest"]);
     }

@@ -1,6 +1,7 @@
 //! wasmgate's integration tests: real servers on 127.0.0.1:0, real clients (ureq for the happy
 //! paths, raw `TcpStream` for everything a well-behaved client would never send), real guests.
 
+mod authoring;
 mod balancer;
 mod boundaries;
 mod connections;
@@ -11,5 +12,5 @@ mod plugins;
 mod protocol;
 mod reload;
 mod scaleout;
-mod walkthrough;
 mod support;
+mod walkthrough;

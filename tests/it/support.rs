@@ -296,7 +296,12 @@ impl ChildServer {
     }
 
     /// As [`ChildServer::spawn`], in the working directory `dir`.
-    pub fn spawn_in(dir: &Path, args: &[&str], nofile: Option<u64>, expect_listen: bool) -> ChildServer {
+    pub fn spawn_in(
+        dir: &Path,
+        args: &[&str],
+        nofile: Option<u64>,
+        expect_listen: bool,
+    ) -> ChildServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmgate-it-server"));
         cmd.args(args)
             .current_dir(dir)

@@ -131,7 +131,11 @@ fn tune_teardown(pool: &mut PoolingAllocationConfig) {
         pool.decommit_batch_size(n);
     }
     if let Some(n) = env("WG_PAGEMAP") {
-        pool.pagemap_scan(if n == 1 { wasmtime::Enabled::Yes } else { wasmtime::Enabled::No });
+        pool.pagemap_scan(if n == 1 {
+            wasmtime::Enabled::Yes
+        } else {
+            wasmtime::Enabled::No
+        });
     }
 }
 

@@ -102,10 +102,23 @@ impl Plugin {
     /// docs/ABI.md (e.g. `func (i32, i32) -> i64`), for `wasmgate check`.
     pub fn describe(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
         let module = self.inner.pre.module();
-        let exports = module.exports().map(|e| (e.name().to_string(), super::validate::describe_extern(&e.ty()))).collect();
+        let exports = module
+            .exports()
+            .map(|e| {
+                (
+                    e.name().to_string(),
+                    super::validate::describe_extern(&e.ty()),
+                )
+            })
+            .collect();
         let imports = module
             .imports()
-            .map(|i| (format!("{}::{}", i.module(), i.name()), super::validate::describe_extern(&i.ty())))
+            .map(|i| {
+                (
+                    format!("{}::{}", i.module(), i.name()),
+                    super::validate::describe_extern(&i.ty()),
+                )
+            })
             .collect();
         (exports, imports)
     }
