@@ -105,10 +105,22 @@ fn load_one(
     {
         return Ok(Loaded::Unchanged(old.clone()));
     }
-    runtime
-        .load_file_bytes(&config.name, path, &bytes, &config.grants)
-        .map(Loaded::New)
-        .map_err(|e| e.to_string())
+    // A first compile can take seconds: say so on a terminal (logs and CI get the log event only).
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    if progress {
+        eprint!(
+            "  compiling plugin `{}` ({} KiB)... ",
+            config.name,
+            bytes.len() / 1024
+        );
+    }
+    let loaded = runtime.load_file_bytes(&config.name, path, &bytes, &config.grants);
+    if progress {
+        let outcome = if loaded.is_ok() { "done" } else { "failed" };
+        eprintln!("{outcome} in {} ms", started.elapsed().as_millis());
+    }
+    loaded.map(Loaded::New).map_err(|e| e.to_string())
 }
 
 /// Every plugin's load history: what is loaded, since when, how many reloads succeeded or were

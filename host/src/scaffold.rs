@@ -205,11 +205,11 @@ fn handler(name: &str, method: &str, route: &str, params: &[String]) -> String {
     let mut builder_params = String::new();
     let mut asserts = String::new();
     for p in params {
-        let _ = write!(json_params, "            \"{p}\": req.param(\"{p}\"),\n");
+        let _ = writeln!(json_params, "            \"{p}\": req.param(\"{p}\"),");
         let _ = write!(builder_params, "\n            .param(\"{p}\", \"42\")");
-        let _ = write!(
+        let _ = writeln!(
             asserts,
-            "        assert_eq!(body[\"params\"][\"{p}\"], \"42\");\n"
+            "        assert_eq!(body[\"params\"][\"{p}\"], \"42\");"
         );
     }
     format!(

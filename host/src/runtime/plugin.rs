@@ -44,6 +44,9 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// `(name, type)` pairs of a module's exports or imports, as [`Plugin::describe`] lists them.
+pub type Described = Vec<(String, String)>;
+
 /// Why a call stopped before producing a response; turned into a [`CallError`] once the store's
 /// fuel and limiter state can be read.
 enum Failure {
@@ -100,7 +103,7 @@ impl Plugin {
 
     /// The module's exports and imports, each as `(name, type)` with types written as in
     /// docs/ABI.md (e.g. `func (i32, i32) -> i64`), for `wasmgate check`.
-    pub fn describe(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    pub fn describe(&self) -> (Described, Described) {
         let module = self.inner.pre.module();
         let exports = module
             .exports()
