@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{ChildServer, RawClient, eventually, exchange, repo_root, versioned_guest};
+use crate::support::{
+    ChildServer, Samples, eventually, exchange, repo_root, versioned_guest, versioned_load,
+};
 
 fn nginx_binary() -> PathBuf {
     ["/usr/sbin/nginx", "/usr/bin/nginx"]
@@ -115,39 +117,7 @@ impl Instance {
     }
 }
 
-/// Client threads through nginx: half keep-alive, half a new connection per request. Each
-/// returns its latencies; any non-200 or torn response panics the thread.
-fn load(
-    port: u16,
-    clients: usize,
-    stop: Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<Vec<(Instant, Duration)>>> {
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    (0..clients)
-        .map(|i| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut samples = Vec::new();
-                let mut conn = RawClient::connect(addr);
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    if i % 2 == 1 {
-                        conn = RawClient::connect(addr);
-                    }
-                    conn.send(b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n");
-                    let resp = conn.response();
-                    assert_eq!(resp.status, 200, "{}", resp.text());
-                    let v = resp.header("x-version").unwrap().to_string();
-                    assert_eq!(resp.text(), format!("version {v}\n"));
-                    samples.push((started, started.elapsed()));
-                }
-                samples
-            })
-        })
-        .collect()
-}
-
-fn report(what: &str, clients: Vec<std::thread::JoinHandle<Vec<(Instant, Duration)>>>) -> usize {
+fn report(what: &str, clients: Vec<std::thread::JoinHandle<Samples>>) -> usize {
     let mut samples: Vec<Duration> = clients
         .into_iter()
         .flat_map(|c| c.join().expect("a request failed"))
@@ -200,7 +170,7 @@ fn nginx_in_front_of_three_processes_loses_nothing_through_restarts_and_a_plugin
 
     // 1. Restart each process in turn under load.
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(nginx.port, 4, stop.clone());
+    let clients = versioned_load(through_nginx, 4, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
     for instance in &mut instances {
         instance.stop();
@@ -215,7 +185,7 @@ fn nginx_in_front_of_three_processes_loses_nothing_through_restarts_and_a_plugin
     let module = root.join("v2.wat");
     std::fs::write(&module, versioned_guest(2)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(nginx.port, 4, stop.clone());
+    let clients = versioned_load(through_nginx, 4, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
     let targets: Vec<String> = instances
         .iter()

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{RawClient, TestServer, eventually, exchange, versioned_guest};
+use crate::support::{
+    TestServer, eventually, exchange, version_of, versioned_guest, versioned_load,
+};
 
 /// A temporary directory with a config file, removed on drop.
 struct Site {
@@ -64,52 +66,8 @@ impl Drop for Site {
     }
 }
 
-/// The version a response came from, checking that it is wholly from one version.
-fn version_of(resp: &crate::support::RawResponse) -> u8 {
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    let header: u8 = resp
-        .header("x-version")
-        .expect("x-version")
-        .parse()
-        .unwrap();
-    assert_eq!(
-        resp.text(),
-        format!("version {header}\n"),
-        "header and body from one version"
-    );
-    header
-}
-
 fn current_version(addr: std::net::SocketAddr) -> u8 {
     version_of(&exchange(addr, b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n"))
-}
-
-/// Client threads (half keep-alive, half a new connection per request) hammering `/v` until
-/// stopped, asserting every response; each returns (when each request started, its latency).
-fn load(
-    addr: std::net::SocketAddr,
-    clients: usize,
-    stop: Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<Vec<(Instant, Duration)>>> {
-    (0..clients)
-        .map(|i| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut samples = Vec::new();
-                let mut conn = RawClient::connect(addr);
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    if i % 2 == 1 {
-                        conn = RawClient::connect(addr);
-                    }
-                    conn.send(b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n");
-                    version_of(&conn.response());
-                    samples.push((started, started.elapsed()));
-                }
-                samples
-            })
-        })
-        .collect()
 }
 
 #[test]
@@ -119,7 +77,7 @@ fn swapping_a_plugin_under_load_loses_nothing() {
     let server = site.start("");
     assert_eq!(current_version(server.addr), 1);
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(server.addr, 4, stop.clone());
+    let clients = versioned_load(server.addr, 4, stop.clone());
     std::thread::sleep(Duration::from_millis(500));
     let swaps_began = Instant::now();
     let mut latencies = Vec::new();
@@ -173,7 +131,7 @@ fn a_broken_module_never_takes_the_route_down_and_a_fix_brings_the_new_version()
     site.replace("v.wat", versioned_guest(1).as_bytes());
     let server = site.start("");
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(server.addr, 2, stop.clone());
+    let clients = versioned_load(server.addr, 2, stop.clone());
     let refused = || server.app.history.reload_counts("v").1;
     let wrong_abi = versioned_guest(3).replace("(i32.const 1))", "(i32.const 2))");
     let truncated = versioned_guest(3)[..200].to_string();
@@ -221,7 +179,7 @@ fn config_reload_adds_and_removes_routes_under_load_and_an_invalid_config_change
     site.replace("w.wat", versioned_guest(7).as_bytes());
     let server = site.start("");
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(server.addr, 2, stop.clone());
+    let clients = versioned_load(server.addr, 2, stop.clone());
     let get_w = || exchange(server.addr, b"GET /w HTTP/1.1\r\nHost: x\r\n\r\n").status;
     assert_eq!(get_w(), 404);
 

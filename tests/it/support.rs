@@ -485,3 +485,52 @@ pub fn versioned_guest(n: u8) -> String {
         + &data
         + &wat[data_end..].replace("0x000000100000002f", "0x0000001000000028")
 }
+
+/// Samples of one client thread: when each request started, and how long it took.
+pub type Samples = Vec<(Instant, Duration)>;
+
+/// The version a response of a [`versioned_guest`] came from, asserting that it is a 200 and
+/// wholly from one version (header and body agree).
+pub fn version_of(resp: &RawResponse) -> u8 {
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let header: u8 = resp
+        .header("x-version")
+        .expect("x-version")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        resp.text(),
+        format!("version {header}\n"),
+        "header and body from one version"
+    );
+    header
+}
+
+/// Client threads hammering `GET /v` at `addr` until `stop`: half keep-alive, half a new
+/// connection per request. Every response must pass [`version_of`]; a failure panics the thread,
+/// which the joiner sees.
+pub fn versioned_load(
+    addr: SocketAddr,
+    clients: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Samples>> {
+    (0..clients)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut samples = Vec::new();
+                let mut conn = RawClient::connect(addr);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    if i % 2 == 1 {
+                        conn = RawClient::connect(addr);
+                    }
+                    conn.send(b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n");
+                    version_of(&conn.response());
+                    samples.push((started, started.elapsed()));
+                }
+                samples
+            })
+        })
+        .collect()
+}
