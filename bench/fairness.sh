@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FAIRNESS_SAMPLES=${FAIRNESS_SAMPLES:-1000} \
   cargo test --release -p wasmgate-tests --test it fairness -- --nocapture --test-threads=1 2>&1 \
-  | grep -E '^fairness:|test result'
+  | grep -oE 'fairness: .*|test result.*'
