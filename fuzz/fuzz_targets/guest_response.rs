@@ -43,8 +43,14 @@ fn encode_abi(r: &GuestResponse) -> Vec<u8> {
 
 /// RFC 9110 §5.5: a field value is read without leading and trailing whitespace.
 fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |i| i + 1);
+    let start = v
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
     &v[start..end]
 }
 
@@ -54,7 +60,9 @@ fuzz_target!(|input: Input<'_>| {
         assert!(len <= max && r.end <= memory as usize && r.len() == len as usize);
     }
 
-    let Ok(guest) = decode_response(input.bytes) else { return };
+    let Ok(guest) = decode_response(input.bytes) else {
+        return;
+    };
     assert_eq!(encode_abi(&guest), input.bytes, "not canonical");
     assert!((200..=599).contains(&guest.status));
 
@@ -71,7 +79,12 @@ fuzz_target!(|input: Input<'_>| {
         http10: false,
     };
     let mut wire = Vec::new();
-    encode::encode(&response, framing, "Sun, 06 Nov 1994 08:49:37 GMT", &mut wire);
+    encode::encode(
+        &response,
+        framing,
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        &mut wire,
+    );
 
     let mut slots = vec![httparse::EMPTY_HEADER; guest.headers.len() + 3];
     let mut parsed = httparse::Response::new(&mut slots);
@@ -80,21 +93,39 @@ fuzz_target!(|input: Input<'_>| {
         other => panic!("the host wrote a response httparse cannot read: {other:?}"),
     };
     assert_eq!(parsed.code, Some(guest.status));
-    let names: Vec<String> = parsed.headers.iter().map(|h| h.name.to_ascii_lowercase()).collect();
+    let names: Vec<String> = parsed
+        .headers
+        .iter()
+        .map(|h| h.name.to_ascii_lowercase())
+        .collect();
     let host_owned = usize::from(names.first().is_some_and(|n| n == "date"))
         + usize::from(names.iter().any(|n| n == "content-length"))
         + usize::from(names.iter().any(|n| n == "connection"));
     let guest_headers = &parsed.headers[host_owned..];
-    assert_eq!(guest_headers.len(), guest.headers.len(), "header count changed on the wire");
+    assert_eq!(
+        guest_headers.len(),
+        guest.headers.len(),
+        "header count changed on the wire"
+    );
     for (h, (n, v)) in guest_headers.iter().zip(&guest.headers) {
         assert_eq!(h.name, n);
         assert_eq!(h.value, trim_ows(v));
     }
     let no_body = input.head_request || matches!(guest.status, 204 | 304);
     let body = &wire[head_len..];
-    assert_eq!(body, if no_body { &[][..] } else { &guest.body[..] }, "body changed on the wire");
+    assert_eq!(
+        body,
+        if no_body { &[][..] } else { &guest.body[..] },
+        "body changed on the wire"
+    );
     if !matches!(guest.status, 204 | 304) {
-        let cl = parsed.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length"));
-        assert_eq!(cl.map(|h| h.value), Some(guest.body.len().to_string().as_bytes()));
+        let cl = parsed
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"));
+        assert_eq!(
+            cl.map(|h| h.value),
+            Some(guest.body.len().to_string().as_bytes())
+        );
     }
 });

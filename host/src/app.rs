@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ServerSettings};
 use crate::metrics::Metrics;
 use crate::reload::{self, History, Report};
 use crate::routes::RouteTable;
@@ -225,7 +225,16 @@ impl App {
     fn warn_about_restart_only_changes(&self, new: &Config) {
         let old = &self.config;
         for (section, changed) in [
-            ("server", old.server != new.server),
+            // `--listen` and `--watch` override the file: a difference there is not a change.
+            (
+                "server",
+                old.server
+                    != ServerSettings {
+                        listen: old.server.listen,
+                        watch: old.server.watch,
+                        ..new.server
+                    },
+            ),
             ("timeouts", old.timeouts != new.timeouts),
             ("http", old.http != new.http),
             (

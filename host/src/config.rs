@@ -119,6 +119,14 @@ pub struct RuntimeSettings {
     pub max_memory_bytes: u64,
     /// Wasm stack a guest may use -> 500 `trap` (stack overflow) past it.
     pub max_stack_bytes: usize,
+    /// Linear memory (and table) bytes of a finished instance that are reset by copying instead of
+    /// being handed back to the kernel, so that the next instance in the slot neither pays for
+    /// `madvise` (page-table work and TLB shootdowns) nor page-faults them back in. On Linux >= 6.7
+    /// only the pages the guest actually dirtied are copied, up to this much; on older kernels the
+    /// first this-many bytes are always reset, so keep it small there (64KiB). Costs resident
+    /// memory: at most this much per pool slot that has been used. See
+    /// docs/decisions/0003-performance.md.
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for RuntimeSettings {
@@ -128,6 +136,7 @@ impl Default for RuntimeSettings {
             max_instances: 256,
             max_memory_bytes: 256 * 1024 * 1024,
             max_stack_bytes: 512 * 1024,
+            keep_resident_bytes: 1024 * 1024,
         }
     }
 }

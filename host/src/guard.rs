@@ -97,7 +97,10 @@ impl Guards {
         if let Some(g) = map.get(plugin) {
             return g.clone();
         }
-        let g = Arc::new(Guard::default());
+        let g = Arc::new(Guard {
+            plugin: plugin.to_string(),
+            ..Guard::default()
+        });
         map.insert(plugin.to_string(), g.clone());
         g
     }
@@ -113,6 +116,7 @@ impl Guards {
 /// One plugin's admission state.
 #[derive(Debug, Default)]
 struct Guard {
+    plugin: String,
     /// The semaphore of the current `max_concurrency`; replaced when the limit changes (calls
     /// holding a permit of the old one finish under it).
     gate: Mutex<Option<(usize, Arc<Semaphore>)>>,
@@ -238,6 +242,7 @@ impl Permit {
             lock(&self.guard.breaker).record(outcome, self.probe, Instant::now(), &self.limits);
         if let Some(period) = opened {
             tracing::warn!(
+                plugin = %self.guard.plugin,
                 quarantine_ms = period.as_millis() as u64,
                 threshold = self.limits.breaker_threshold,
                 "plugin quarantined after consecutive failures"

@@ -55,6 +55,8 @@ pub const NO_ROUTE: &str = "none";
 /// the first use of a new label set.
 #[derive(Debug)]
 pub struct Metrics {
+    /// Tells this value's entries apart in the per-thread request cache (see [`Metrics::request`]).
+    id: u64,
     registry: Registry,
     connections_accepted: Counter,
     connections_active: Gauge,
@@ -80,6 +82,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("wasmgate");
         let m = Metrics {
+            id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
             connections_accepted: Counter::default(),
             connections_active: Gauge::default(),
             connections_rejected: Family::default(),
@@ -179,14 +182,45 @@ impl Metrics {
     }
 
     /// One answered request: its count by status and its latency by route.
+    ///
+    /// This runs for every request, so the counter and histogram of the last few label sets a
+    /// worker thread recorded are kept in a small per-thread cache: a repeated (route, method,
+    /// status) costs two atomic adds, with no allocation, no hashing and no lock.
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let labels = RequestLabels {
-            route: route.to_string(),
-            method: method_label(method),
-            status,
-        };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.observe(route, elapsed);
+        let method = method_label(method);
+        REQUEST_CACHE.with_borrow_mut(|cache| {
+            let hit = cache.iter().position(|c| {
+                c.metrics == self.id
+                    && c.status == status
+                    && c.method == method
+                    && *c.route == *route
+            });
+            if let Some(i) = hit {
+                cache[i].counter.inc();
+                cache[i].latency.observe(elapsed);
+                return;
+            }
+            let labels = RequestLabels {
+                route: route.to_string(),
+                method,
+                status,
+            };
+            let counter = self.requests.get_or_create(&labels).clone();
+            counter.inc();
+            let latency = self.latency.histogram(route);
+            latency.observe(elapsed);
+            if cache.len() >= REQUEST_CACHE_ENTRIES {
+                cache.remove(0);
+            }
+            cache.push(CachedRequest {
+                metrics: self.id,
+                route: labels.route,
+                method,
+                status,
+                counter,
+                latency,
+            });
+        });
     }
 
     pub fn parse_error(&self, kind: &'static str) {
@@ -228,6 +262,28 @@ impl Metrics {
     }
 }
 
+/// Source of [`Metrics::id`].
+static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Label sets whose counter and histogram each worker thread keeps at hand (a linear search).
+const REQUEST_CACHE_ENTRIES: usize = 8;
+
+/// One entry of the per-thread cache of [`Metrics::request`]: clones of a registered counter and
+/// histogram (they share the registered values).
+struct CachedRequest {
+    metrics: u64,
+    route: String,
+    method: &'static str,
+    status: u16,
+    counter: Counter,
+    latency: Arc<LatencyHistogram>,
+}
+
+thread_local! {
+    static REQUEST_CACHE: std::cell::RefCell<Vec<CachedRequest>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The standard methods keep their name; anything else is `OTHER`, so a client cannot mint label
 /// values.
 fn method_label(method: &str) -> &'static str {
@@ -261,18 +317,16 @@ struct LatencyHistogram {
 }
 
 impl Latencies {
-    fn observe(&self, route: &str, elapsed: Duration) {
-        let hist = {
-            let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-            match routes.get(route) {
-                Some(h) => h.clone(),
-                None => routes
-                    .entry(route.to_string())
-                    .or_insert_with(|| Arc::new(LatencyHistogram::new()))
-                    .clone(),
-            }
-        };
-        hist.observe(elapsed);
+    /// The histogram of `route`, created on first use.
+    fn histogram(&self, route: &str) -> Arc<LatencyHistogram> {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        match routes.get(route) {
+            Some(h) => h.clone(),
+            None => routes
+                .entry(route.to_string())
+                .or_insert_with(|| Arc::new(LatencyHistogram::new()))
+                .clone(),
+        }
     }
 }
 

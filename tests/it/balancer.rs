@@ -137,6 +137,7 @@ fn report(what: &str, clients: Vec<std::thread::JoinHandle<Samples>>) -> usize {
 
 #[test]
 fn nginx_in_front_of_three_processes_loses_nothing_through_restarts_and_a_plugin_roll() {
+    let _calm = crate::support::exclusive_network();
     let root = std::env::temp_dir().join(format!("wasmgate-balancer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let mut instances: Vec<Instance> = (0..3)

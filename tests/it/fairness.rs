@@ -60,6 +60,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[test]
 fn health_stays_responsive_while_guests_spin() {
+    let _calm = crate::support::exclusive_network();
     let samples = std::env::var("FAIRNESS_SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())

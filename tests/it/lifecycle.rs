@@ -72,6 +72,7 @@ fn sigint_with_a_stuck_request_forces_it_after_the_grace_period() {
 
 #[test]
 fn running_out_of_descriptors_backs_off_and_recovers() {
+    let _calm = crate::support::exclusive_network();
     let server = ChildServer::spawn(SERVE_FAST, Some(64), true);
     let addr = server.addr();
     // Hold far more connections than the server has descriptors for.

@@ -72,6 +72,7 @@ fn current_version(addr: std::net::SocketAddr) -> u8 {
 
 #[test]
 fn swapping_a_plugin_under_load_loses_nothing() {
+    let _calm = crate::support::exclusive_network();
     let site = Site::new("swap");
     site.replace("v.wat", versioned_guest(1).as_bytes());
     let server = site.start("");
@@ -127,6 +128,7 @@ fn swapping_a_plugin_under_load_loses_nothing() {
 
 #[test]
 fn a_broken_module_never_takes_the_route_down_and_a_fix_brings_the_new_version() {
+    let _calm = crate::support::exclusive_network();
     let site = Site::new("broken");
     site.replace("v.wat", versioned_guest(1).as_bytes());
     let server = site.start("");
@@ -174,6 +176,7 @@ fn a_broken_module_never_takes_the_route_down_and_a_fix_brings_the_new_version()
 
 #[test]
 fn config_reload_adds_and_removes_routes_under_load_and_an_invalid_config_changes_nothing() {
+    let _calm = crate::support::exclusive_network();
     let site = Site::new("config");
     site.replace("v.wat", versioned_guest(1).as_bytes());
     site.replace("w.wat", versioned_guest(7).as_bytes());

@@ -16,6 +16,7 @@ const EBADF: &str = "8";
 const ENOTCAPABLE: &str = "76";
 const ENOTSOCK: &str = "57";
 const EPERM: &str = "63";
+const EROFS: &str = "69";
 
 /// A scratch directory with a file to read and a symlink pointing out of it, to grant a plugin.
 fn granted_dir() -> std::path::PathBuf {
@@ -57,9 +58,7 @@ fn server(dir: &std::path::Path) -> TestServer {
         "out_of_bounds",
         "big_memory",
     ] {
-        toml += &format!(
-            "[[routes]]\nmethod = \"*\"\npath = \"/g/{name}\"\nplugin = \"{name}\"\n"
-        );
+        toml += &format!("[[routes]]\nmethod = \"*\"\npath = \"/g/{name}\"\nplugin = \"{name}\"\n");
     }
     TestServer::start(&toml)
 }
@@ -86,10 +85,16 @@ fn report(server: &TestServer, target: &str) -> HashMap<String, String> {
 fn a_guest_cannot_open_host_files_read_the_environment_or_use_sockets() {
     let dir = granted_dir();
     let server = server(&dir);
-    for path in ["/etc/passwd", "etc/passwd", "../../../../etc/passwd", "/proc/self/environ"] {
+    for path in [
+        "/etc/passwd",
+        "etc/passwd",
+        "../../../../etc/passwd",
+        "/proc/self/environ",
+    ] {
         let r = report(&server, &format!("/g/sandbox?{path}"));
         assert_eq!(r["prestat3"], EBADF, "no pre-opened directory at all");
         assert_eq!(r["open"], EBADF, "{path}: nothing to open it relative to");
+        assert_eq!((r["create"].as_str(), r["unlink"].as_str()), (EBADF, EBADF));
         assert!(!r.contains_key("data"), "{path}");
         assert_ne!(r["open_stdin"], ESUCCESS, "stdin is no directory");
         assert_eq!(r["environ"], "0/0", "the host's environment is invisible");
@@ -116,6 +121,19 @@ fn a_granted_directory_is_read_only_and_cannot_be_escaped() {
     assert_eq!(r["prestat3"], ESUCCESS);
     assert_eq!(r["open"], ESUCCESS);
     assert_eq!(r["data"], "granted file");
+    // Read-only: nothing can be created or deleted in it.
+    assert!(
+        [EPERM, ENOTCAPABLE, EROFS].contains(&r["create"].as_str()),
+        "create: errno {}",
+        r["create"]
+    );
+    assert!(
+        [EPERM, ENOTCAPABLE, EROFS].contains(&r["unlink"].as_str()),
+        "unlink: errno {}",
+        r["unlink"]
+    );
+    assert!(!dir.join("wasmgate-created").exists());
+    assert!(dir.join("sub/hello.txt").exists());
     // Out of it: by `..`, by absolute path, by symlinks to a file and to a directory outside.
     for path in [
         "../etc/passwd",
@@ -173,18 +191,31 @@ fn every_limit_holds_against_a_guest_written_to_break_it() {
     // Deadline: asleep in a host call, burning no fuel at all.
     let t = std::time::Instant::now();
     let resp = get(&server, "/g/sleep");
-    assert_eq!((resp.status, resp.json()["error"].as_str()), (504, Some("deadline")));
+    assert_eq!(
+        (resp.status, resp.json()["error"].as_str()),
+        (504, Some("deadline"))
+    );
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    assert_eq!(get(&server, "/g/sleep?10").status, 200, "a short sleep is fine");
+    assert_eq!(
+        get(&server, "/g/sleep?10").status,
+        200,
+        "a short sleep is fine"
+    );
 
     // Memory: declared up front rather than grown.
     let resp = get(&server, "/g/big_memory");
-    assert_eq!((resp.status, resp.json()["error"].as_str()), (500, Some("memory_limit")));
+    assert_eq!(
+        (resp.status, resp.json()["error"].as_str()),
+        (500, Some("memory_limit"))
+    );
 
     // Tables: memory the memory cap does not count, bounded by the pool.
     let r = report(&server, "/g/table_growth");
     let size: u64 = r["table"].parse().unwrap();
-    assert!(size <= 100_000, "table grew to {size} entries");
+    assert!(
+        size <= 20_000,
+        "table grew to {size} entries (the pool allows 20,000)"
+    );
 
     // Response: pointing past the end of memory reads nothing.
     let resp = get(&server, "/g/out_of_bounds");

@@ -168,6 +168,18 @@ impl RawResponse {
 }
 
 impl RawClient {
+    /// Connects, or `None` when the server no longer accepts (it is shutting down).
+    pub fn try_connect(addr: SocketAddr) -> Option<RawClient> {
+        let stream = TcpStream::connect(addr).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        Some(RawClient {
+            stream,
+            pending: Vec::new(),
+        })
+    }
+
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect(addr).expect("connect");
         stream
@@ -526,11 +538,46 @@ pub fn versioned_load(
                         conn = RawClient::connect(addr);
                     }
                     conn.send(b"GET /v HTTP/1.1\r\nHost: x\r\n\r\n");
-                    version_of(&conn.response());
+                    let resp = conn.response();
+                    version_of(&resp);
                     samples.push((started, started.elapsed()));
+                    // A well-behaved client: the server (or nginx, after keepalive_requests)
+                    // may end a keep-alive connection with its last answer.
+                    if resp.header("connection") == Some("close") {
+                        conn = RawClient::connect(addr);
+                    }
                 }
                 samples
             })
         })
         .collect()
+}
+
+/// The `/metrics` text of the server at `addr`, over HTTP (for child processes).
+pub fn scrape(addr: SocketAddr) -> String {
+    exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text()
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (tests that hold a thousand
+/// connections in-process need more than the usual 1024); returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit` that outlives both calls; setrlimit only reads it.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    lim.rlim_cur
+}
+
+/// Tests that flood the machine with connections (storms, a thousand tricklers) and tests that
+/// must see every request succeed under load (hot reload, the balancer, fairness) take this lock,
+/// so the former never run beside the latter.
+pub fn exclusive_network() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -295,6 +295,7 @@ struct RawRuntime {
     max_instances: Option<Spanned<Count32>>,
     max_memory_bytes: Option<Spanned<Size>>,
     max_stack_bytes: Option<Spanned<Size>>,
+    keep_resident_bytes: Option<Spanned<Size>>,
     module_cache: Option<bool>,
     cache_dir: Option<String>,
 }
@@ -311,7 +312,7 @@ impl RawRuntime {
 
     fn resolve(&self) -> RuntimeSettings {
         resolve!(self, RuntimeSettings::default(), {
-            epoch_tick, max_instances, max_memory_bytes, max_stack_bytes
+            epoch_tick, max_instances, max_memory_bytes, max_stack_bytes, keep_resident_bytes
         })
     }
 }

@@ -96,6 +96,20 @@ impl ChunkedDecoder {
                 State::Done => break,
                 State::Data => i += self.data(&input[i..], out),
                 State::Trailers => i += self.trailers(&input[i..])?,
+                // Fast paths for whole, plain framing lines; anything else (extensions, a line
+                // cut short, an error) goes byte by byte below, which is the authority.
+                State::Size { digits: 0 }
+                    if let Some((size, n)) = plain_size_line(&input[i..], self.max_line) =>
+                {
+                    self.size = size;
+                    self.line_len = 0;
+                    self.chunk_header_done()?;
+                    i += n;
+                }
+                State::DataCr if input[i..].starts_with(b"\r\n") => {
+                    self.state = State::Size { digits: 0 };
+                    i += 2;
+                }
                 _ => {
                     self.line_byte(input[i])?;
                     i += 1;
@@ -231,4 +245,35 @@ impl ChunkedDecoder {
         self.trailer_len += pos;
         Ok(pos)
     }
+}
+
+/// A complete, ordinary chunk-size line at the start of `input`, decided in one pass: 1 to 15 hex
+/// digits (so no overflow is possible), then any number of `;name` or `;name=token` extensions
+/// without whitespace or quotes, then CRLF, all within `max_line` bytes. Returns the size and the
+/// line's length. Anything else is `None`, for the byte-by-byte machine to decide.
+fn plain_size_line(input: &[u8], max_line: usize) -> Option<(u64, usize)> {
+    let input = &input[..input.len().min(max_line)];
+    let mut size = 0u64;
+    let mut i = 0;
+    while let Some(digit) = input.get(i).and_then(|&b| (b as char).to_digit(16)) {
+        size = (size << 4) | u64::from(digit);
+        i += 1;
+    }
+    if i == 0 || i > 15 {
+        return None;
+    }
+    let token = |mut i: usize| {
+        let start = i;
+        while input.get(i).is_some_and(|&b| TCHAR[b as usize]) {
+            i += 1;
+        }
+        (i > start).then_some(i)
+    };
+    while input.get(i) == Some(&b';') {
+        i = token(i + 1)?;
+        if input.get(i) == Some(&b'=') {
+            i = token(i + 1)?;
+        }
+    }
+    (input.get(i..i + 2) == Some(b"\r\n")).then_some((size, i + 2))
 }

@@ -6,7 +6,6 @@
 //! module turns it into bytes, so framing cannot be got wrong anywhere else.
 
 use std::borrow::Cow;
-use std::io::Write;
 
 /// A response as handlers produce it: framing headers are added here, never by them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,13 +107,19 @@ pub fn encode(resp: &Response, framing: Framing, date: &str, out: &mut Vec<u8>) 
     // RFC 9110 §8.6: no Content-Length on 1xx and 204; 304 describes a body it does not carry.
     let no_body_status = matches!(status, 100..=199 | 204 | 304);
     out.reserve(128 + resp.body.len());
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {}\r\ndate: {date}\r\n",
-        reason(status)
-    );
+    // Written piece by piece rather than with `write!`: this runs for every response, and the
+    // formatting machinery costs more than the rest of the head together.
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\ndate: ");
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\r\n");
     if !no_body_status {
-        let _ = write!(out, "content-length: {}\r\n", resp.body.len());
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(out, resp.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
     }
     if !framing.keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
@@ -133,9 +138,33 @@ pub fn encode(resp: &Response, framing: Framing, date: &str, out: &mut Vec<u8>) 
     }
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 99, 100, 4096, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
 
     const DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 

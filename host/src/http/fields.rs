@@ -5,7 +5,7 @@
 //! not interpret fields (that is `semantics`), count them or bound the section (the callers do, by
 //! capping the `end` they pass), and it never allocates.
 
-use super::bytes::{TCHAR, scan_value};
+use super::bytes::{TCHAR, name_colon, scan_value};
 use super::error::FieldError;
 use super::head::Span;
 
@@ -65,6 +65,11 @@ impl FieldLines {
         self.state = State::LineStart;
     }
 
+    /// Whether the next byte starts a line, so [`whole_line`] may be tried there.
+    pub(crate) fn at_line_start(&self) -> bool {
+        self.state == State::LineStart
+    }
+
     /// Advances over `buf[*pos..end]` until one line completes or the bytes run out.
     ///
     /// `base` is the absolute offset of `buf[0]`: spans in events and in the saved state are
@@ -118,22 +123,24 @@ impl FieldLines {
     }
 }
 
-/// The fast path: a complete, valid line starting at `start`, parsed in one straight pass with no
-/// state bookkeeping. `None` (bytes run out, or anything unusual) sends the caller to the
-/// resumable transitions below, which rescan this one line and are the authority on errors.
-#[inline]
-fn whole_line(buf: &[u8], start: usize, end: usize, base: usize) -> Option<(FieldEvent, usize)> {
+/// The fast path: a complete, valid line starting at `start` (which must be at a line start, see
+/// [`FieldLines::at_line_start`]), parsed in one straight pass with no state bookkeeping. `None`
+/// (bytes run out, or anything unusual) sends the caller to the resumable transitions of
+/// [`FieldLines::next`], which rescan this one line and are the authority on errors. Callers
+/// with a whole head at hand (the request parser) loop over it directly: inlined, a field line
+/// costs no call and no state stored to memory.
+#[inline(always)]
+pub(crate) fn whole_line(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    base: usize,
+) -> Option<(FieldEvent, usize)> {
     let end = end.min(buf.len());
     if start + 2 <= end && buf[start..start + 2] == *b"\r\n" {
         return Some((FieldEvent::End, start + 2));
     }
-    let mut i = start;
-    while i < end && TCHAR[buf[i] as usize] {
-        i += 1;
-    }
-    if i == start || i >= end || buf[i] != b':' {
-        return None;
-    }
+    let mut i = name_colon(buf, start, end)?;
     let name = Span::between(start + base, i + base);
     i += 1;
     while i < end && matches!(buf[i], b' ' | b'\t') {

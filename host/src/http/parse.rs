@@ -9,9 +9,9 @@
 //! allows accepting bare LF; we do not, because a front end that disagrees about line ends is
 //! the classic request-smuggling setup).
 
-use super::bytes::{TCHAR, scan_target};
+use super::bytes::{scan_target, scan_token};
 use super::error::ParseError;
-use super::fields::{FieldEvent, FieldLines, trim_end_ows};
+use super::fields::{FieldEvent, FieldLines, trim_end_ows, whole_line};
 use super::head::{Header, RequestHead, Span, Version};
 use super::semantics;
 use super::target;
@@ -165,10 +165,7 @@ impl Parser {
 
     /// `method = token`, ended by exactly one SP. Too long is decided before the SP arrives.
     fn method(&mut self, buf: &[u8], end: usize) -> Result<bool, ParseError> {
-        let mut i = self.pos;
-        while i < end && TCHAR[buf[i] as usize] {
-            i += 1;
-        }
+        let i = scan_token(buf, self.pos, end);
         if i - self.mark > self.limits.max_method_bytes {
             return Err(ParseError::MethodTooLong);
         }
@@ -271,6 +268,35 @@ impl Parser {
 
     /// Field lines until the empty line, then the semantic checks.
     fn fields(&mut self, buf: &[u8], end: usize) -> Result<bool, ParseError> {
+        // Fast path: whole, ordinary lines, straight into the headers vector. Anything else (a
+        // line cut by the end of the bytes, an error) falls through to the resumable machine at
+        // the start of that line.
+        if self.fields.at_line_start() {
+            let mut pos = self.pos;
+            let result = loop {
+                match whole_line(buf, pos, end, 0) {
+                    Some((FieldEvent::Field { name, value }, next)) => {
+                        if self.head.headers.len() >= self.limits.max_headers {
+                            break Err(ParseError::TooManyFields);
+                        }
+                        let value = trim_end_ows(buf, value);
+                        self.head.headers.push(Header { name, value });
+                        pos = next;
+                    }
+                    Some((FieldEvent::End, next)) => {
+                        pos = next;
+                        break Ok(true);
+                    }
+                    _ => break Ok(false),
+                }
+            };
+            self.pos = pos;
+            match result {
+                Ok(true) => return self.finish(buf),
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
+        }
         loop {
             match self.fields.next(buf, &mut self.pos, end, 0)? {
                 FieldEvent::NeedMore => return Ok(false),
@@ -281,14 +307,17 @@ impl Parser {
                     let value = trim_end_ows(buf, value);
                     self.head.headers.push(Header { name, value });
                 }
-                FieldEvent::End => {
-                    self.head.head_len = self.pos;
-                    semantics::finish(&mut self.head, buf, &self.limits)?;
-                    self.state = State::Done;
-                    return Ok(true);
-                }
+                FieldEvent::End => return self.finish(buf),
             }
         }
+    }
+
+    /// The empty line ending the head was consumed: the semantic checks, then done.
+    fn finish(&mut self, buf: &[u8]) -> Result<bool, ParseError> {
+        self.head.head_len = self.pos;
+        semantics::finish(&mut self.head, buf, &self.limits)?;
+        self.state = State::Done;
+        Ok(true)
     }
 
     /// Steps over the single SP separator into the next request-line element.

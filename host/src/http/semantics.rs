@@ -41,8 +41,12 @@ pub(crate) fn finish(
     let (mut continue_expected, mut other_expectation) = (false, false);
 
     for h in &head.headers {
+        // Most fields are none of the five: one table load and one predictable branch skip them.
+        let first = buf.get(h.name.start as usize).copied().unwrap_or(0);
+        if CANDIDATE_LENGTHS[first as usize] & (1u32 << h.name.len.min(31)) == 0 {
+            continue;
+        }
         let (name, value) = (h.name.get(buf), h.value.get(buf));
-        // Dispatch on length first: most fields are none of these and cost one compare.
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 hosts += 1;
@@ -88,6 +92,28 @@ pub(crate) fn finish(
     };
     Ok(())
 }
+
+/// For a field name's first byte, the lengths (as bits) of the fields `finish` interprets that
+/// start with it, case-insensitively: Host (4), Expect (6), Connection (10), Content-Length (14),
+/// Transfer-Encoding (17). Names of other lengths or first letters are skipped at once.
+static CANDIDATE_LENGTHS: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let names: [&[u8]; 5] = [
+        b"host",
+        b"expect",
+        b"connection",
+        b"content-length",
+        b"transfer-encoding",
+    ];
+    let mut i = 0;
+    while i < names.len() {
+        let (first, len) = (names[i][0], names[i].len());
+        t[first as usize] |= 1 << len;
+        t[first.to_ascii_uppercase() as usize] |= 1 << len;
+        i += 1;
+    }
+    t
+};
 
 /// RFC 9112 §3.2: a 1.1 request MUST have exactly one Host; any request with several, or with an
 /// invalid value, gets 400. For absolute- and authority-form the target's authority wins.

@@ -5,6 +5,7 @@
 //! whether the form is allowed for the method. It must not check the bytes' classes (the request
 //! line scanner did), decode percent-escapes or normalise paths: routing sees the target as sent.
 
+use super::bytes::find_byte;
 use super::error::ParseError;
 use super::head::TargetForm;
 use std::ops::Range;
@@ -68,9 +69,9 @@ pub(crate) fn classify(method: &[u8], target: &[u8]) -> Result<TargetParts, Pars
 
 /// `path ["?" query]` starting at `from`.
 fn split_query(target: &[u8], from: usize) -> (Range<usize>, Option<Range<usize>>) {
-    match target[from..].iter().position(|&b| b == b'?') {
-        Some(q) => (from..from + q, Some(from + q + 1..target.len())),
-        None => (from..target.len(), None),
+    match find_byte(target, from, b'?') {
+        q if q < target.len() => (from..q, Some(q + 1..target.len())),
+        _ => (from..target.len(), None),
     }
 }
 

@@ -97,47 +97,44 @@ fn pooling_config(settings: &RuntimeSettings) -> PoolingAllocationConfig {
         .max_memories_per_module(1)
         .max_tables_per_module(1)
         .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
-    tune_teardown(&mut pool);
+    tune_teardown(&mut pool, settings.keep_resident_bytes);
     pool
 }
 
-/// THE place to tune per-instance teardown/reuse cost (see wasmtime issue 8034). Deallocating an
-/// instance resets its slot: by default linear memory and tables are reset with `madvise`
-/// (cheap in CPU, but every reuse then page-faults its touched pages back in). Keeping a few
-/// pages resident and resetting them with `memset` is usually faster for small guests:
+/// THE place to tune per-instance teardown/reuse cost (wasmtime issue 8034; measurements and the
+/// profile in docs/decisions/0003-performance.md).
 ///
-/// - `linear_memory_keep_resident(n)`: memset the first `n` bytes of memory instead of madvise;
-/// - `table_keep_resident(n)`: same for tables;
-/// - `async_stack_keep_resident(n)`: same for fiber stacks (only relevant with stack zeroing);
-/// - `max_unused_warm_slots(n)`: how many idle slots stay affine to a module (RSS vs reuse);
-/// - `decommit_batch_size(n)`: batch the madvise calls of several deallocations.
+/// By default wasmtime resets a finished instance's slot with `madvise(MADV_DONTNEED)`: cheap to
+/// call, but it edits page tables and shoots down TLBs on every CPU running the process (IPIs),
+/// and the next instance in the slot page-faults every page back in. With a fresh instance per
+/// request that was most of a plugin call: ~40 µs per call of the hello plugin, against ~10 µs
+/// with the settings below.
 ///
-/// Left at wasmtime's defaults for now. First measurement (release, ok.wat, 10k sequential calls,
-/// Linux 6.18, `runtime::tests::per_call_cost`): defaults ~11-12 us per call, of which madvise on
-/// teardown and page faults re-touching the slot are about 40%; `linear_memory_keep_resident(64
-/// KiB)` brings it to ~5.8 us. Real Rust guests touch more (their stack ends at 1 MiB), so choose
-/// the value by measuring them; on kernels with PAGEMAP_SCAN (>= 6.7) wasmtime resets only dirty
-/// pages of the resident part, which makes larger values cheaper.
-fn tune_teardown(pool: &mut PoolingAllocationConfig) {
-    // EXPERIMENT (temporary)
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-    if let Some(n) = env("WG_KEEP") {
-        pool.linear_memory_keep_resident(n);
-    }
-    if let Some(n) = env("WG_TABLE_KEEP") {
-        pool.table_keep_resident(n);
-    }
-    if let Some(n) = env("WG_BATCH") {
-        pool.decommit_batch_size(n);
-    }
-    if let Some(n) = env("WG_PAGEMAP") {
-        pool.pagemap_scan(if n == 1 {
-            wasmtime::Enabled::Yes
-        } else {
-            wasmtime::Enabled::No
-        });
+/// - `linear_memory_keep_resident` / `table_keep_resident`: reset up to this much by copying
+///   (from the module's initial image, or zeros) instead, and keep those pages mapped;
+/// - `pagemap_scan(Auto)`: on Linux >= 6.7, ask the kernel which pages the guest actually wrote
+///   (`PAGEMAP_SCAN`) and copy only those, so the cost follows the guest's dirty set (a few pages
+///   for a small Rust guest: the top of its 1 MiB stack, its data and its heap), not the budget;
+///   without it the first `keep_resident_bytes` are always reset, so small values suit old kernels;
+/// - fiber stacks are not zeroed at all (`async_stack_zeroing(false)`, above), so
+///   `async_stack_keep_resident` does not apply; decommit batching and warm-slot counts stay at
+///   wasmtime's defaults (with everything kept resident there is nothing left to batch).
+fn tune_teardown(pool: &mut PoolingAllocationConfig, keep_resident_bytes: usize) {
+    pool.linear_memory_keep_resident(keep_resident_bytes)
+        .table_keep_resident(keep_resident_bytes.min(TABLE_KEEP_RESIDENT))
+        .pagemap_scan(wasmtime::Enabled::Auto);
+    if keep_resident_bytes > 64 * 1024 && !crate::sys::has_pagemap_scan() {
+        tracing::warn!(
+            keep_resident_bytes,
+            "this kernel has no PAGEMAP_SCAN (Linux < 6.7): every plugin call resets \
+             keep_resident_bytes of memory by copying; set [runtime] keep_resident_bytes = \"64KiB\""
+        );
     }
 }
+
+/// Most table bytes kept resident: a table is 8 bytes per element and small modules have a few
+/// hundred elements, so 64 KiB covers them; larger tables go back to `madvise`.
+const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
 
 /// The single epoch ticker: a thread that advances the engine's epoch every `tick` until it is
 /// dropped. Per-store deadlines are expressed in ticks of this clock, so no request ever creates

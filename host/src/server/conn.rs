@@ -213,7 +213,7 @@ impl Connection {
             http10: version == Version::Http10,
         };
         self.out.clear();
-        encode::encode(&answer.response, framing, &http_date(), &mut self.out);
+        with_http_date(|date| encode::encode(&answer.response, framing, date, &mut self.out));
         self.app.metrics.request(
             answer.route,
             view.method(),
@@ -384,7 +384,7 @@ impl Connection {
             http10: false,
         };
         let mut out = Vec::new();
-        encode::encode(&response, framing, &http_date(), &mut out);
+        with_http_date(|date| encode::encode(&response, framing, date, &mut out));
         self.app
             .metrics
             .request(NO_ROUTE, "OTHER", response.status, Duration::ZERO);
@@ -420,7 +420,23 @@ fn io_close(err: &io::Error) -> Close {
     }
 }
 
-/// The `Date` header value for now (RFC 9110 §6.6.1).
-fn http_date() -> String {
-    httpdate::fmt_http_date(SystemTime::now())
+/// Runs `f` with the `Date` header value for now (RFC 9110 §6.6.1: one-second resolution). Each
+/// worker thread formats it once per second and reuses it for every response in that second.
+fn with_http_date<R>(f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        static DATE: std::cell::RefCell<(u64, String)> = const {
+            std::cell::RefCell::new((0, String::new()))
+        };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with_borrow_mut(|(at, text)| {
+        if *at != second || text.is_empty() {
+            *text = httpdate::fmt_http_date(now);
+            *at = second;
+        }
+        f(text)
+    })
 }
