@@ -216,6 +216,9 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// Longest stall while reading a body (no byte received) -> 408 and close.
     pub body_read: Duration,
+    /// Longest time to receive a whole body, from the end of its head -> 408 and close. Bounds the
+    /// slow-drip client that sends one byte just before each `body_read` stall would expire.
+    pub body_total: Duration,
     /// Longest a keep-alive connection may sit between requests -> closed without an answer.
     pub idle: Duration,
     /// Longest stall while writing a response (the client is not reading) -> closed.
@@ -331,6 +334,7 @@ impl Default for Timeouts {
         Self {
             header_read: Duration::from_secs(10),
             body_read: Duration::from_secs(30),
+            body_total: Duration::from_secs(120),
             idle: Duration::from_secs(60),
             write: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),

@@ -164,3 +164,29 @@ fn stopping_closes_idle_connections_and_reports_what_was_served() {
     assert_eq!((summary.served, summary.forced), (2, 0));
     assert!(idle.is_closed());
 }
+
+#[test]
+fn a_body_dripped_just_inside_the_stall_timeout_is_cut_at_the_total_deadline() {
+    let server = TestServer::start(
+        "[timeouts]\nbody_read = \"200ms\"\nbody_total = \"600ms\"\nlinger = \"100ms\"\n",
+    );
+    let mut c = server.connect();
+    c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+    let started = Instant::now();
+    for _ in 0..20 {
+        // One byte every 100 ms never stalls for 200 ms...
+        if c.stream.write_all(b"x").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_millis(900) {
+            break;
+        }
+    }
+    // ...but the whole body had 600 ms.
+    assert_eq!(c.response().status, 408);
+    assert_eq!(
+        server.metric(r#"wasmgate_timeouts_total{kind="body_total"}"#),
+        1.0
+    );
+}

@@ -252,6 +252,7 @@ impl RawServer {
 struct RawTimeouts {
     header_read: Option<Spanned<Dur>>,
     body_read: Option<Spanned<Dur>>,
+    body_total: Option<Spanned<Dur>>,
     idle: Option<Spanned<Dur>>,
     write: Option<Spanned<Dur>>,
     shutdown_grace: Option<Spanned<Dur>>,
@@ -262,7 +263,7 @@ struct RawTimeouts {
 impl RawTimeouts {
     fn resolve(&self) -> Timeouts {
         resolve!(self, Timeouts::default(), {
-            header_read, body_read, idle, write, shutdown_grace, accept_backoff_max, linger
+            header_read, body_read, body_total, idle, write, shutdown_grace, accept_backoff_max, linger
         })
     }
 }

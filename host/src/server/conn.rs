@@ -324,7 +324,11 @@ impl Connection {
     /// as they are decoded so the head stays in place for dispatch.
     async fn read_body(&mut self, framing: BodyFraming, head_len: usize) -> Result<Vec<u8>, Stop> {
         let limits = self.app.settings().http;
-        let stall = self.app.settings().timeouts.body_read;
+        let timeouts = self.app.settings().timeouts;
+        // Two bounds: no byte for `body_read` (a stall), and the whole body within `body_total`
+        // (a client dripping one byte per stall period would otherwise hold the connection for
+        // `max_body_bytes` stall periods).
+        let deadline = Instant::now() + timeouts.body_total;
         let mut decoder = BodyDecoder::new(framing, &limits);
         let mut body = Vec::new();
         if let BodyFraming::Length(n) = framing {
@@ -339,11 +343,17 @@ impl Connection {
             if status == BodyStatus::Complete {
                 return Ok(body);
             }
-            match timeout(stall, self.read_more()).await {
+            let stall_until = (Instant::now() + timeouts.body_read).min(deadline);
+            match tokio::time::timeout_at(stall_until, self.read_more()).await {
                 Ok(read) if read? == 0 => return Err(Close::ClientClosed.into()),
                 Ok(_) => {}
                 Err(_) => {
-                    self.app.metrics.timeout("body_read");
+                    let kind = if Instant::now() >= deadline {
+                        "body_total"
+                    } else {
+                        "body_read"
+                    };
+                    self.app.metrics.timeout(kind);
                     return Err(Stop::Answer(RequestError::BodyTimeout, Close::BodyTimeout));
                 }
             }
