@@ -28,10 +28,6 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter or `--quick` may follow.
     let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("QUICK").is_some();
     let rounds = if quick { 7 } else { 31 };
-    if std::env::var_os("HEADS_ONLY").is_some() {
-        heads_only(rounds);
-        return;
-    }
     for (name, input) in inputs() {
         let (mut ours, mut theirs) = (Ours::new(), Theirs::new());
         // Both parsers must see the same requests the same way.
@@ -117,34 +113,4 @@ fn time(n: u32, mut f: impl FnMut() -> usize) -> f64 {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-/// Development aid: the browser GET's head alone, ours (with semantics) vs httparse's.
-fn heads_only(rounds: usize) {
-    let input = common::BROWSER_GET;
-    let mut p = wasmgate::http::Parser::new(wasmgate::config::HttpLimits::default());
-    let mut ours = || {
-        p.reset();
-        p.parse(black_box(input)).unwrap();
-        p.head().head_len
-    };
-    let theirs = || {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(black_box(input)).unwrap() {
-            httparse::Status::Complete(n) => n,
-            _ => 0,
-        }
-    };
-    let batch = batch_size(theirs);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        a.push(time(batch, &mut ours));
-        b.push(time(batch, theirs));
-    }
-    let (o, t) = (median(&mut a), median(&mut b));
-    println!(
-        "heads: wasmgate={o:.1}ns httparse={t:.1}ns ratio={:.2}x",
-        t / o
-    );
 }

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use wasmtime::{Instance, InstancePre, Memory, Store, Trap, TypedFunc, WasmBacktrace};
+use wasmtime::{
+    Extern, Instance, InstancePre, Memory, ModuleExport, Store, Trap, TypedFunc, WasmBacktrace,
+};
 
 use super::Shared;
 use super::abi::{self, GuestRequest, GuestResponse, ResponseError};
@@ -30,9 +32,36 @@ struct PluginInner {
     grants: PluginGrants,
     resolved: ResolvedGrants,
     pre: InstancePre<StoreData>,
+    /// The exports a call uses, resolved once at load so that a call finds them by index instead
+    /// of by name.
+    exports: Exports,
     /// Keeps the engine, the instance-slot semaphore and the epoch ticker alive for as long as
     /// any plugin can run (a guest without a ticker could never be interrupted).
     shared: Arc<Shared>,
+}
+
+/// Export handles of the module (see `wasmtime::Module::get_export_index`); `None` where the
+/// module lacks the export, which validation only allows for `_initialize`.
+#[derive(Clone, Copy)]
+struct Exports {
+    initialize: Option<ModuleExport>,
+    memory: Option<ModuleExport>,
+    alloc: Option<ModuleExport>,
+    handle: Option<ModuleExport>,
+    abi_version: Option<ModuleExport>,
+}
+
+impl Exports {
+    fn resolve(pre: &InstancePre<StoreData>) -> Exports {
+        let index = |name: &str| pre.module().get_export_index(name);
+        Exports {
+            initialize: index("_initialize"),
+            memory: index("memory"),
+            alloc: index("wasmgate_alloc"),
+            handle: index("wasmgate_handle"),
+            abi_version: index("wasmgate_abi_version"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -82,6 +111,7 @@ impl Plugin {
                 loaded_at: SystemTime::now(),
                 grants,
                 resolved,
+                exports: Exports::resolve(&pre),
                 pre,
                 shared,
             }),
@@ -149,11 +179,14 @@ impl Plugin {
         })?;
         let max_response = limits.max_response_bytes;
         let capture = Capture::new(self.inner.name.clone(), request_id);
-        let result = self
-            .run(&capture, limits, deadline, |store, instance| {
-                Box::pin(handle(store, instance, encoded, max_response))
-            })
-            .await;
+        let exports = self.inner.exports;
+        // Boxed: the call's state (wasmtime's async call futures, the timeout, the slot wait) is
+        // several KiB, and unboxed it would be part of every connection task's future, idle
+        // keep-alive connections included (bench/memory.py measures that).
+        let result = Box::pin(self.run(&capture, limits, deadline, |store, instance| {
+            Box::pin(handle(store, instance, exports, encoded, max_response))
+        }))
+        .await;
         capture.finish();
         let (mut response, fuel_used) = result?;
         response.fuel_used = fuel_used;
@@ -164,10 +197,12 @@ impl Plugin {
     pub(crate) async fn abi_version(&self, limits: &PluginLimits) -> Result<i32, CallError> {
         let capture = Capture::new(self.inner.name.clone(), 0);
         let deadline = Instant::now() + limits.deadline;
+        let export = self.inner.exports.abi_version;
         let result = self
             .run(&capture, limits, deadline, |store, instance| {
                 Box::pin(async move {
-                    let f: TypedFunc<(), i32> = typed(instance, store, "wasmgate_abi_version")?;
+                    let f: TypedFunc<(), i32> =
+                        typed(instance, store, &export, "wasmgate_abi_version")?;
                     f.call_async(&mut *store, ()).await.map_err(Failure::Wasm)
                 })
             })
@@ -212,7 +247,9 @@ impl Plugin {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(Failure::Instantiate)?;
-            if let Some(init) = instance.get_func(&mut store, "_initialize") {
+            let init = self.inner.exports.initialize.as_ref();
+            let init = init.and_then(|e| instance.get_module_export(&mut store, e));
+            if let Some(init) = init.and_then(Extern::into_func) {
                 let init: TypedFunc<(), ()> = init.typed(&store).map_err(Failure::Wasm)?;
                 init.call_async(&mut store, ())
                     .await
@@ -252,14 +289,19 @@ type BodyFuture<'s, R> = std::pin::Pin<Box<dyn Future<Output = Result<R, Failure
 async fn handle(
     store: &mut Store<StoreData>,
     instance: Instance,
+    exports: Exports,
     encoded: Vec<u8>,
     max_response: u32,
 ) -> Result<GuestResponse, Failure> {
-    let memory: Memory = instance
-        .get_memory(&mut *store, "memory")
+    let memory: Memory = exports
+        .memory
+        .as_ref()
+        .and_then(|e| instance.get_module_export(&mut *store, e))
+        .and_then(Extern::into_memory)
         .ok_or_else(|| Failure::Wasm(wasmtime::format_err!("export `memory` vanished")))?;
-    let alloc: TypedFunc<i32, i32> = typed(instance, store, "wasmgate_alloc")?;
-    let handle: TypedFunc<(i32, i32), i64> = typed(instance, store, "wasmgate_handle")?;
+    let alloc: TypedFunc<i32, i32> = typed(instance, store, &exports.alloc, "wasmgate_alloc")?;
+    let handle: TypedFunc<(i32, i32), i64> =
+        typed(instance, store, &exports.handle, "wasmgate_handle")?;
 
     let size = encoded.len();
     let n = i32::try_from(size).map_err(|_| Failure::AllocFailed { size })?;
@@ -286,18 +328,27 @@ async fn handle(
     abi::decode_response(&data[range]).map_err(Failure::Invalid)
 }
 
+/// The exported function `export` (named `name`, for the error) with its type checked.
 fn typed<P, R>(
     instance: Instance,
     store: &mut Store<StoreData>,
+    export: &Option<ModuleExport>,
     name: &str,
 ) -> Result<TypedFunc<P, R>, Failure>
 where
     P: wasmtime::WasmParams,
     R: wasmtime::WasmResults,
 {
-    instance
-        .get_typed_func::<P, R>(&mut *store, name)
-        .map_err(Failure::Wasm)
+    let func = export
+        .as_ref()
+        .and_then(|e| instance.get_module_export(&mut *store, e))
+        .and_then(Extern::into_func)
+        .ok_or_else(|| {
+            Failure::Wasm(wasmtime::format_err!(
+                "failed to find function export `{name}`"
+            ))
+        })?;
+    func.typed::<P, R>(&*store).map_err(Failure::Wasm)
 }
 
 /// Turns a failure into its [`CallError`]. Order matters: deadline and fuel are exact causes;

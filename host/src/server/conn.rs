@@ -410,7 +410,9 @@ impl Connection {
             return;
         }
         let deadline = Instant::now() + self.app.settings().timeouts.linger;
-        let mut sink = [0u8; 4096];
+        // On the heap, not in this future: a 4 KiB array here would be part of every connection
+        // task's state for its whole life, idle keep-alive connections included.
+        let mut sink = vec![0u8; 4096];
         let mut drained = 0;
         while drained < LINGER_MAX_BYTES {
             match tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
