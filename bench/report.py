@@ -47,8 +47,9 @@ def load_table(d):
     for name_file in sorted(glob.glob(os.path.join(d, "wrk", "*.name"))):
         i = os.path.basename(name_file).split(".")[0]
         name = open(name_file).read().strip()
-        runs = [parse_wrk(p) for p in sorted(glob.glob(os.path.join(d, "wrk", f"{i}.*")))
-                if not p.endswith(".name")]
+        paths = sorted((p for p in glob.glob(os.path.join(d, "wrk", f"{i}.*"))
+                        if not p.endswith(".name")), key=lambda p: int(p.rsplit(".", 1)[1]))
+        runs = [parse_wrk(p) for p in paths]
         rows[name] = {
             "rps": statistics.median(r[0] for r in runs),
             "p50": statistics.median(r[1] for r in runs),
@@ -146,8 +147,10 @@ def main():
     p("## Load")
     p("")
     p(f"`wrk -t{a.threads} -c{a.connections} -d{a.duration}s --latency` (keep-alive), {a.rounds} rounds;"
-      " each round runs every target once, in an order rotated from round to round; figures are the"
-      " medians over the rounds. Every server has "
+      " each round runs the three /health targets back to back, then the three /hello ones (which"
+      " group goes first alternates; the order inside a group rotates). req/s, p50 and p99 are"
+      " medians over the rounds; the ratio is the median over the rounds of req/s divided by the"
+      " hyper reference's req/s on the same path in the same round. Every server has "
       f"{a.workers} worker threads (wasmgate and hyper: tokio workers; nginx: worker processes).")
     p("")
     p("| target | req/s | p50 | p99 | ratio vs hyper | req/s per round |")
@@ -156,7 +159,9 @@ def main():
     for name, r in rows.items():
         path = name.split(" ")[-1]
         ref = rows.get(HYPER.get(path, ""))
-        ratio = r["rps"] / ref["rps"] if ref else float("nan")
+        # The median of per-round ratios: each pairs two measurements taken a few seconds apart.
+        ratio = statistics.median(x / y for x, y in zip(r["all_rps"], ref["all_rps"])) \
+            if ref else float("nan")
         ratios[name] = ratio
         rounds = ", ".join(f"{x:,.0f}" for x in r["all_rps"])
         flag = f" ({r['errors']} non-2xx)" if r["errors"] else ""

@@ -140,6 +140,8 @@ for port in $WG_PORT $HYPER_PORT $NGINX_PORT; do
 done
 
 # --- load --------------------------------------------------------------------------------------
+# Rounds alternate between the servers; the figures are medians over rounds, and each ratio is the
+# median of the per-round ratios against hyper on the same path.
 targets=(
   "wasmgate native /health|http://127.0.0.1:$WG_PORT/health"
   "hyper /health|http://127.0.0.1:$HYPER_PORT/health"
@@ -151,10 +153,16 @@ targets=(
 mkdir -p "$tmp/wrk"
 echo "bench: load, $ROUNDS rounds x ${#targets[@]} targets x ${DURATION}s" >&2
 load_start=$(cat /proc/loadavg)
+# Each round measures the /health trio back to back, then the /hello trio, so that a server and
+# its reference run under the same background load; the order inside each trio rotates from
+# round to round, and which trio goes first alternates.
 for round in $(seq 1 "$ROUNDS"); do
-  n=${#targets[@]}
-  for k in $(seq 0 $((n - 1))); do
-    i=$(( (k + round - 1) % n ))   # rotate the order each round
+  order=()
+  for trio in 0 3; do
+    for k in 0 1 2; do order+=($(( trio + (k + round - 1) % 3 ))); done
+  done
+  [ $((round % 2)) = 0 ] && order=("${order[@]:3:3}" "${order[@]:0:3}")
+  for i in "${order[@]}"; do
     name=${targets[$i]%%|*} url=${targets[$i]#*|}
     out="$tmp/wrk/$i.$round"
     wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency "$url" >"$out"
