@@ -80,9 +80,17 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM is nginx's fast shutdown: the master stops its workers, then exits. SIGKILL would
+    /// take only the master and leave the workers behind, still holding the port.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::support::signal_pid(self.child.id(), libc::SIGTERM);
+        let stopped = eventually(Duration::from_secs(5), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -377,7 +377,7 @@ impl ChildServer {
     }
 
     pub fn signal(&self, sig: i32) {
-        let rc = unsafe_kill(self.child.id(), sig);
+        let rc = signal_pid(self.child.id(), sig);
         assert_eq!(rc, 0, "kill failed");
     }
 
@@ -405,7 +405,8 @@ impl Drop for ChildServer {
     }
 }
 
-fn unsafe_kill(pid: u32, sig: i32) -> i32 {
+/// Sends `sig` to the process `pid` (one of this test's children); returns kill(2)'s result.
+pub fn signal_pid(pid: u32, sig: i32) -> i32 {
     // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
     unsafe { libc::kill(pid as i32, sig) }
 }
