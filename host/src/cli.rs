@@ -93,6 +93,8 @@ enum LogFormat {
 
 /// Runs the command line in `std::env::args`.
 pub fn main() -> ExitCode {
+    // First, while the process is still single-threaded (see the function's documentation).
+    crate::sys::quiet_library_backtraces();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => load_config(&args).and_then(|c| build(&c)),

@@ -127,6 +127,12 @@ pub struct RuntimeSettings {
     /// memory: at most this much per pool slot that has been used. See
     /// docs/decisions/0003-performance.md.
     pub keep_resident_bytes: usize,
+    /// Wall-clock bound of the load-time check (`_initialize` + `wasmgate_abi_version()` on a
+    /// throwaway instance) that every plugin passes before it serves. Generous on purpose: the
+    /// check runs off the request path, fuel stops a looping `_initialize` long before it, and a
+    /// tight bound would refuse a valid plugin when a loaded machine starves the check's thread.
+    /// Only a guest blocked in a host call during initialisation ever meets it.
+    pub load_check_deadline: std::time::Duration,
 }
 
 impl Default for RuntimeSettings {
@@ -137,6 +143,7 @@ impl Default for RuntimeSettings {
             max_memory_bytes: 256 * 1024 * 1024,
             max_stack_bytes: 512 * 1024,
             keep_resident_bytes: 1024 * 1024,
+            load_check_deadline: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The host's only `unsafe`: the boundary with the operating system and the allocator.
 //!
 //! Owns the counting global allocator (bytes and allocations, for `/metrics` and the allocation
-//! benchmarks) and the few libc calls the server needs (page size, `RLIMIT_NOFILE`). Everything
+//! benchmarks) and the few libc calls the server needs (page size, `RLIMIT_NOFILE`), and the one environment
+//! write (library backtraces off, at startup). Everything
 //! else in the crate is safe Rust; keep it that way by adding OS calls here, each `unsafe` block
 //! with its `// SAFETY:` argument.
 
@@ -139,6 +140,34 @@ pub fn max_fds() -> Option<u64> {
     (rc == 0).then_some(lim.rlim_cur)
 }
 
+/// Turns off the native backtrace that every library error would otherwise capture when the
+/// user runs with `RUST_BACKTRACE=1`, unless `RUST_LIB_BACKTRACE` says otherwise.
+///
+/// wasmtime's error type captures a `std::backtrace::Backtrace` for every trap, and std decides
+/// from `RUST_LIB_BACKTRACE`, falling back to `RUST_BACKTRACE`. A server answering traps at a
+/// high rate would spend a quarter of its time unwinding native stacks nobody reads (the
+/// guest's own wasm backtrace, which the logs show, is separate) (measured: the
+/// trapping-guest path ~27% slower with `RUST_BACKTRACE=1`). Panics still print their backtraces:
+/// the panic hook reads only `RUST_BACKTRACE`. Returns whether the variable was set.
+///
+/// Must run before any thread exists and before the first backtrace capture (std caches its
+/// reading); it does nothing when the process already has a second thread.
+pub fn quiet_library_backtraces() -> bool {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_some() || !single_threaded() {
+        return false;
+    }
+    // SAFETY: `set_var` is unsound only while another thread may read or write the environment;
+    // `single_threaded` just counted this process's threads and found only the caller, and the
+    // caller (the top of `cli::main`) starts none before this returns.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    true
+}
+
+/// Whether this process has exactly one thread (Linux `/proc/self/task`); `false` where unknown.
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
+}
+
 /// Is this accept error a sign of resource exhaustion (back off), rather than a per-connection
 /// failure (just go on)?
 pub fn is_resource_exhaustion(err: &std::io::Error) -> bool {
@@ -173,6 +202,10 @@ mod tests {
         // Only a plausibility check: the answer depends on the machine's kernel.
         let _ = has_pagemap_scan();
         assert_eq!(accept_error_kind(&emfile), "emfile");
+        // The test harness runs tests on threads of their own: never single-threaded here, so
+        // the environment must be left alone.
+        assert!(!single_threaded());
+        assert!(!quiet_library_backtraces());
         assert!(!is_resource_exhaustion(&std::io::Error::from_raw_os_error(
             libc::ECONNABORTED
         )));

@@ -297,6 +297,7 @@ struct RawRuntime {
     max_memory_bytes: Option<Spanned<Size>>,
     max_stack_bytes: Option<Spanned<Size>>,
     keep_resident_bytes: Option<Spanned<Size>>,
+    load_check_deadline: Option<Spanned<Dur>>,
     module_cache: Option<bool>,
     cache_dir: Option<String>,
 }
@@ -313,7 +314,8 @@ impl RawRuntime {
 
     fn resolve(&self) -> RuntimeSettings {
         resolve!(self, RuntimeSettings::default(), {
-            epoch_tick, max_instances, max_memory_bytes, max_stack_bytes, keep_resident_bytes
+            epoch_tick, max_instances, max_memory_bytes, max_stack_bytes, keep_resident_bytes,
+            load_check_deadline
         })
     }
 }

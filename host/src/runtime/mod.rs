@@ -176,6 +176,7 @@ impl Runtime {
 
         let check_limits = PluginLimits {
             max_memory_bytes: self.shared.settings.max_memory_bytes,
+            deadline: self.shared.settings.load_check_deadline,
             ..PluginLimits::default()
         };
         let version = block_on_own_thread(plugin.abi_version(&check_limits)).map_err(|e| {

@@ -399,6 +399,37 @@ const SLEEPER: &str = r#"(module
     (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 600)))
     (i64.const 0)))"#;
 
+/// `_initialize` sleeping 300 ms in a host call: the load check waits for it within
+/// `load_check_deadline`, and refuses the plugin as `deadline` when that is shorter.
+#[test]
+fn the_load_check_is_bounded_by_its_own_deadline() {
+    let wat = SLEEPER
+        .replace(r"\00\e4\0b\54\02\00\00\00", r"\00\a3\e1\11\00\00\00\00")
+        .replace(
+            r#"(func (export "wasmgate_abi_version")"#,
+            r#"(func (export "_initialize")
+    (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 600))))
+  (func (export "wasmgate_abi_version")"#,
+        );
+    let load = |load_check_deadline| {
+        Runtime::new(&RuntimeSettings {
+            max_instances: 2,
+            max_memory_bytes: 1024 * 1024,
+            load_check_deadline,
+            ..RuntimeSettings::default()
+        })
+        .unwrap()
+        .load_bytes("slow_init", wat.as_bytes(), &PluginGrants::default())
+    };
+    match load(Duration::from_millis(100)) {
+        Err(LoadError::Check { source, .. }) => assert_eq!(source.kind(), "deadline"),
+        other => panic!("expected a check deadline, got {other:?}"),
+    }
+    let t = Instant::now();
+    load(RuntimeSettings::default().load_check_deadline).expect("a slow but valid plugin loads");
+    assert!(t.elapsed() >= Duration::from_millis(300), "_initialize ran");
+}
+
 #[tokio::test]
 async fn a_guest_asleep_in_a_host_call_still_meets_its_deadline() {
     let p = runtime()
