@@ -189,37 +189,32 @@ impl Metrics {
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let method = method_label(method);
         REQUEST_CACHE.with_borrow_mut(|cache| {
-            let hit = cache.iter().position(|c| {
-                c.metrics == self.id
-                    && c.status == status
-                    && c.method == method
-                    && *c.route == *route
-            });
-            if let Some(i) = hit {
-                cache[i].counter.inc();
-                cache[i].latency.observe(elapsed);
-                return;
-            }
-            let labels = RequestLabels {
-                route: route.to_string(),
-                method,
-                status,
-            };
-            let counter = self.requests.get_or_create(&labels).clone();
-            counter.inc();
-            let latency = self.latency.histogram(route);
-            latency.observe(elapsed);
-            if cache.len() >= REQUEST_CACHE_ENTRIES {
-                cache.remove(0);
-            }
-            cache.push(CachedRequest {
-                metrics: self.id,
-                route: labels.route,
-                method,
-                status,
-                counter,
-                latency,
-            });
+            let entry = cached(
+                cache,
+                |c| {
+                    c.metrics == self.id
+                        && c.status == status
+                        && c.method == method
+                        && *c.route == *route
+                },
+                || {
+                    let labels = RequestLabels {
+                        route: route.to_string(),
+                        method,
+                        status,
+                    };
+                    CachedRequest {
+                        metrics: self.id,
+                        counter: self.requests.get_or_create(&labels).clone(),
+                        latency: self.latency.histogram(route),
+                        route: labels.route,
+                        method,
+                        status,
+                    }
+                },
+            );
+            entry.counter.inc();
+            entry.latency.observe(elapsed);
         });
     }
 
@@ -236,21 +231,38 @@ impl Metrics {
         self.bytes_out.inc_by(sent);
     }
 
-    /// One plugin call: `outcome` is `ok` or the error's kind.
+    /// One plugin call: `outcome` is `ok` or the error's kind. Like [`Metrics::request`], the
+    /// counters of recent label sets are kept per worker thread, so a repeated call costs two
+    /// atomic adds: no allocation, no lock.
     pub fn plugin_call(&self, plugin: &str, outcome: &'static str, fuel_used: u64) {
-        self.plugin_calls
-            .get_or_create(&PluginOutcome {
-                plugin: plugin.to_string(),
-                outcome,
-            })
-            .inc();
-        if fuel_used > 0 {
-            self.plugin_fuel
-                .get_or_create(&PluginLabel {
-                    plugin: plugin.to_string(),
-                })
-                .inc_by(fuel_used);
-        }
+        PLUGIN_CALL_CACHE.with_borrow_mut(|cache| {
+            let entry = cached(
+                cache,
+                |c| c.metrics == self.id && c.outcome == outcome && *c.plugin == *plugin,
+                || {
+                    let labels = PluginOutcome {
+                        plugin: plugin.to_string(),
+                        outcome,
+                    };
+                    CachedPluginCall {
+                        metrics: self.id,
+                        calls: self.plugin_calls.get_or_create(&labels).clone(),
+                        fuel: self
+                            .plugin_fuel
+                            .get_or_create(&PluginLabel {
+                                plugin: plugin.to_string(),
+                            })
+                            .clone(),
+                        plugin: labels.plugin,
+                        outcome,
+                    }
+                },
+            );
+            entry.calls.inc();
+            if fuel_used > 0 {
+                entry.fuel.inc_by(fuel_used);
+            }
+        });
     }
 
     /// The Prometheus text exposition of everything.
@@ -265,8 +277,33 @@ impl Metrics {
 /// Source of [`Metrics::id`].
 static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Label sets whose counter and histogram each worker thread keeps at hand (a linear search).
-const REQUEST_CACHE_ENTRIES: usize = 8;
+/// Label sets whose metrics each worker thread keeps at hand, per cache (a linear search).
+const CACHE_ENTRIES: usize = 8;
+
+/// The entry of a per-thread cache that `matches`, or a new one from `make` (the registry lookup,
+/// which allocates and locks) that replaces the oldest when the cache is full.
+fn cached<E>(cache: &mut Vec<E>, matches: impl Fn(&E) -> bool, make: impl FnOnce() -> E) -> &E {
+    match cache.iter().position(matches) {
+        Some(i) => &cache[i],
+        None => {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.remove(0);
+            }
+            cache.push(make());
+            &cache[cache.len() - 1]
+        }
+    }
+}
+
+/// One entry of the per-thread cache of [`Metrics::plugin_call`]: clones of the registered
+/// counters (they share the registered values).
+struct CachedPluginCall {
+    metrics: u64,
+    plugin: String,
+    outcome: &'static str,
+    calls: Counter,
+    fuel: Counter,
+}
 
 /// One entry of the per-thread cache of [`Metrics::request`]: clones of a registered counter and
 /// histogram (they share the registered values).
@@ -281,6 +318,8 @@ struct CachedRequest {
 
 thread_local! {
     static REQUEST_CACHE: std::cell::RefCell<Vec<CachedRequest>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    static PLUGIN_CALL_CACHE: std::cell::RefCell<Vec<CachedPluginCall>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -534,5 +573,34 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    /// The per-thread caches must count into the right `Metrics` value, and keep counting right
+    /// when more label sets pass through a thread than a cache holds.
+    #[test]
+    fn per_thread_caches_count_every_call_into_its_own_metrics() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        let plugins: Vec<String> = (0..2 * CACHE_ENTRIES).map(|i| format!("p{i}")).collect();
+        for _ in 0..3 {
+            for p in &plugins {
+                a.plugin_call(p, "ok", 10);
+                a.request(p, "GET", 200, Duration::from_micros(100));
+            }
+            b.plugin_call("p0", "trap", 0);
+            b.request("p0", "GET", 500, Duration::from_micros(100));
+        }
+        let (a, b) = (a.render(), b.render());
+        for p in &plugins {
+            for needle in [
+                format!(r#"wasmgate_plugin_calls_total{{plugin="{p}",outcome="ok"}} 3"#),
+                format!(r#"wasmgate_plugin_fuel_used_total{{plugin="{p}"}} 30"#),
+                format!(r#"wasmgate_requests_total{{route="{p}",method="GET",status="200"}} 3"#),
+            ] {
+                assert!(a.contains(&needle), "missing {needle} in\n{a}");
+            }
+        }
+        assert!(b.contains(r#"wasmgate_plugin_calls_total{plugin="p0",outcome="trap"} 3"#));
+        assert!(b.contains(r#"wasmgate_requests_total{route="p0",method="GET",status="500"} 3"#));
+        assert!(!b.contains(r#"outcome="ok""#), "{b}");
     }
 }

@@ -115,28 +115,20 @@ fn reuse_port_lets_processes_share_an_address() {
     let listen = format!("127.0.0.1:{port}");
     let shared = config_file("shared.toml", "[server]\nreuse_port = true\n");
     let alone = config_file("alone.toml", "");
-    let a = ChildServer::spawn(
-        &[
-            "serve",
-            "--config",
-            shared.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ],
-        None,
-        true,
-    );
-    let b = ChildServer::spawn(
-        &[
-            "serve",
-            "--config",
-            shared.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ],
-        None,
-        true,
-    );
+    let serve_shared = || {
+        ChildServer::spawn(
+            &[
+                "serve",
+                "--config",
+                shared.to_str().unwrap(),
+                "--listen",
+                &listen,
+            ],
+            None,
+            true,
+        )
+    };
+    let (a, b) = (serve_shared(), serve_shared());
     assert_eq!(a.addr(), b.addr());
     for _ in 0..20 {
         assert_eq!(exchange(a.addr(), GET_HEALTH).status, 200);
