@@ -7,17 +7,19 @@
 //! are decoded out of it as they arrive. An idle keep-alive connection gives its buffer back.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
 use super::registry::{ConnHandle, ConnState};
 use super::shutdown::Signal;
+use super::timer::Timer;
 use crate::app::App;
 use crate::dispatch::dispatch;
 use crate::error::RequestError;
@@ -82,8 +84,13 @@ pub(super) async fn serve(
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
         let parser = Parser::new(app.settings().http);
+        // Armed for the first head's deadline, which `read_head` asks for first.
+        let timer = Timer::new(Instant::now() + app.settings().timeouts.header_read);
+        let mut stopping = shutdown.clone();
         let mut conn = Connection {
             stream,
+            timer,
+            stopping: Box::pin(async move { stopping.triggered().await }),
             buf: Vec::new(),
             out: Vec::new(),
             parser,
@@ -120,6 +127,12 @@ impl Drop for CloseGuard {
 
 struct Connection {
     stream: TcpStream,
+    /// The one timer behind the head and idle deadlines (see `timer.rs` for why only one).
+    timer: Timer,
+    /// Completes when shutdown begins; what an idle wait selects on. Made once per connection, so
+    /// that a wait re-polls a registered waiter instead of registering (and removing) one per
+    /// request. Never polled again once complete: the connection closes then.
+    stopping: Pin<Box<dyn Future<Output = ()> + Send>>,
     /// Bytes received and not yet consumed: the current head, then unread body or pipelined bytes.
     buf: Vec<u8>,
     /// The encoded response, reused across requests.
@@ -258,12 +271,19 @@ impl Connection {
                 }
                 let deadline =
                     *deadline.get_or_insert_with(|| Instant::now() + timeouts.header_read);
+                let Connection {
+                    stream,
+                    buf,
+                    app,
+                    timer,
+                    ..
+                } = self;
                 tokio::select! {
-                    read = self.read_more() => match read? {
+                    read = read_more(stream, buf, app) => match read? {
                         0 => return Err(Close::ClientClosed.into()),
                         _ => continue,
                     },
-                    _ = sleep_until(deadline) => {
+                    _ = timer.at(deadline) => {
                         self.app.metrics.timeout("header_read");
                         return Err(Stop::Answer(RequestError::HeaderTimeout, Close::HeaderTimeout));
                     }
@@ -295,29 +315,21 @@ impl Connection {
             Err(e) => return Err(io_close(&e)),
         }
         self.buf = Vec::new();
-        let mut shutdown = self.shutdown.clone();
         tokio::select! {
             ready = self.stream.readable() => ready.map_err(|e| io_close(&e))?,
-            _ = sleep_until(until) => return Ok(None),
-            _ = shutdown.triggered() => return Err(Close::Shutdown),
+            _ = self.timer.at(until) => return Ok(None),
+            _ = self.stopping.as_mut() => return Err(Close::Shutdown),
         }
         self.read_more().await.map(Some)
     }
 
     /// Reads one chunk into the buffer; `Ok(0)` is end of stream.
     async fn read_more(&mut self) -> Result<usize, Close> {
-        self.buf.reserve(READ_CHUNK);
-        let n = self
-            .stream
-            .read_buf(&mut self.buf)
-            .await
-            .map_err(|e| io_close(&e))?;
-        self.received(n)
+        read_more(&mut self.stream, &mut self.buf, &self.app).await
     }
 
     fn received(&self, n: usize) -> Result<usize, Close> {
-        self.app.metrics.bytes(n as u64, 0);
-        Ok(n)
+        received(&self.app, n)
     }
 
     /// Decodes the body that follows the head at `head_len`, removing body bytes from the buffer
@@ -365,6 +377,16 @@ impl Connection {
         let stall = self.app.settings().timeouts.write;
         let mut rest = bytes;
         while !rest.is_empty() {
+            // Most responses fit the socket buffer: try without arming the write timeout first.
+            match self.stream.try_write(rest) {
+                Ok(0) => return Err(Close::ClientClosed),
+                Ok(n) => {
+                    rest = &rest[n..];
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(io_close(&e)),
+            }
             match timeout(stall, self.stream.write(rest)).await {
                 Ok(Ok(0)) => return Err(Close::ClientClosed),
                 Ok(Ok(n)) => rest = &rest[n..],
@@ -421,6 +443,18 @@ impl Connection {
             }
         }
     }
+}
+
+/// [`Connection::read_more`] on borrowed parts, for waits that also need the connection's timer.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, app: &App) -> Result<usize, Close> {
+    buf.reserve(READ_CHUNK);
+    let n = stream.read_buf(buf).await.map_err(|e| io_close(&e))?;
+    received(app, n)
+}
+
+fn received(app: &App, n: usize) -> Result<usize, Close> {
+    app.metrics.bytes(n as u64, 0);
+    Ok(n)
 }
 
 fn io_close(err: &io::Error) -> Close {

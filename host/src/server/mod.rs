@@ -9,6 +9,7 @@
 mod conn;
 pub mod registry;
 pub mod shutdown;
+mod timer;
 
 use std::sync::Arc;
 use std::time::Duration;
