@@ -5,34 +5,45 @@
 //! accept loop's grace period). No globals: the trigger is created in `main` (or a test) and passed
 //! down.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::sync::watch;
 
 /// Sets the shutdown; held by whoever may stop the server.
 #[derive(Debug, Clone)]
 pub struct Trigger {
-    tx: std::sync::Arc<watch::Sender<bool>>,
+    tx: Arc<watch::Sender<bool>>,
+    flag: Arc<AtomicBool>,
 }
 
 /// Observes the shutdown; every connection task holds a clone.
 #[derive(Debug, Clone)]
 pub struct Signal {
     rx: watch::Receiver<bool>,
+    /// The same fact as `rx`'s value, for [`Signal::is_triggered`]: every response asks, and a
+    /// load of a flag that is written once is cheaper than the channel's read lock.
+    flag: Arc<AtomicBool>,
 }
 
 /// A new, untriggered shutdown.
 pub fn channel() -> (Trigger, Signal) {
     let (tx, rx) = watch::channel(false);
+    let flag = Arc::new(AtomicBool::new(false));
     (
         Trigger {
-            tx: std::sync::Arc::new(tx),
+            tx: Arc::new(tx),
+            flag: flag.clone(),
         },
-        Signal { rx },
+        Signal { rx, flag },
     )
 }
 
 impl Trigger {
     /// Begins shutdown. Idempotent.
     pub fn trigger(&self) {
+        // The flag first: whoever is woken by the channel must already see it set.
+        self.flag.store(true, Ordering::Release);
         self.tx.send_replace(true);
     }
 }
@@ -40,7 +51,7 @@ impl Trigger {
 impl Signal {
     /// Has shutdown begun?
     pub fn is_triggered(&self) -> bool {
-        *self.rx.borrow()
+        self.flag.load(Ordering::Acquire)
     }
 
     /// Completes once shutdown has begun (at once if it already has).
