@@ -310,7 +310,7 @@ impl Connection {
     /// its socket and task only. `Ok(None)` on timeout; shutdown closes an idle connection at once.
     async fn wait_first_byte(&mut self, until: Instant) -> Result<Option<usize>, Close> {
         match self.stream.try_read_buf(&mut self.buf) {
-            Ok(n) => return self.received(n).map(Some),
+            Ok(n) => return received(&self.app, n).map(Some),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(io_close(&e)),
         }
@@ -326,10 +326,6 @@ impl Connection {
     /// Reads one chunk into the buffer; `Ok(0)` is end of stream.
     async fn read_more(&mut self) -> Result<usize, Close> {
         read_more(&mut self.stream, &mut self.buf, &self.app).await
-    }
-
-    fn received(&self, n: usize) -> Result<usize, Close> {
-        received(&self.app, n)
     }
 
     /// Decodes the body that follows the head at `head_len`, removing body bytes from the buffer
@@ -378,23 +374,22 @@ impl Connection {
         let mut rest = bytes;
         while !rest.is_empty() {
             // Most responses fit the socket buffer: try without arming the write timeout first.
-            match self.stream.try_write(rest) {
+            let written = match self.stream.try_write(rest) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match timeout(stall, self.stream.write(rest)).await {
+                        Ok(written) => written,
+                        Err(_) => {
+                            self.app.metrics.timeout("write");
+                            return Err(Close::WriteTimeout);
+                        }
+                    }
+                }
+                written => written,
+            };
+            match written {
                 Ok(0) => return Err(Close::ClientClosed),
-                Ok(n) => {
-                    rest = &rest[n..];
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Ok(n) => rest = &rest[n..],
                 Err(e) => return Err(io_close(&e)),
-            }
-            match timeout(stall, self.stream.write(rest)).await {
-                Ok(Ok(0)) => return Err(Close::ClientClosed),
-                Ok(Ok(n)) => rest = &rest[n..],
-                Ok(Err(e)) => return Err(io_close(&e)),
-                Err(_) => {
-                    self.app.metrics.timeout("write");
-                    return Err(Close::WriteTimeout);
-                }
             }
         }
         self.app.metrics.bytes(0, bytes.len() as u64);
