@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::support::{ChildServer, RawClient, eventually, exchange};
+use crate::support::{ChildServer, RawClient, answers_200, eventually, exchange};
 
 const SERVE_FAST: &[&str] = &[
     "serve",
@@ -86,12 +86,7 @@ fn running_out_of_descriptors_backs_off_and_recovers() {
     drop(held);
     // It kept running, and serves again by itself once clients go away.
     assert!(
-        eventually(Duration::from_secs(10), || {
-            std::panic::catch_unwind(|| {
-                exchange(addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
-            })
-            .unwrap_or(false)
-        }),
+        eventually(Duration::from_secs(10), || answers_200(addr, "/health")),
         "serves again"
     );
     let metrics = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").text();

@@ -293,6 +293,13 @@ pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Whether `GET path` is answered 200 right now. A refused, reset or cut-short exchange is
+/// `false`, not a panic, so it can be polled with [`eventually`] while a server starts or recovers.
+pub fn answers_200(addr: SocketAddr, path: &str) -> bool {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::panic::catch_unwind(|| exchange(addr, request.as_bytes()).status == 200).unwrap_or(false)
+}
+
 /// The real CLI as a child process.
 pub struct ChildServer {
     pub child: Child,
@@ -357,12 +364,7 @@ impl ChildServer {
             let listening: SocketAddr = text.parse().unwrap();
             addr = Some(listening);
             // Plugins load after the server listens: wait until it says it is ready.
-            let ready = eventually(Duration::from_secs(30), || {
-                std::panic::catch_unwind(|| {
-                    exchange(listening, b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
-                })
-                .unwrap_or(false)
-            });
+            let ready = eventually(Duration::from_secs(30), || answers_200(listening, "/ready"));
             assert!(ready, "the server became ready");
         }
         ChildServer {
