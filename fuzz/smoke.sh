@@ -10,8 +10,8 @@
 #   cargo +nightly fuzz run -s none guest_response fuzz/corpus/guest_response fuzz/seeds/guest_response \
 #     -- -max_total_time=600
 #
-# Needs the nightly toolchain; installs cargo-fuzz from crates.io when missing. The first build
-# instruments wasmtime too, so it takes a while (about 15 CPU-minutes).
+# Needs the nightly toolchain; installs cargo-fuzz from crates.io when missing. The targets depend
+# only on the protocol and ABI crates (no wasmtime), so the first build is quick.
 set -euo pipefail
 cd "$(dirname "$0")"
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}

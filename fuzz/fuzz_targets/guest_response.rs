@@ -1,8 +1,8 @@
-//! Fuzz target: the host's decoder of guest responses (ABI v1, `runtime::abi`), the trust
-//! boundary between guest memory and the HTTP writer.
+//! Fuzz target: the host's decoder of guest responses (the ABI crate's codec and refusal rules, as
+//! the runtime applies them), the trust boundary between guest memory and the HTTP writer.
 //!
 //! Invariants checked on every input:
-//! - `decode_response` and `response_range` never panic, whatever the bytes and numbers;
+//! - decoding, the refusal rules and `response_range` never panic, whatever the bytes and numbers;
 //! - the encoding is canonical: an accepted response re-encodes to exactly the bytes it came from
 //!   (so nothing was skipped or guessed);
 //! - an accepted response, written by the host's one response serializer, is read back by
@@ -14,8 +14,32 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wasmgate::http::encode::{self, Response};
-use wasmgate::runtime::{GuestResponse, decode_response, response_range};
+use wasmgate_abi::{RawResponse, response_range};
+use wasmgate_http::encode::{self, Response};
+
+/// A response the host accepted, as the runtime keeps it.
+struct GuestResponse {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// What the runtime does with guest bytes: decode, apply the refusal rules, own the result.
+fn decode_response(bytes: &[u8]) -> Option<GuestResponse> {
+    let raw = RawResponse::decode(bytes).ok()?;
+    if raw.refusal().is_some() {
+        return None;
+    }
+    Some(GuestResponse {
+        status: u16::try_from(raw.status).ok()?,
+        headers: raw
+            .headers
+            .iter()
+            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
+            .collect(),
+        body: raw.body.to_vec(),
+    })
+}
 
 #[derive(Debug, Arbitrary)]
 struct Input<'a> {
@@ -60,7 +84,7 @@ fuzz_target!(|input: Input<'_>| {
         assert!(len <= max && r.end <= memory as usize && r.len() == len as usize);
     }
 
-    let Ok(guest) = decode_response(input.bytes) else {
+    let Some(guest) = decode_response(input.bytes) else {
         return;
     };
     assert_eq!(encode_abi(&guest), input.bytes, "not canonical");

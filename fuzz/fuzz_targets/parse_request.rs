@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wasmgate::config::HttpLimits;
-use wasmgate::http::{BodyDecoder, BodyStatus, Parser, RequestHead, Status};
+use wasmgate_http::Limits as HttpLimits;
+use wasmgate_http::{BodyDecoder, BodyStatus, Parser, RequestHead, Status};
 
 /// The system allocator, tracking live bytes and their peak so the target can bound the parser's
 /// memory.
@@ -87,7 +87,7 @@ fn cuts(pieces: &[u8], len: usize) -> Vec<usize> {
     out
 }
 
-type Verdict = Result<Option<RequestHead>, wasmgate::http::ParseError>;
+type Verdict = Result<Option<RequestHead>, wasmgate_http::ParseError>;
 
 /// Parses the stream received up to each cut in turn; `Ok(None)` when still partial at the end.
 fn parse(limits: HttpLimits, data: &[u8], cuts: &[usize]) -> Verdict {
@@ -108,7 +108,7 @@ fn decode(
     data: &[u8],
     cuts: &[usize],
 ) -> (
-    Result<BodyStatus, wasmgate::http::BodyError>,
+    Result<BodyStatus, wasmgate_http::BodyError>,
     Vec<u8>,
     usize,
 ) {
@@ -177,7 +177,7 @@ fuzz_target!(|input: Input<'_>| {
     PEAK.store(before, Ordering::Relaxed);
     let whole = parse(limits, data, &[data.len()]);
     let peak = PEAK.load(Ordering::Relaxed) - before;
-    let header_bytes = std::mem::size_of::<wasmgate::http::Header>();
+    let header_bytes = std::mem::size_of::<wasmgate_http::Header>();
     assert!(
         // The one headers Vec (grown by doubling) plus the clone handed back on completion.
         peak <= 3 * limits.max_headers * header_bytes + 64,

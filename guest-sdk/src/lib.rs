@@ -30,7 +30,8 @@
 //! - [`Response`] (module `response`): what it answers, checked against the host's refusals.
 //! - [`IntoResponse`] and [`handler!`]: how a function becomes the plugin's entry point;
 //!   handlers may also return `Result<Response, E>`.
-//! - [`wire`]: the byte encoding of docs/ABI.md, pure and safe, usable by hosts and tests.
+//! - [`wire`]: the byte encoding of docs/ABI.md: the `wasmgate-abi` crate, the very codec the
+//!   host uses.
 //! - [`random`]: WASI randomness (`random_get`) for ids and tokens.
 //! - [`testing`]: run a handler natively through the exact encode/decode path the host uses.
 //! - `sys` (private): the only module with `unsafe`; pointers in, pointers out.
@@ -59,7 +60,6 @@ mod response;
 mod sys;
 pub mod testing;
 mod url;
-pub mod wire;
 
 pub use body::BodyError;
 pub use handler::IntoResponse;
@@ -77,6 +77,19 @@ pub use url::percent_decode;
 /// ```
 pub use serde_json;
 
+/// The byte encoding of docs/ABI.md: requests and responses, and the host's refusal rules. This
+/// is the `wasmgate-abi` crate, shared with the host, so a guest and the host cannot disagree on
+/// a byte.
+///
+/// ```
+/// use wasmgate_sdk::wire::RawResponse;
+///
+/// let bytes = RawResponse { status: 200, headers: vec![], body: b"hi" }.encode()?;
+/// assert_eq!(bytes, [200, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, b'h', b'i']);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub use wasmgate_abi as wire;
+
 /// The ABI version this SDK implements; the generated `wasmgate_abi_version` export returns it.
 ///
 /// A host refuses to load a module whose version it does not speak (docs/ABI.md, "Versioning").
@@ -84,7 +97,7 @@ pub use serde_json;
 /// ```
 /// assert_eq!(wasmgate_sdk::ABI_VERSION, 1);
 /// ```
-pub const ABI_VERSION: i32 = 1;
+pub const ABI_VERSION: i32 = wire::AbiVersion::V1 as i32;
 
 /// Support for the [`handler!`] macro. Not a public API: names and signatures may change in any
 /// release, only the macro's expansion may rely on them.

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::config::{Config, PluginSource};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use wasmgate_server::config::{Config, PluginSource};
 
 /// An HTTP/1.1 server whose routes are WebAssembly plugins.
 #[derive(Parser, Debug)]
@@ -94,7 +94,7 @@ enum LogFormat {
 /// Runs the command line in `std::env::args`.
 pub fn main() -> ExitCode {
     // First, while the process is still single-threaded (see the function's documentation).
-    crate::sys::quiet_library_backtraces();
+    wasmgate_server::sys::quiet_library_backtraces();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => load_config(&args).and_then(|c| build(&c)),
@@ -110,7 +110,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let config_error = err.chain().any(|e| e.is::<crate::config::ConfigError>());
+            let config_error = err
+                .chain()
+                .any(|e| e.is::<wasmgate_server::config::ConfigError>());
             ExitCode::from(if config_error { 2 } else { 1 })
         }
     }
@@ -178,7 +180,7 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
 }
 
 fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
-    let runtime = crate::runtime::Runtime::new(&config.runtime)?;
+    let runtime = wasmgate_server::runtime::Runtime::new(&config.runtime)?;
     let configured = config.plugins.iter().find(|p| {
         std::path::absolute(p.source.module_path()).ok() == std::path::absolute(file).ok()
     });
@@ -198,7 +200,7 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     println!(
         "{}: ok, ABI version {}",
         file.display(),
-        crate::runtime::ABI_VERSION
+        wasmgate_server::runtime::ABI_VERSION
     );
     println!("sha256 {}", plugin.hash());
     println!("exports:");
@@ -232,42 +234,20 @@ fn serve(mut config: Config, args: &ServeArgs, rebuild: bool) -> anyhow::Result<
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = crate::bind(config.server.listen, config.server.reuse_port)
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-        let addr = listener.local_addr()?;
-        let (trigger, signal) = crate::server::shutdown::channel();
-        let (watch, drain_delay) = (config.server.watch, config.server.drain_delay);
         let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
         // Held for the server's life: dropping it stops watching the plugin sources.
-        let _rebuilder = if rebuild && watch {
+        let _rebuilder = if rebuild && config.server.watch {
             crate::rebuild::spawn(&config, progress)
         } else {
             None
         };
-        // Listen and answer probes at once; plugins load off the request path (`/ready` says
-        // `loading` until they have).
-        let app = std::sync::Arc::new(crate::app::App::starting(config)?);
-        let draining = app.clone();
-        tokio::spawn(async move {
-            let not_ready = move || draining.begin_draining();
-            if let Err(err) =
-                crate::server::shutdown::on_os_signals(trigger, drain_delay, not_ready).await
-            {
-                tracing::error!(error = %err, "cannot install signal handlers; stop with SIGKILL");
-            }
-        });
-        let loader = app.clone();
-        let watch_signal = signal.clone();
-        tokio::spawn(async move {
-            if let Err(err) = loader.load_plugins().await {
-                tracing::error!(error = %err, "loading plugins failed");
-            }
-            crate::watch::spawn(loader, watch, watch_signal);
-        });
+        let running = wasmgate_server::Server::start(config).await?;
+        running
+            .handle_os_signals()
+            .context("cannot install signal handlers")?;
         // A stable line on stdout, so scripts and tests can find the port when listening on :0.
-        println!("wasmgate listening on http://{addr}");
-        tracing::info!(%addr, "listening");
-        crate::server::run(listener, app, signal).await;
+        println!("wasmgate listening on http://{}", running.local_addr());
+        running.stopped().await;
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
 //! The `wasmgate` binary: the counting allocator (for the allocation metrics) and the CLI.
 
 #[global_allocator]
-static ALLOCATOR: wasmgate::sys::CountingAlloc = wasmgate::sys::CountingAlloc;
+static ALLOCATOR: wasmgate_server::sys::CountingAlloc = wasmgate_server::sys::CountingAlloc;
 
 fn main() -> std::process::ExitCode {
     wasmgate::cli::main()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, PluginSource};
+use wasmgate_server::config::{Config, PluginSource};
 
 /// Watches the sources of every crate plugin in `config` and rebuilds the changed ones until the
 /// returned watcher is dropped. `progress` is passed to the build (a terminal gets cargo's

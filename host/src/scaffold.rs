@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use wasmgate_server::config::Config;
 
 /// What to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum ScaffoldError {
     #[error("a plugin named `{name}` already exists ({where_})")]
     Exists { name: String, where_: String },
     #[error("the new route would make the config invalid, nothing was created:\n{0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] wasmgate_server::config::ConfigError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

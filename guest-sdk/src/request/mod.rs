@@ -15,7 +15,7 @@
 use crate::body::BodyError;
 use crate::testing::RequestBuilder;
 use crate::url::parse_query;
-use crate::wire::{DecodeError, EncodeError, RawPair, RawRequest};
+use crate::wire::{AbiVersion, DecodeError, EncodeError, RawPair, RawRequest};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -80,7 +80,7 @@ impl Request {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn decode(buf: Vec<u8>) -> Result<Request, DecodeError> {
-        let raw = RawRequest::decode(&buf)?;
+        let raw = RawRequest::decode(&buf, AbiVersion::V1)?;
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let pairs = |v: &[RawPair<'_>]| v.iter().map(|(n, v)| (text(n), text(v))).collect();
         let query_string = text(raw.query);
@@ -123,8 +123,9 @@ impl Request {
             headers: pairs(&self.headers),
             params: pairs(&self.params),
             body: self.body(),
+            fields: Vec::new(),
         }
-        .encode()
+        .encode(AbiVersion::V1)
     }
 
     /// The method, case as received (`GET`, `POST`, …). HTTP methods are case-sensitive.

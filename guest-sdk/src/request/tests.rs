@@ -1,7 +1,7 @@
 //! Decoding, lossy text, body access and JSON errors of [`Request`](super::Request).
 
 use super::*;
-use crate::wire::RawRequest;
+use crate::wire::{AbiVersion, RawRequest};
 
 #[test]
 fn decode_is_lossy_for_text_and_exact_for_the_body() {
@@ -14,7 +14,7 @@ fn decode_is_lossy_for_text_and_exact_for_the_body() {
         body: b"\xff\x00",
         ..RawRequest::default()
     };
-    let req = Request::decode(raw.encode().unwrap()).unwrap();
+    let req = Request::decode(raw.encode(AbiVersion::V1).unwrap()).unwrap();
     assert_eq!(req.path(), "/\u{FFFD}");
     assert_eq!(req.header("x-latin1"), Some("caf\u{FFFD}"));
     assert_eq!(req.body(), b"\xff\x00");

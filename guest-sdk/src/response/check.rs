@@ -1,10 +1,11 @@
-//! The host's refusal rules for responses (docs/ABI.md, "What the host refuses" and
-//! "Clarifications"), and [`ResponseError`], which names a broken rule.
+//! [`ResponseError`]: the host's refusal rules for responses (docs/ABI.md, "What the host
+//! refuses"), as a plugin author meets them, plus a JSON body that could not be serialized.
 //!
-//! This module owns the byte-level rules and nothing else, so they can be compared line by line
-//! with the host's: status 200..=599, header names are RFC 9110 tokens, header values have no
-//! control character but tab, and `Content-Length`, `Transfer-Encoding` and `Connection` are the
-//! host's. It must not build or encode responses; [`Response`](crate::Response) calls it.
+//! The rules themselves are `wasmgate-abi`'s, the very functions the host applies (status
+//! 200..=599, header names are RFC 9110 tokens, header values have no control character but tab,
+//! `Content-Length`, `Transfer-Encoding` and `Connection` are the host's); this module only names
+//! a broken rule in the SDK's terms. It must not build or encode responses;
+//! [`Response`](crate::Response) calls it.
 
 use std::fmt;
 
@@ -64,37 +65,27 @@ impl fmt::Display for ResponseError {
 
 impl std::error::Error for ResponseError {}
 
-/// Whether the host accepts `status` as a final answer.
+/// Whether the host accepts `status` as a final answer (the ABI crate's rule).
 pub(crate) fn check_status(status: u16) -> Result<(), ResponseError> {
-    if (200..=599).contains(&status) {
-        Ok(())
-    } else {
-        Err(ResponseError::InvalidStatus(status))
-    }
+    wasmgate_abi::check_status(u32::from(status)).map_err(|_| ResponseError::InvalidStatus(status))
 }
 
-/// The host's header rules (docs/ABI.md): name is a token, not a framing header; value has no
-/// control character but tab (bytes >= 0x80, i.e. any non-ASCII UTF-8, are allowed).
+/// The host's header rules (the ABI crate's, so the SDK and the host cannot disagree): the name
+/// is a token and not a framing header; the value has no control character but tab (bytes
+/// >= 0x80, i.e. any non-ASCII UTF-8, are allowed).
 pub(crate) fn check_header(name: &str, value: &str) -> Result<(), ResponseError> {
-    if name.is_empty() || !name.bytes().all(is_tchar) {
-        return Err(ResponseError::InvalidHeaderName(name.to_owned()));
+    use wasmgate_abi::Refusal;
+    match wasmgate_abi::check_header(0, name.as_bytes(), value.as_bytes()) {
+        Ok(()) => Ok(()),
+        Err(Refusal::HeaderName { .. }) => Err(ResponseError::InvalidHeaderName(name.to_owned())),
+        Err(Refusal::HostOwnedHeader { .. }) => {
+            Err(ResponseError::HostOwnedHeader(name.to_owned()))
+        }
+        Err(Refusal::HeaderValue { .. } | Refusal::Status(_)) => {
+            let (name, value) = (name.to_owned(), value.to_owned());
+            Err(ResponseError::InvalidHeaderValue { name, value })
+        }
     }
-    if ["content-length", "transfer-encoding", "connection"]
-        .iter()
-        .any(|owned| name.eq_ignore_ascii_case(owned))
-    {
-        return Err(ResponseError::HostOwnedHeader(name.to_owned()));
-    }
-    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-        let (name, value) = (name.to_owned(), value.to_owned());
-        return Err(ResponseError::InvalidHeaderValue { name, value });
-    }
-    Ok(())
-}
-
-/// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

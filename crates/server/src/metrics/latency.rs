@@ -1,0 +1,174 @@
+//! Per-route latency histograms that also answer quantiles, and their exposition.
+//!
+//! Owns the bucket layout (50 µs doubling to ~13 s) and the quantile estimate. prometheus-client's
+//! histogram neither exposes its buckets nor computes quantiles, and p50/p90/p99 should be readable
+//! from `/metrics` without a Prometheus server. Recording is two relaxed atomic adds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// Upper bounds of the latency buckets, in seconds: 50 µs doubling to ~13 s.
+fn latency_bounds() -> impl Iterator<Item = f64> {
+    (0..19).map(|i| 0.000_05 * f64::from(1u32 << i))
+}
+
+/// Per-route latency histograms that can also answer quantiles (prometheus-client's histogram does
+/// not expose its buckets, and we want p50/p90/p99 readable without a Prometheus server).
+#[derive(Debug, Default)]
+pub(super) struct Latencies {
+    routes: Mutex<HashMap<String, Arc<LatencyHistogram>>>,
+}
+
+#[derive(Debug)]
+pub(super) struct LatencyHistogram {
+    /// Non-cumulative counts per bucket; the last one is +Inf.
+    buckets: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+}
+
+impl Latencies {
+    /// The histogram of `route`, created on first use.
+    pub(super) fn histogram(&self, route: &str) -> Arc<LatencyHistogram> {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        match routes.get(route) {
+            Some(h) => h.clone(),
+            None => routes
+                .entry(route.to_string())
+                .or_insert_with(|| Arc::new(LatencyHistogram::new()))
+                .clone(),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    fn new() -> Self {
+        LatencyHistogram {
+            buckets: (0..=latency_bounds().count())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let i = latency_bounds()
+            .position(|b| secs <= b)
+            .unwrap_or(self.buckets.len() - 1);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// `(upper bound, cumulative count)` per finite bucket, and the total count.
+    fn cumulative(&self) -> (Vec<(f64, u64)>, u64) {
+        let mut acc = 0;
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (bound, count) in latency_bounds().zip(&self.buckets) {
+            acc += count.load(Ordering::Relaxed);
+            out.push((bound, acc));
+        }
+        let total = acc + self.buckets.last().map_or(0, |c| c.load(Ordering::Relaxed));
+        (out, total)
+    }
+}
+
+/// The `q` quantile estimated from cumulative buckets by linear interpolation inside the bucket
+/// that holds it (the same estimate as PromQL's `histogram_quantile`).
+fn quantile(buckets: &[(f64, u64)], total: u64, q: f64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    let rank = q * total as f64;
+    let mut prev = (0.0, 0u64);
+    for &(bound, count) in buckets {
+        if count as f64 >= rank {
+            let in_bucket = (count - prev.1) as f64;
+            let frac = if in_bucket == 0.0 {
+                1.0
+            } else {
+                (rank - prev.1 as f64) / in_bucket
+            };
+            return prev.0 + (bound - prev.0) * frac;
+        }
+        prev = (bound, count);
+    }
+    prev.0
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteQuantile {
+    route: String,
+    quantile: &'static str,
+}
+
+impl Collector for Latencies {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let routes: Vec<(String, Arc<LatencyHistogram>)> = {
+            let map = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        let snapshots: Vec<_> = routes
+            .iter()
+            .map(|(r, h)| (r, h.cumulative(), h.sum_micros.load(Ordering::Relaxed)))
+            .collect();
+        let mut family = encoder.encode_descriptor(
+            "request_duration_seconds",
+            "Request latency from a complete head to the response written, by route",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (route, (buckets, total), sum) in &snapshots {
+            let labels = RouteLabel {
+                route: route.to_string(),
+            };
+            let sum = *sum as f64 / 1e6;
+            family
+                .encode_family(&labels)?
+                .encode_histogram::<RouteLabel>(sum, *total, buckets, None)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "request_duration_quantile_seconds",
+            "p50/p90/p99 request latency by route, estimated from the histogram buckets",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (route, (buckets, total), _) in &snapshots {
+            for (q, label) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")] {
+                let labels = RouteQuantile {
+                    route: route.to_string(),
+                    quantile: label,
+                };
+                ConstGauge::new(quantile(buckets, *total, q))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_buckets() {
+        let buckets = [(1.0, 50), (2.0, 90), (4.0, 100)];
+        assert_eq!(quantile(&buckets, 100, 0.5), 1.0);
+        assert!((quantile(&buckets, 100, 0.7) - 1.5).abs() < 1e-9);
+        assert!((quantile(&buckets, 100, 0.99) - 3.8).abs() < 1e-9);
+        assert_eq!(quantile(&buckets, 0, 0.5), 0.0);
+    }
+}

@@ -1,0 +1,141 @@
+//! Building a [`Routing`] from a [`Config`], reusing what did not change, and recording each
+//! plugin's load in the [`History`].
+//!
+//! Owns the rules of a (re)load: a plugin whose file hash and grants are unchanged is reused, not
+//! recompiled; a plugin that fails to read, compile or validate keeps its previous version (or, if
+//! it never loaded, stays absent so its routes answer 503); the result is one new `Routing` that
+//! the caller swaps in whole. Compiling blocks, so callers run this off the request path. It must
+//! not decide *when* to reload (that is `watch.rs`) nor touch connections.
+
+use std::collections::HashMap;
+
+use super::Routing;
+use super::history::History;
+use crate::config::{Config, PluginConfig};
+use crate::metrics::LoadErrorKind;
+use crate::routes::RouteTable;
+use crate::runtime::{LoadError, Plugin, Runtime, content_hash};
+
+/// What a (re)load did, for the log line that closes it and for callers that wait on it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Plugins compiled and swapped in (new or changed).
+    pub loaded: Vec<String>,
+    /// Plugins whose file and grants did not change: reused as they were.
+    pub unchanged: Vec<String>,
+    /// Plugins refused (the previous version, if any, keeps serving).
+    pub refused: Vec<Refused>,
+}
+
+/// One plugin a (re)load refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub plugin: String,
+    /// The load error's kind, e.g. `compile` or `abi` (the `kind` of
+    /// `wasmgate_plugin_last_error_info`).
+    pub kind: &'static str,
+    /// The whole message.
+    pub message: String,
+}
+
+impl Refused {
+    fn new(plugin: &str, err: &LoadError) -> Refused {
+        let kind: LoadErrorKind = err.kind();
+        Refused {
+            plugin: plugin.to_string(),
+            kind: crate::metrics::LabelValue::label(kind),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Builds the routing for `config`, reusing plugins of `previous` whose module bytes and grants
+/// are unchanged. Blocks while compiling.
+pub(super) fn build(
+    runtime: &Runtime,
+    config: &Config,
+    previous: Option<&Routing>,
+    history: &History,
+) -> (Routing, Report) {
+    let routes = RouteTable::from_config(&config.routes, &config.plugins)
+        .expect("a validated Config always builds its route table");
+    let mut plugins = HashMap::new();
+    let mut report = Report::default();
+    for plugin in &config.plugins {
+        let old = previous.and_then(|p| p.plugins.get(&plugin.name));
+        match load_one(runtime, plugin, old) {
+            Ok(Loaded::Unchanged(p)) => {
+                report.unchanged.push(plugin.name.clone());
+                plugins.insert(plugin.name.clone(), p);
+            }
+            Ok(Loaded::New(p)) => {
+                tracing::info!(plugin = %plugin.name, hash = p.hash(), replaced = old.is_some(), "plugin loaded");
+                history.loaded(&plugin.name, &p, old.is_some());
+                report.loaded.push(plugin.name.clone());
+                plugins.insert(plugin.name.clone(), p);
+            }
+            Err(err) => {
+                let path = plugin.source.module_path().display();
+                match old {
+                    Some(old) => {
+                        tracing::error!(plugin = %plugin.name, %path, error = %err, kept_hash = old.hash(), "plugin refused; the previous version keeps serving");
+                        plugins.insert(plugin.name.clone(), old.clone());
+                    }
+                    None => {
+                        tracing::error!(plugin = %plugin.name, %path, error = %err, "plugin not loaded; its routes answer 503")
+                    }
+                }
+                history.refused(&plugin.name, &err);
+                report.refused.push(Refused::new(&plugin.name, &err));
+            }
+        }
+    }
+    (
+        Routing {
+            config: config.clone(),
+            routes,
+            plugins,
+        },
+        report,
+    )
+}
+
+enum Loaded {
+    Unchanged(Plugin),
+    New(Plugin),
+}
+
+fn load_one(
+    runtime: &Runtime,
+    config: &PluginConfig,
+    old: Option<&Plugin>,
+) -> Result<Loaded, LoadError> {
+    let path = config.source.module_path();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        plugin: config.name.clone(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if let Some(old) = old
+        && old.hash() == content_hash(&bytes)
+        && old.grants() == &config.grants
+    {
+        return Ok(Loaded::Unchanged(old.clone()));
+    }
+    // A first compile can take seconds: say so on a terminal (logs and CI get the log event only).
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    if progress {
+        eprint!(
+            "  compiling plugin `{}` ({} KiB)... ",
+            config.name,
+            bytes.len() / 1024
+        );
+    }
+    let loaded = runtime.load_file_bytes(&config.name, path, &bytes, &config.grants);
+    if progress {
+        let outcome = if loaded.is_ok() { "done" } else { "failed" };
+        eprintln!("{outcome} in {} ms", started.elapsed().as_millis());
+    }
+    loaded.map(Loaded::New)
+}

@@ -1,0 +1,215 @@
+//! The live routing and everything that changes it: the routing cell requests read, the loader
+//! that (re)builds and swaps it, the one-at-a-time reload lock, and the load history.
+//!
+//! The route table and the loaded plugins travel together in one [`Routing`] value behind one
+//! pointer ([`RoutingCell`]), so a request takes one consistent snapshot of both and a reload
+//! replaces both in a single step: requests already running finish on the snapshot they took,
+//! every request that starts after the swap sees the new one, none sees a mix. Only the
+//! [`Loader`] can swap, and only while it holds its reload lock; connections get the cell's read
+//! side and nothing else. What a (re)load does with each plugin is `build`'s business; *when* to
+//! reload is `watch`'s.
+
+mod build;
+mod history;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub use build::{Refused, Report};
+pub(crate) use history::History;
+
+use crate::config::{Config, ConfigError, ServerSettings};
+use crate::native::Probe;
+use crate::routes::RouteTable;
+use crate::runtime::{Plugin, Runtime};
+
+/// The config, the routes built from it and the plugins they point at, as one snapshot.
+#[derive(Debug)]
+pub(crate) struct Routing {
+    /// The configuration this routing was built from (what a reload compares against).
+    pub(crate) config: Config,
+    pub(crate) routes: RouteTable,
+    /// Loaded plugins by name. A configured plugin that never loaded is absent: its routes answer
+    /// 503 until it loads.
+    pub(crate) plugins: HashMap<String, Plugin>,
+}
+
+impl Routing {
+    /// The routes of `config` with no plugin loaded yet: what the server serves while the first
+    /// load runs (plugin routes answer 503, `/ready` says `loading`).
+    fn unloaded(config: Config) -> Routing {
+        Routing {
+            routes: RouteTable::from_config(&config.routes, &config.plugins)
+                .expect("a validated Config always builds its route table"),
+            plugins: HashMap::new(),
+            config,
+        }
+    }
+}
+
+/// The current [`Routing`], read by every request and replaced whole by the [`Loader`].
+#[derive(Debug)]
+pub(crate) struct RoutingCell {
+    current: RwLock<Arc<Routing>>,
+}
+
+impl RoutingCell {
+    /// The current routes and plugins: one consistent snapshot for one request.
+    pub(crate) fn current(&self) -> Arc<Routing> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn replace(&self, routing: Routing) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routing);
+    }
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file is invalid: refused whole, the running config stays.
+    #[error("config refused, keeping the running one: {0}")]
+    Config(#[from] ConfigError),
+    /// The blocking task that compiles plugins panicked or was cancelled.
+    #[error("reload task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Builds and swaps the routing: the first load, and every reload after it.
+pub(crate) struct Loader {
+    runtime: Runtime,
+    cell: Arc<RoutingCell>,
+    /// One (re)load at a time: SIGHUP, file events and the first load may race.
+    lock: tokio::sync::Mutex<()>,
+    history: Arc<History>,
+    /// The configuration the process started with: listener, timeouts, HTTP limits and engine
+    /// settings are fixed for the process's life, and a reload that changes them says so.
+    fixed: Config,
+    probe: Arc<Probe>,
+}
+
+impl Loader {
+    /// A loader serving `config`'s routes with no plugin loaded yet; [`Loader::load_all`] loads
+    /// them.
+    pub(crate) fn new(runtime: Runtime, config: Config, probe: Arc<Probe>) -> Loader {
+        Loader {
+            runtime,
+            cell: Arc::new(RoutingCell {
+                current: RwLock::new(Arc::new(Routing::unloaded(config.clone()))),
+            }),
+            lock: tokio::sync::Mutex::new(()),
+            history: Arc::default(),
+            fixed: config,
+            probe,
+        }
+    }
+
+    /// The read side, for connections.
+    pub(crate) fn cell(&self) -> Arc<RoutingCell> {
+        self.cell.clone()
+    }
+
+    /// The load history, for `/metrics`.
+    pub(crate) fn history(&self) -> Arc<History> {
+        self.history.clone()
+    }
+
+    /// The current routing (the watcher reads which files it names).
+    pub(crate) fn current(&self) -> Arc<Routing> {
+        self.cell.current()
+    }
+
+    /// Loads every configured plugin on a blocking thread, swaps them in, and becomes ready
+    /// (unless shutdown began meanwhile).
+    pub(crate) async fn load_all(self: &Arc<Self>) -> Result<Report, ReloadError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let config = self.current().config.clone();
+        let report = self.build_and_swap(config, false).await?;
+        self.probe.loaded();
+        tracing::info!(
+            loaded = report.loaded.len(),
+            refused = report.refused.len(),
+            "plugins loaded; ready"
+        );
+        Ok(report)
+    }
+
+    /// Re-reads the config file (when the server runs from one) and every plugin file, compiles
+    /// what changed off the request path, and swaps the result in at once. An invalid config is
+    /// refused whole; a plugin that fails keeps its previous version.
+    pub(crate) async fn reload(self: &Arc<Self>) -> Result<Report, ReloadError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let current = self.current();
+        let config = match current.config.file() {
+            Some(path) => match Config::from_file(path) {
+                Ok(mut config) => {
+                    self.history.config_reload(true);
+                    // `--listen` and `--watch` override the file for the process's life.
+                    config.server.listen = self.fixed.server.listen;
+                    config.server.watch = self.fixed.server.watch;
+                    config
+                }
+                Err(err) => {
+                    self.history.config_reload(false);
+                    tracing::error!(error = %err, "config reload refused; the running config stays");
+                    return Err(err.into());
+                }
+            },
+            None => current.config.clone(),
+        };
+        self.warn_about_restart_only_changes(&config);
+        let report = self.build_and_swap(config, true).await?;
+        tracing::info!(loaded = ?report.loaded, refused = report.refused.len(), unchanged = report.unchanged.len(), "reload done");
+        Ok(report)
+    }
+
+    /// Builds the routing of `config` on a blocking thread (reusing the current plugins when
+    /// `reuse`) and swaps it in. Callers hold the reload lock.
+    async fn build_and_swap(
+        self: &Arc<Self>,
+        config: Config,
+        reuse: bool,
+    ) -> Result<Report, ReloadError> {
+        let this = self.clone();
+        let (routing, report) = tokio::task::spawn_blocking(move || {
+            let current = reuse.then(|| this.current());
+            build::build(&this.runtime, &config, current.as_deref(), &this.history)
+        })
+        .await?;
+        self.cell.replace(routing);
+        Ok(report)
+    }
+
+    /// Listener, timeouts, HTTP limits and engine settings are fixed for the process's life.
+    fn warn_about_restart_only_changes(&self, new: &Config) {
+        let old = &self.fixed;
+        for (section, changed) in [
+            // `--listen` and `--watch` override the file: a difference there is not a change.
+            (
+                "server",
+                old.server
+                    != ServerSettings {
+                        listen: old.server.listen,
+                        watch: old.server.watch,
+                        ..new.server.clone()
+                    },
+            ),
+            ("timeouts", old.timeouts != new.timeouts),
+            ("http", old.http != new.http),
+            (
+                "runtime",
+                old.runtime != new.runtime || old.module_cache != new.module_cache,
+            ),
+        ] {
+            if changed {
+                tracing::warn!(
+                    section,
+                    "changes to this section take effect at the next restart"
+                );
+            }
+        }
+    }
+}

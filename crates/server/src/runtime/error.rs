@@ -1,0 +1,218 @@
+//! The runtime's typed errors: what went wrong starting the engine, loading a plugin, or calling
+//! one.
+//!
+//! Each error has a stable `kind()` label for metrics and logs. Deliberately NO mapping to HTTP
+//! statuses here: the server's error module owns the one status map; the status each variant is
+//! meant to get is written in its doc comment (and in docs/ABI.md for call errors).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::abi::ResponseError;
+use crate::metrics::{CallOutcome, LabelValue, LoadErrorKind};
+
+/// Formats a wasmtime error with its whole cause chain on one line.
+pub(crate) fn chain(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+}
+
+/// The engine could not be set up (a startup failure: the server should not start).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime refused the configuration (e.g. settings out of range for this platform).
+    #[error("cannot configure the wasm engine: {0}")]
+    Engine(String),
+    /// The epoch ticker thread could not be spawned.
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(#[source] std::io::Error),
+}
+
+/// A plugin could not be loaded. At startup this stops the server; on reload the old version
+/// keeps serving. (No HTTP status: a route whose plugin never loaded answers 503 `not_loaded`,
+/// which the server decides.)
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The module file could not be read.
+    #[error("plugin `{plugin}`: cannot read {path}: {source}")]
+    Io {
+        plugin: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid wasm / wat, or wasmtime could not compile it.
+    #[error("plugin `{plugin}`: cannot compile: {message}")]
+    Compile { plugin: String, message: String },
+    /// The module does not follow ABI v1; every problem found is listed.
+    #[error(
+        "plugin `{plugin}` does not follow the wasmgate ABI v1: {}",
+        join(problems)
+    )]
+    Abi {
+        plugin: String,
+        problems: Vec<AbiProblem>,
+    },
+    /// A grant in the configuration cannot be honoured (e.g. a directory that does not exist).
+    #[error("plugin `{plugin}`: grant cannot be honoured: {message}")]
+    Grant { plugin: String, message: String },
+    /// Pre-linking against WASI failed after validation passed (should not happen).
+    #[error("plugin `{plugin}`: cannot link: {message}")]
+    Link { plugin: String, message: String },
+    /// The load-time check instance (`_initialize` + `wasmgate_abi_version()`) failed.
+    #[error("plugin `{plugin}`: load-time check call failed ({}): {source}", source.kind())]
+    Check {
+        plugin: String,
+        #[source]
+        source: Box<CallError>,
+    },
+}
+
+fn join(problems: &[AbiProblem]) -> String {
+    let v: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    v.join("; ")
+}
+
+impl LoadError {
+    /// Its `kind` label in metrics and logs.
+    pub(crate) fn kind(&self) -> LoadErrorKind {
+        match self {
+            LoadError::Io { .. } => LoadErrorKind::Io,
+            LoadError::Compile { .. } => LoadErrorKind::Compile,
+            LoadError::Abi { .. } => LoadErrorKind::Abi,
+            LoadError::Grant { .. } => LoadErrorKind::Grant,
+            LoadError::Link { .. } => LoadErrorKind::Link,
+            LoadError::Check { .. } => LoadErrorKind::Check,
+        }
+    }
+}
+
+/// One way a module departs from ABI v1. Messages name what was found and what the ABI expects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AbiProblem {
+    /// An import from a module other than `wasi_snapshot_preview1`, or not a function.
+    #[error(
+        "import `{module}.{name}` ({what}) is not allowed: ABI v1 allows only functions from \
+         `wasi_snapshot_preview1`"
+    )]
+    ForbiddenImport {
+        module: String,
+        name: String,
+        what: &'static str,
+    },
+    /// `wasi_snapshot_preview1.NAME` where NAME is not a WASI preview 1 function.
+    #[error("import `wasi_snapshot_preview1.{name}` is not a WASI preview 1 function")]
+    UnknownWasiFunction { name: String },
+    /// A WASI import declared with the wrong signature.
+    #[error(
+        "import `wasi_snapshot_preview1.{name}` has type {found}, WASI preview 1 defines {expected}"
+    )]
+    ImportType {
+        name: String,
+        found: String,
+        expected: String,
+    },
+    /// A required export is absent.
+    #[error("missing export `{name}`: ABI v1 expects {expected}")]
+    MissingExport { name: String, expected: String },
+    /// An export of the right name but the wrong kind or type.
+    #[error("export `{name}` is {found}, ABI v1 expects {expected}")]
+    ExportType {
+        name: String,
+        found: String,
+        expected: String,
+    },
+    /// `wasmgate_abi_version()` returned something other than 1.
+    #[error("`wasmgate_abi_version()` returned {found}, this host implements ABI version 1")]
+    WrongVersion { found: i32 },
+}
+
+/// One plugin call failed. The guest's own failure modes, each with its intended status.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The guest trapped (`unreachable`, a Rust panic, stack overflow, out-of-bounds access, a
+    /// bad pointer from `wasmgate_alloc`, ...). `message` is the trap itself; `backtrace` the
+    /// innermost wasm frames (empty when none); `stderr_tail` the end of what the guest wrote to
+    /// stderr (a Rust panic message and location). -> 500 `trap`.
+    #[error("guest trapped: {message}")]
+    Trap {
+        message: String,
+        backtrace: String,
+        stderr_tail: String,
+        fuel_used: u64,
+    },
+    /// The guest tried to grow its memory past `max_memory_bytes` and then failed (trapped, or
+    /// `wasmgate_alloc` returned 0). -> 500 `memory_limit`.
+    #[error("guest hit its memory limit of {limit_bytes} bytes")]
+    MemoryLimit {
+        limit_bytes: u64,
+        stderr_tail: String,
+        fuel_used: u64,
+    },
+    /// The guest burned its whole fuel budget. -> 504 `fuel_exhausted`.
+    #[error("guest exhausted its fuel budget of {fuel}")]
+    FuelExhausted { fuel: u64 },
+    /// The call took longer than the wall-clock deadline (including any wait for a free instance
+    /// slot). -> 504 `deadline`.
+    #[error("guest exceeded its deadline of {deadline:?}")]
+    Deadline { deadline: Duration, fuel_used: u64 },
+    /// The guest answered bytes the host refuses (docs/ABI.md). -> 502 `invalid_response`.
+    #[error("guest returned an invalid response: {reason}")]
+    InvalidResponse {
+        reason: ResponseError,
+        fuel_used: u64,
+    },
+    /// A fresh instance could not be created for a reason that is not the guest's memory cap
+    /// (host out of memory or address space, pool exhausted). -> 500 `instantiate`.
+    #[error("cannot instantiate the guest: {message}")]
+    Instantiate { message: String },
+}
+
+impl CallError {
+    /// The `outcome` it is counted under in `wasmgate_plugin_calls_total`.
+    pub(crate) fn outcome(&self) -> CallOutcome {
+        match self {
+            CallError::Trap { .. } => CallOutcome::Trap,
+            CallError::MemoryLimit { .. } => CallOutcome::MemoryLimit,
+            CallError::FuelExhausted { .. } => CallOutcome::FuelExhausted,
+            CallError::Deadline { .. } => CallOutcome::Deadline,
+            CallError::InvalidResponse { .. } => CallOutcome::InvalidResponse,
+            CallError::Instantiate { .. } => CallOutcome::Instantiate,
+        }
+    }
+
+    /// Stable metric/log label (the `kind` column of docs/ABI.md): its outcome's label.
+    pub fn kind(&self) -> &'static str {
+        self.outcome().label()
+    }
+
+    /// Fuel the failed call burned (0 when it never ran).
+    pub fn fuel_used(&self) -> u64 {
+        match self {
+            CallError::Trap { fuel_used, .. }
+            | CallError::MemoryLimit { fuel_used, .. }
+            | CallError::Deadline { fuel_used, .. }
+            | CallError::InvalidResponse { fuel_used, .. } => *fuel_used,
+            CallError::FuelExhausted { fuel } => *fuel,
+            CallError::Instantiate { .. } => 0,
+        }
+    }
+
+    /// The end of the guest's stderr, when the failure is one where it explains something and
+    /// the guest wrote any.
+    pub fn stderr_tail(&self) -> Option<&str> {
+        match self {
+            CallError::Trap { stderr_tail, .. } | CallError::MemoryLimit { stderr_tail, .. }
+                if !stderr_tail.is_empty() =>
+            {
+                Some(stderr_tail)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The error our epoch callback raises once the wall-clock deadline has passed; recognised by
+/// type when classifying the trap.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("wall-clock deadline exceeded")]
+pub(crate) struct DeadlineExceeded;

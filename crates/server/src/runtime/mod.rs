@@ -1,0 +1,247 @@
+//! The plugin runtime: compiles plugins, checks them against ABI v1 (docs/ABI.md) and runs each
+//! request in a fresh, bounded wasm instance.
+//!
+//! One [`Runtime`] holds the engine-wide state (engine, WASI linker, instance-slot semaphore and
+//! the single epoch ticker); [`Runtime::load`] turns a module into a [`Plugin`];
+//! [`Plugin::call`] runs a [`GuestRequest`] and returns a [`GuestResponse`] or a typed
+//! [`CallError`]. The runtime never touches sockets, HTTP parsing or status codes: the server
+//! maps `CallError::kind()` to a status in one place.
+//!
+//! Submodules: `engine` (Config, pooling, ticker), `store` (per-request limits), `wasi` (guest
+//! capabilities and output capture), `validate` (static ABI checks), `abi` (byte layout),
+//! `plugin` (call sequence and failure classification), `error`.
+
+mod abi;
+mod engine;
+mod error;
+mod plugin;
+mod store;
+mod validate;
+mod wasi;
+
+#[cfg(test)]
+mod perf_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, ExternType, FuncType, Linker, Module, Store};
+
+pub use abi::{GuestResponse, ResponseError, decode_response};
+pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
+pub use plugin::Plugin;
+/// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.
+pub use wasmgate_abi::RawRequest as GuestRequest;
+
+/// The ABI version this host speaks (docs/ABI.md): what `wasmgate_abi_version()` must return.
+pub const ABI_VERSION: i32 = wasmgate_abi::AbiVersion::V1 as i32;
+
+use crate::config::{PluginGrants, PluginLimits, RuntimeSettings};
+use engine::EpochTicker;
+use store::{MemoryLimiter, StoreData};
+
+/// The engine-wide runtime. Create one at startup; plugins loaded from it keep its engine (and
+/// its epoch ticker) alive, so the ticker stops once the runtime and all its plugins are dropped.
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+/// What every plugin call needs from the runtime.
+pub(crate) struct Shared {
+    engine: Engine,
+    linker: Linker<StoreData>,
+    /// Signature of every `wasi_snapshot_preview1` function the linker provides, for load-time
+    /// import checks with readable messages.
+    wasi_types: HashMap<String, FuncType>,
+    /// One permit per pool slot: a call waits here instead of failing when all slots are busy.
+    slots: tokio::sync::Semaphore,
+    settings: RuntimeSettings,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// A runtime without an on-disk module cache (every load compiles).
+    pub fn new(settings: &RuntimeSettings) -> Result<Runtime, RuntimeError> {
+        Runtime::with_module_cache(settings, None)
+    }
+
+    /// A runtime whose compiled modules are cached in `cache_dir`, keyed by module bytes, engine
+    /// settings and wasmtime version (wasmtime's own cache), so a restart with unchanged plugins
+    /// does not recompile them. A cache directory that cannot be used degrades to compiling, with
+    /// a warning: it never stops the server.
+    pub fn with_module_cache(
+        settings: &RuntimeSettings,
+        cache_dir: Option<&Path>,
+    ) -> Result<Runtime, RuntimeError> {
+        let engine = engine::build_engine(settings, cache_dir)?;
+        let mut linker: Linker<StoreData> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
+            .map_err(|e| RuntimeError::Engine(error::chain(&e)))?;
+        let wasi_types = wasi_signatures(&engine, &linker);
+        let ticker = EpochTicker::start(&engine, settings.epoch_tick)?;
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                wasi_types,
+                slots: tokio::sync::Semaphore::new(settings.max_instances.max(1) as usize),
+                settings: *settings,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Reads and loads a module file: `.wasm` must be a binary module; anything else may be
+    /// binary or WebAssembly text (decided by the `\0asm` magic).
+    pub fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        grants: &PluginGrants,
+    ) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            plugin: name.to_string(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load_file_bytes(name, path, &bytes, grants)
+    }
+
+    /// Loads `bytes` already read from `path` (which only decides how they are interpreted).
+    pub fn load_file_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        grants: &PluginGrants,
+    ) -> Result<Plugin, LoadError> {
+        if path.extension().is_some_and(|e| e == "wasm") && !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::Compile {
+                plugin: name.to_string(),
+                message: format!(
+                    "{} is not a wasm binary (no `\\0asm` magic number)",
+                    path.display()
+                ),
+            });
+        }
+        self.load_bytes(name, bytes, grants)
+    }
+
+    /// Compiles `bytes` (binary or text), checks imports and exports against ABI v1, pre-links
+    /// against WASI, then runs `_initialize` + `wasmgate_abi_version()` on a throwaway instance.
+    /// Blocks for the compilation; callable from inside or outside a tokio runtime.
+    pub fn load_bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: &PluginGrants,
+    ) -> Result<Plugin, LoadError> {
+        let plugin_name = || name.to_string();
+        let module = Module::new(&self.shared.engine, bytes).map_err(|e| LoadError::Compile {
+            plugin: plugin_name(),
+            message: error::chain(&e),
+        })?;
+        let problems = validate::check_module(&module, &self.shared.wasi_types);
+        if !problems.is_empty() {
+            return Err(LoadError::Abi {
+                plugin: plugin_name(),
+                problems,
+            });
+        }
+        let resolved =
+            wasi::ResolvedGrants::resolve(name, grants).map_err(|message| LoadError::Grant {
+                plugin: plugin_name(),
+                message,
+            })?;
+        let pre = self
+            .shared
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Link {
+                plugin: plugin_name(),
+                message: error::chain(&e),
+            })?;
+        let plugin = Plugin::new(
+            name,
+            content_hash(bytes),
+            grants.clone(),
+            resolved,
+            pre,
+            self.shared.clone(),
+        );
+
+        let check_limits = PluginLimits {
+            max_memory_bytes: self.shared.settings.max_memory_bytes,
+            deadline: self.shared.settings.load_check_deadline,
+            ..PluginLimits::default()
+        };
+        let version = block_on_own_thread(plugin.abi_version(&check_limits)).map_err(|e| {
+            LoadError::Check {
+                plugin: plugin_name(),
+                source: Box::new(e),
+            }
+        })?;
+        if version != ABI_VERSION {
+            return Err(LoadError::Abi {
+                plugin: plugin_name(),
+                problems: vec![AbiProblem::WrongVersion { found: version }],
+            });
+        }
+        Ok(plugin)
+    }
+}
+
+/// Runs a guest future to completion on a private current-thread tokio runtime in a scoped
+/// thread. Loading is synchronous but the guest can only run through the async API; a private
+/// runtime works whether or not the caller is itself inside a tokio runtime (where `block_on`
+/// would panic).
+fn block_on_own_thread<R: Send>(
+    fut: impl Future<Output = Result<R, CallError>> + Send,
+) -> Result<R, CallError> {
+    std::thread::scope(|s| {
+        let handle = s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(|e| CallError::Instantiate {
+                    message: format!("cannot start the load-check runtime: {e}"),
+                })?;
+            rt.block_on(fut)
+        });
+        handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<String, FuncType> {
+    let data = StoreData {
+        wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
+        limiter: MemoryLimiter::new(0),
+    };
+    let mut store = Store::new(engine, data);
+    let defs: Vec<_> = linker
+        .iter(&mut store)
+        .filter(|(m, _, _)| *m == validate::WASI_MODULE)
+        .map(|(_, n, e)| (n.to_string(), e))
+        .collect();
+    defs.into_iter()
+        .filter_map(|(n, e)| match e.ty(&store) {
+            ExternType::Func(f) => Some((n, f)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The content hash plugins are identified by: lowercase hex SHA-256 of the module file's bytes
+/// (comparable with `sha256sum`). Reload compares it to skip recompiling unchanged files.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

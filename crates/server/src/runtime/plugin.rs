@@ -1,0 +1,455 @@
+//! A loaded plugin and one call of it: fresh instance, `alloc -> write -> handle -> read`, decode,
+//! classify failures, tear down.
+//!
+//! Owns the ABI v1 call sequence (docs/ABI.md "Call sequence") and the mapping of wasmtime errors
+//! to [`CallError`] kinds. Must not build engines, parse modules or know HTTP.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use wasmtime::{
+    Extern, Instance, InstancePre, Memory, ModuleExport, Store, Trap, TypedFunc, WasmBacktrace,
+};
+
+use super::GuestRequest;
+use super::Shared;
+use super::abi::{self, GuestResponse, ResponseError};
+use super::error::{CallError, DeadlineExceeded, chain};
+use super::store::{StoreData, new_store};
+use super::wasi::{Capture, ResolvedGrants};
+use crate::config::{PluginGrants, PluginLimits};
+use wasmgate_abi::AbiVersion;
+
+/// A compiled, validated, pre-linked plugin. Cheap to clone; calls are independent (each gets its
+/// own instance, so nothing survives from one request into the next).
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    name: Arc<str>,
+    hash: String,
+    loaded_at: SystemTime,
+    grants: PluginGrants,
+    resolved: ResolvedGrants,
+    pre: InstancePre<StoreData>,
+    /// The exports a call uses, resolved once at load so that a call finds them by index instead
+    /// of by name.
+    exports: Exports,
+    /// Keeps the engine, the instance-slot semaphore and the epoch ticker alive for as long as
+    /// any plugin can run (a guest without a ticker could never be interrupted).
+    shared: Arc<Shared>,
+}
+
+/// Export handles of the module (see `wasmtime::Module::get_export_index`); `None` where the
+/// module lacks the export, which validation only allows for `_initialize`.
+#[derive(Clone, Copy)]
+struct Exports {
+    initialize: Option<ModuleExport>,
+    memory: Option<ModuleExport>,
+    alloc: Option<ModuleExport>,
+    handle: Option<ModuleExport>,
+    abi_version: Option<ModuleExport>,
+}
+
+impl Exports {
+    fn resolve(pre: &InstancePre<StoreData>) -> Exports {
+        let index = |name: &str| pre.module().get_export_index(name);
+        Exports {
+            initialize: index("_initialize"),
+            memory: index("memory"),
+            alloc: index("wasmgate_alloc"),
+            handle: index("wasmgate_handle"),
+            abi_version: index("wasmgate_abi_version"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("hash", &self.inner.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `(name, type)` pairs of a module's exports or imports, as [`Plugin::describe`] lists them.
+pub type Described = Vec<(String, String)>;
+
+/// Why a call stopped before producing a response; turned into a [`CallError`] once the store's
+/// fuel and limiter state can be read.
+enum Failure {
+    /// Instantiation (or the module's start function) failed.
+    Instantiate(wasmtime::Error),
+    /// A guest function trapped or a host function failed.
+    Wasm(wasmtime::Error),
+    /// `wasmgate_alloc` returned 0.
+    AllocFailed {
+        size: usize,
+    },
+    /// `wasmgate_alloc` returned memory we cannot write the request to.
+    BadAllocPtr {
+        ptr: u32,
+        size: usize,
+    },
+    Invalid(ResponseError),
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        name: &str,
+        hash: String,
+        grants: PluginGrants,
+        resolved: ResolvedGrants,
+        pre: InstancePre<StoreData>,
+        shared: Arc<Shared>,
+    ) -> Plugin {
+        Plugin {
+            inner: Arc::new(PluginInner {
+                name: name.into(),
+                hash,
+                loaded_at: SystemTime::now(),
+                grants,
+                resolved,
+                exports: Exports::resolve(&pre),
+                pre,
+                shared,
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// SHA-256 of the module file, lowercase hex (compare with `sha256sum`).
+    pub fn hash(&self) -> &str {
+        &self.inner.hash
+    }
+
+    pub fn loaded_at(&self) -> SystemTime {
+        self.inner.loaded_at
+    }
+
+    /// The module's exports and imports, each as `(name, type)` with types written as in
+    /// docs/ABI.md (e.g. `func (i32, i32) -> i64`), for `wasmgate check`.
+    pub fn describe(&self) -> (Described, Described) {
+        let module = self.inner.pre.module();
+        let exports = module
+            .exports()
+            .map(|e| {
+                (
+                    e.name().to_string(),
+                    super::validate::describe_extern(&e.ty()),
+                )
+            })
+            .collect();
+        let imports = module
+            .imports()
+            .map(|i| {
+                (
+                    format!("{}::{}", i.module(), i.name()),
+                    super::validate::describe_extern(&i.ty()),
+                )
+            })
+            .collect();
+        (exports, imports)
+    }
+
+    /// The grants this plugin was loaded with (a reload with other grants needs a new load).
+    pub fn grants(&self) -> &PluginGrants {
+        &self.inner.grants
+    }
+
+    /// Runs one request in a fresh instance. Must be polled inside a tokio runtime with time
+    /// enabled. The deadline covers everything from this call on, including waiting for a free
+    /// instance slot: the guest yields every epoch tick, and a `tokio` timeout backstops the
+    /// case where it sits in a host call (e.g. a WASI sleep) and never reaches an epoch check.
+    pub async fn call(
+        &self,
+        req: &GuestRequest<'_>,
+        limits: &PluginLimits,
+        request_id: u64,
+    ) -> Result<GuestResponse, CallError> {
+        let deadline = Instant::now() + limits.deadline;
+        let encoded = req
+            .encode(AbiVersion::V1)
+            .map_err(|_| CallError::MemoryLimit {
+                limit_bytes: limits.max_memory_bytes,
+                stderr_tail: String::new(),
+                fuel_used: 0,
+            })?;
+        let max_response = limits.max_response_bytes;
+        let capture = Capture::new(self.inner.name.clone(), request_id);
+        let exports = self.inner.exports;
+        // Boxed: the call's state (wasmtime's async call futures, the timeout, the slot wait) is
+        // several KiB, and unboxed it would be part of every connection task's future, idle
+        // keep-alive connections included (bench/memory.py measures that).
+        let result = Box::pin(self.run(&capture, limits, deadline, |store, instance| {
+            Box::pin(handle(store, instance, exports, encoded, max_response))
+        }))
+        .await;
+        capture.finish();
+        let (mut response, fuel_used) = result?;
+        response.fuel_used = fuel_used;
+        Ok(response)
+    }
+
+    /// `_initialize` + `wasmgate_abi_version()` on a throwaway instance, as the loader's check.
+    pub(crate) async fn abi_version(&self, limits: &PluginLimits) -> Result<i32, CallError> {
+        let capture = Capture::new(self.inner.name.clone(), 0);
+        let deadline = Instant::now() + limits.deadline;
+        let export = self.inner.exports.abi_version;
+        let result = self
+            .run(&capture, limits, deadline, |store, instance| {
+                Box::pin(async move {
+                    let f: TypedFunc<(), i32> =
+                        typed(instance, store, &export, "wasmgate_abi_version")?;
+                    f.call_async(&mut *store, ()).await.map_err(Failure::Wasm)
+                })
+            })
+            .await;
+        capture.finish();
+        result.map(|(version, _fuel)| version)
+    }
+
+    /// The common frame of a call: store with all limits, instance slot, instantiation +
+    /// `_initialize`, then `body`; afterwards failures are classified with the store's state.
+    /// Returns `body`'s result and the fuel burned.
+    async fn run<R>(
+        &self,
+        capture: &Capture,
+        limits: &PluginLimits,
+        deadline: Instant,
+        body: impl for<'s> FnOnce(&'s mut Store<StoreData>, Instance) -> BodyFuture<'s, R>,
+    ) -> Result<(R, u64), CallError> {
+        let shared = &self.inner.shared;
+        let wasi = self
+            .inner
+            .resolved
+            .build_ctx(capture)
+            .map_err(|message| CallError::Instantiate { message })?;
+        let mut store = new_store(
+            &shared.engine,
+            wasi,
+            limits.max_memory_bytes,
+            limits.fuel,
+            deadline,
+        )
+        .map_err(|e| CallError::Instantiate { message: chain(&e) })?;
+
+        let mut permit = None;
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
+            permit = Some(shared.slots.acquire().await.map_err(|_| {
+                Failure::Instantiate(wasmtime::format_err!("instance slots closed"))
+            })?);
+            let instance = self
+                .inner
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Failure::Instantiate)?;
+            let init = self.inner.exports.initialize.as_ref();
+            let init = init.and_then(|e| instance.get_module_export(&mut store, e));
+            if let Some(init) = init.and_then(Extern::into_func) {
+                let init: TypedFunc<(), ()> = init.typed(&store).map_err(Failure::Wasm)?;
+                init.call_async(&mut store, ())
+                    .await
+                    .map_err(Failure::Wasm)?;
+            }
+            body(&mut store, instance).await
+        })
+        .await;
+
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let result = match outcome {
+            Err(_elapsed) => Err(CallError::Deadline {
+                deadline: limits.deadline,
+                fuel_used,
+            }),
+            Ok(Ok(r)) => Ok((r, fuel_used)),
+            Ok(Err(f)) => Err(classify(
+                f,
+                &store,
+                capture,
+                limits,
+                fuel_used,
+                shared.settings.max_stack_bytes,
+            )),
+        };
+        // The slot goes back only once the instance is gone, or the next waiter could find the
+        // pool still full.
+        drop(store);
+        drop(permit);
+        result
+    }
+}
+
+type BodyFuture<'s, R> = std::pin::Pin<Box<dyn Future<Output = Result<R, Failure>> + Send + 's>>;
+
+/// Steps 2-5 of the ABI call sequence.
+async fn handle(
+    store: &mut Store<StoreData>,
+    instance: Instance,
+    exports: Exports,
+    encoded: Vec<u8>,
+    max_response: u32,
+) -> Result<GuestResponse, Failure> {
+    let memory: Memory = exports
+        .memory
+        .as_ref()
+        .and_then(|e| instance.get_module_export(&mut *store, e))
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| Failure::Wasm(wasmtime::format_err!("export `memory` vanished")))?;
+    let alloc: TypedFunc<i32, i32> = typed(instance, store, &exports.alloc, "wasmgate_alloc")?;
+    let handle: TypedFunc<(i32, i32), i64> =
+        typed(instance, store, &exports.handle, "wasmgate_handle")?;
+
+    let size = encoded.len();
+    let n = i32::try_from(size).map_err(|_| Failure::AllocFailed { size })?;
+    let p = alloc
+        .call_async(&mut *store, n)
+        .await
+        .map_err(Failure::Wasm)? as u32;
+    if p == 0 {
+        return Err(Failure::AllocFailed { size });
+    }
+    memory
+        .write(&mut *store, p as usize, &encoded)
+        .map_err(|_| Failure::BadAllocPtr { ptr: p, size })?;
+    drop(encoded);
+
+    let r = handle
+        .call_async(&mut *store, (p as i32, n))
+        .await
+        .map_err(Failure::Wasm)?;
+    let (ptr, len) = wasmgate_abi::split_handle_result(r);
+    let data = memory.data(&*store);
+    let range = wasmgate_abi::response_range(ptr, len, max_response, data.len())
+        .map_err(|e| Failure::Invalid(e.into()))?;
+    abi::decode_response(&data[range]).map_err(Failure::Invalid)
+}
+
+/// The exported function `export` (named `name`, for the error) with its type checked.
+fn typed<P, R>(
+    instance: Instance,
+    store: &mut Store<StoreData>,
+    export: &Option<ModuleExport>,
+    name: &str,
+) -> Result<TypedFunc<P, R>, Failure>
+where
+    P: wasmtime::WasmParams,
+    R: wasmtime::WasmResults,
+{
+    let func = export
+        .as_ref()
+        .and_then(|e| instance.get_module_export(&mut *store, e))
+        .and_then(Extern::into_func)
+        .ok_or_else(|| {
+            Failure::Wasm(wasmtime::format_err!(
+                "failed to find function export `{name}`"
+            ))
+        })?;
+    func.typed::<P, R>(&*store).map_err(Failure::Wasm)
+}
+
+/// Turns a failure into its [`CallError`]. Order matters: deadline and fuel are exact causes;
+/// then a prior memory denial explains whatever trap followed it; then the trap itself.
+fn classify(
+    f: Failure,
+    store: &Store<StoreData>,
+    capture: &Capture,
+    limits: &PluginLimits,
+    fuel_used: u64,
+    max_stack_bytes: usize,
+) -> CallError {
+    let denied = store.data().limiter.denied();
+    let memory_limit = || CallError::MemoryLimit {
+        limit_bytes: limits.max_memory_bytes,
+        stderr_tail: capture.stderr_tail(),
+        fuel_used,
+    };
+    let trap_with = |message: String, backtrace: String| CallError::Trap {
+        message,
+        backtrace,
+        stderr_tail: capture.stderr_tail(),
+        fuel_used,
+    };
+    let trap = |message: String| trap_with(message, String::new());
+    let (e, instantiating) = match f {
+        Failure::Instantiate(e) => (e, true),
+        Failure::Wasm(e) => (e, false),
+        Failure::AllocFailed { .. } if denied => return memory_limit(),
+        Failure::AllocFailed { size } => {
+            return trap(format!("`wasmgate_alloc({size})` returned 0"));
+        }
+        Failure::BadAllocPtr { ptr, size } => {
+            return trap(format!(
+                "`wasmgate_alloc({size})` returned {ptr:#x}, which is not {size} bytes inside memory"
+            ));
+        }
+        Failure::Invalid(reason) => {
+            return CallError::InvalidResponse { reason, fuel_used };
+        }
+    };
+    if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        return CallError::Deadline {
+            deadline: limits.deadline,
+            fuel_used,
+        };
+    }
+    let trap_code = e.downcast_ref::<Trap>().copied();
+    if trap_code == Some(Trap::OutOfFuel) {
+        return CallError::FuelExhausted { fuel: limits.fuel };
+    }
+    if denied {
+        return memory_limit();
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return trap(format!("guest called proc_exit({})", exit.0));
+    }
+    if instantiating && trap_code.is_none() {
+        return CallError::Instantiate { message: chain(&e) };
+    }
+    let backtrace = e
+        .downcast_ref::<WasmBacktrace>()
+        .map(short_backtrace)
+        .unwrap_or_default();
+    let message = match trap_code {
+        Some(Trap::StackOverflow) => format!(
+            "stack overflow (wasm stack limit of {} bytes exhausted)",
+            max_stack_bytes
+        ),
+        // The trap's own description, without the backtrace context wasmtime wraps it in.
+        Some(code) => code.to_string(),
+        None => chain(&e),
+    };
+    trap_with(message, backtrace)
+}
+
+/// The innermost `BACKTRACE_FRAMES` frames, one per line (a stack overflow has thousands).
+fn short_backtrace(bt: &WasmBacktrace) -> String {
+    const BACKTRACE_FRAMES: usize = 8;
+    let frames = bt.frames();
+    let mut out: Vec<String> = frames
+        .iter()
+        .take(BACKTRACE_FRAMES)
+        .map(|f| {
+            let module = f.module().name().unwrap_or("<module>");
+            let func = f.func_name().unwrap_or("<function>");
+            match f.module_offset() {
+                Some(off) => format!("{module}!{func} @ {off:#x}"),
+                None => format!("{module}!{func} (func {})", f.func_index()),
+            }
+        })
+        .collect();
+    if frames.len() > BACKTRACE_FRAMES {
+        out.push(format!(
+            "... {} more frames",
+            frames.len() - BACKTRACE_FRAMES
+        ));
+    }
+    out.join("\n")
+}

@@ -1,0 +1,333 @@
+//! The guest's WASI preview 1 world: which capabilities a plugin gets, and where its stdout and
+//! stderr go.
+//!
+//! Default sandbox: stdout/stderr captured into `tracing` events (target `wasmgate_server::guest`, one
+//! event per line, fields `plugin`, `request_id`, `stream`), clocks and random on; no arguments,
+//! no environment, no files, no sockets. `PluginGrants` adds named env vars (values read once at
+//! load) and read-only preopened directories. Must not touch wasmtime stores or the ABI.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::config::PluginGrants;
+
+/// Guest output kept per stream per request; past it the rest is dropped (with one note in the
+/// log), so a chatty or hostile guest cannot flood the log or our memory.
+pub(crate) const MAX_CAPTURED_BYTES: usize = 64 * 1024;
+/// How much of the end of stderr a failure carries (enough for a Rust panic message + location).
+pub(crate) const STDERR_TAIL_BYTES: usize = 2 * 1024;
+/// Longest line emitted as one event; longer lines are split.
+const MAX_LINE_BYTES: usize = 4 * 1024;
+
+/// Grants resolved at load time, so a request only copies them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ResolvedGrants {
+    env: Vec<(String, String)>,
+    dirs: Vec<(std::path::PathBuf, String)>,
+}
+
+impl ResolvedGrants {
+    /// Reads the granted env vars' host values now (unset ones are skipped with a warning) and
+    /// checks that every granted directory opens.
+    pub(crate) fn resolve(plugin: &str, grants: &PluginGrants) -> Result<ResolvedGrants, String> {
+        let mut env = Vec::new();
+        for name in &grants.env {
+            match std::env::var(name) {
+                Ok(v) => env.push((name.clone(), v)),
+                Err(e) => tracing::warn!(
+                    plugin, var = %name, "granted environment variable not passed: {e}"
+                ),
+            }
+        }
+        let mut dirs = Vec::new();
+        for d in &grants.dirs {
+            if !d.host.is_dir() {
+                return Err(format!(
+                    "directory {} (granted as `{}`) is not a readable directory",
+                    d.host.display(),
+                    d.guest
+                ));
+            }
+            dirs.push((d.host.clone(), d.guest.clone()));
+        }
+        Ok(ResolvedGrants { env, dirs })
+    }
+
+    /// Builds one request's WASI context. Cheap when nothing is granted: a handful of small
+    /// allocations (a preopen costs an `open` of the directory).
+    pub(crate) fn build_ctx(&self, capture: &Capture) -> Result<WasiP1Ctx, String> {
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(capture.stream(Stream::Stdout));
+        b.stderr(capture.stream(Stream::Stderr));
+        if !self.env.is_empty() {
+            b.envs(&self.env);
+        }
+        for (host, guest) in &self.dirs {
+            b.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot open {}: {e:#}", host.display()))?;
+        }
+        Ok(b.build_p1())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One request's captured guest output. Lines are emitted as they complete (so stdout and
+/// stderr interleave in the log as the guest wrote them); `finish` flushes partial lines.
+#[derive(Clone)]
+pub(crate) struct Capture {
+    inner: Arc<Mutex<CaptureState>>,
+}
+
+struct CaptureState {
+    plugin: Arc<str>,
+    request_id: u64,
+    out: StreamState,
+    err: StreamState,
+    /// The last `STDERR_TAIL_BYTES` of stderr, for the error of a failed call.
+    stderr_tail: Vec<u8>,
+}
+
+#[derive(Default)]
+struct StreamState {
+    pending: Vec<u8>,
+    kept: usize,
+    dropped: usize,
+}
+
+impl Capture {
+    pub(crate) fn new(plugin: Arc<str>, request_id: u64) -> Capture {
+        Capture {
+            inner: Arc::new(Mutex::new(CaptureState {
+                plugin,
+                request_id,
+                out: StreamState::default(),
+                err: StreamState::default(),
+                stderr_tail: Vec::new(),
+            })),
+        }
+    }
+
+    fn stream(&self, which: Stream) -> CaptureStream {
+        CaptureStream {
+            capture: self.clone(),
+            which,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
+        // A panic while holding this lock can only come from tracing; the data is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self, which: Stream, bytes: &[u8]) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if which == Stream::Stderr {
+            st.stderr_tail.extend_from_slice(bytes);
+            let excess = st.stderr_tail.len().saturating_sub(STDERR_TAIL_BYTES);
+            st.stderr_tail.drain(..excess);
+        }
+        let s = match which {
+            Stream::Stdout => &mut st.out,
+            Stream::Stderr => &mut st.err,
+        };
+        let room = MAX_CAPTURED_BYTES - s.kept;
+        let take = bytes.len().min(room);
+        s.kept += take;
+        s.dropped += bytes.len() - take;
+        s.pending.extend_from_slice(&bytes[..take]);
+        while let Some(line) = next_line(&mut s.pending) {
+            emit(&st.plugin, st.request_id, which, &line);
+        }
+    }
+
+    /// Emits what is left of unterminated lines and a note about dropped output.
+    pub(crate) fn finish(&self) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        for (which, s) in [(Stream::Stdout, &mut st.out), (Stream::Stderr, &mut st.err)] {
+            if !s.pending.is_empty() {
+                let rest = std::mem::take(&mut s.pending);
+                emit(&st.plugin, st.request_id, which, &rest);
+            }
+            if s.dropped > 0 {
+                tracing::warn!(
+                    target: "wasmgate_server::guest",
+                    plugin = %st.plugin,
+                    request_id = st.request_id,
+                    stream = which.name(),
+                    dropped_bytes = s.dropped,
+                    "guest output past {MAX_CAPTURED_BYTES} bytes was dropped"
+                );
+                s.dropped = 0;
+            }
+        }
+    }
+
+    /// The end of what the guest wrote to stderr, lossily decoded.
+    pub(crate) fn stderr_tail(&self) -> String {
+        let st = self.lock();
+        String::from_utf8_lossy(&st.stderr_tail)
+            .trim_end()
+            .to_owned()
+    }
+}
+
+/// Takes the next complete line (without its `\n` / `\r\n`) out of `pending`, or a
+/// `MAX_LINE_BYTES` piece of an overlong one.
+fn next_line(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = match pending.iter().position(|&b| b == b'\n') {
+        Some(i) if i <= MAX_LINE_BYTES => i + 1,
+        _ if pending.len() >= MAX_LINE_BYTES => MAX_LINE_BYTES,
+        _ => return None,
+    };
+    let mut line: Vec<u8> = pending.drain(..end).collect();
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Some(line)
+}
+
+fn emit(plugin: &str, request_id: u64, which: Stream, line: &[u8]) {
+    let line = String::from_utf8_lossy(line);
+    match which {
+        Stream::Stdout => tracing::info!(
+            target: "wasmgate_server::guest", plugin, request_id, stream = "stdout", "{line}"
+        ),
+        Stream::Stderr => tracing::warn!(
+            target: "wasmgate_server::guest", plugin, request_id, stream = "stderr", "{line}"
+        ),
+    }
+}
+
+/// The WASI side of one captured stream. Writes never fail and never block: past the cap bytes
+/// are counted and dropped, so a guest's `println!` cannot panic because the log is full.
+struct CaptureStream {
+    capture: Capture,
+    which: Stream,
+}
+
+impl IsTerminal for CaptureStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CaptureStream {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(CaptureStream {
+            capture: self.capture.clone(),
+            which: self.which,
+        })
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(CaptureStream {
+            capture: self.capture.clone(),
+            which: self.which,
+        })
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CaptureStream {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CaptureStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.capture.write(self.which, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(MAX_CAPTURED_BYTES)
+    }
+}
+
+impl tokio::io::AsyncWrite for CaptureStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.capture.write(self.which, buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_lines_and_strips_crlf() {
+        let mut p = b"a\r\nb\nc".to_vec();
+        assert_eq!(next_line(&mut p), Some(b"a".to_vec()));
+        assert_eq!(next_line(&mut p), Some(b"b".to_vec()));
+        assert_eq!(next_line(&mut p), None);
+        assert_eq!(p, b"c");
+    }
+
+    #[test]
+    fn splits_overlong_lines() {
+        let mut p = vec![b'x'; MAX_LINE_BYTES + 10];
+        assert_eq!(next_line(&mut p).map(|l| l.len()), Some(MAX_LINE_BYTES));
+        assert_eq!(next_line(&mut p), None);
+    }
+
+    #[test]
+    fn caps_output_and_keeps_stderr_tail() {
+        let c = Capture::new("t".into(), 1);
+        let big = vec![b'y'; MAX_CAPTURED_BYTES + 100];
+        c.write(Stream::Stdout, &big);
+        c.write(Stream::Stderr, b"panicked at src/lib.rs:1:1:\nboom\n");
+        {
+            let st = c.lock();
+            assert_eq!(st.out.kept, MAX_CAPTURED_BYTES);
+            assert_eq!(st.out.dropped, 100);
+        }
+        c.finish();
+        assert_eq!(c.stderr_tail(), "panicked at src/lib.rs:1:1:\nboom");
+    }
+}
