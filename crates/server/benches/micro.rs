@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{Ours, Theirs, inputs};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wasmgate_server::config::{PluginGrants, PluginLimits, RuntimeSettings};
-use wasmgate_server::routes::{Match, RouteTable, Target};
+use wasmgate_server::routes::{Match, RouteTable};
 use wasmgate_server::runtime::{GuestRequest, Runtime};
 
 /// Both parsers on every input of `common` (pipelined: every request of the buffer), brought to
@@ -80,12 +80,9 @@ fn plugin_call(c: &mut Criterion) {
 }
 
 fn routes(c: &mut Criterion) {
-    let mut table = RouteTable::with_native_routes();
+    let mut table = RouteTable::with_native_routes(|_| String::from("native"));
     for i in 0..1000 {
-        let target = Target::Plugin {
-            plugin: format!("p{i}").into(),
-            limits: PluginLimits::default(),
-        };
+        let target = format!("p{i}");
         let pattern = match i % 4 {
             0 => format!("/api/v1/resource{i}"),
             1 => format!("/api/v1/resource{i}/:id"),

@@ -15,8 +15,8 @@ use crate::error::RequestError;
 use crate::guard::{Guards, Outcome, Rejection};
 use crate::metrics::{CallOutcome, Metrics, NO_ROUTE};
 use crate::native::{self, Probe};
-use crate::reload::{Routing, RoutingCell};
-use crate::routes::{Match, Target};
+use crate::reload::{Routing, RoutingCell, Target};
+use crate::routes::Match;
 use crate::runtime::GuestRequest;
 
 /// The answer to one request, and the route label it is counted under.
@@ -44,7 +44,7 @@ impl Dispatcher {
     pub(crate) async fn dispatch<'r>(
         &self,
         routing: &'r Routing,
-        matched: Match<'r>,
+        matched: Match<'r, Target>,
         head: &HeadView<'_>,
         body: &[u8],
         request_id: u64,
@@ -87,7 +87,7 @@ impl Dispatcher {
             headers: head.headers().map(|(n, v)| (n.as_bytes(), v)).collect(),
             params: params
                 .iter()
-                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                .map(|(n, v)| (n.as_bytes(), v.as_slice()))
                 .collect(),
             body,
             fields: Vec::new(),

@@ -10,7 +10,7 @@ use wasmgate_http::{BodyError, ParseError};
 
 /// Why a request did not get a handler's answer.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     #[error("{0}")]
     Parse(#[from] ParseError),
     #[error("{0}")]
@@ -37,7 +37,7 @@ pub enum RequestError {
 
 impl RequestError {
     /// The status a client gets for this error.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             RequestError::Parse(e) => parse_status(e),
             RequestError::Body(e) => body_status(e),
@@ -51,7 +51,7 @@ impl RequestError {
     }
 
     /// A stable snake_case label for metrics and logs.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             RequestError::Parse(e) => e.kind(),
             RequestError::Body(e) => e.kind(),
@@ -68,7 +68,7 @@ impl RequestError {
 
     /// The response a client gets: the status, `{"error": kind, "message": ...}`, `Allow` for 405
     /// and `Retry-After` (whole seconds, at least 1) for a busy or quarantined plugin. Guest internals (trap messages) stay in the log, not in the body.
-    pub fn response(&self) -> Response {
+    pub(crate) fn response(&self) -> Response {
         let message = match self {
             RequestError::Plugin(_) => public_plugin_message(self.status()).to_string(),
             other => other.to_string(),

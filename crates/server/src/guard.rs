@@ -32,7 +32,7 @@ const PROBING_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Why a request may not call its plugin now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// `max_concurrency` calls running and `max_queue` waiting.
     Overloaded { retry_after: Duration },
     /// The circuit breaker is open (or half-open with its probe running).
@@ -41,7 +41,7 @@ pub enum Rejection {
 
 /// How a call ended, as far as the breaker is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The plugin answered (any status: a 500 it chose to send is an answer).
     Answered,
     /// The plugin is broken: it trapped, hit its memory cap, or answered bytes the host refuses.
@@ -52,7 +52,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Classifies a call's result.
-    pub fn of<T>(result: &Result<T, CallError>) -> Outcome {
+    pub(crate) fn of<T>(result: &Result<T, CallError>) -> Outcome {
         match result {
             Ok(_) => Outcome::Answered,
             Err(
@@ -71,14 +71,14 @@ impl Outcome {
 
 /// Every plugin's guard, by plugin name. Created on a plugin's first request.
 #[derive(Debug, Default)]
-pub struct Guards {
+pub(crate) struct Guards {
     plugins: Mutex<HashMap<String, Arc<Guard>>>,
 }
 
 impl Guards {
     /// Waits for a place to call `plugin` (whose loaded module has content hash `hash`) under
     /// `limits`, or says why not. Hold the permit for the whole call and give it the outcome.
-    pub async fn admit(
+    pub(crate) async fn admit(
         &self,
         plugin: &str,
         hash: &str,
@@ -234,7 +234,7 @@ impl Drop for Waiting<'_> {
 /// The right to run one call. Report how it ended with [`Permit::finish`]; a permit dropped
 /// without it (the request was cancelled) counts as nothing, and frees the probe if it was one.
 #[derive(Debug)]
-pub struct Permit {
+pub(crate) struct Permit {
     guard: Arc<Guard>,
     _place: OwnedSemaphorePermit,
     probe: bool,
@@ -243,7 +243,7 @@ pub struct Permit {
 }
 
 impl Permit {
-    pub fn finish(mut self, outcome: Outcome) {
+    pub(crate) fn finish(mut self, outcome: Outcome) {
         self.finished = true;
         let opened =
             lock(&self.guard.breaker).record(outcome, self.probe, Instant::now(), &self.limits);

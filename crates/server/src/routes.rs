@@ -3,27 +3,13 @@
 //!
 //! Owns pattern syntax (`/exact`, `/:param`, one trailing `/*rest`), precedence (exact beats param
 //! beats wildcard, segment by segment), method selection (HEAD is served by GET routes; a path that
-//! exists with other methods is a 405 with `Allow`) and percent-decoding of captured params. It knows
-//! nothing of sockets, plugins' code or responses: a match yields a [`Target`] and the server acts on
-//! it.
+//! exists with other methods is a 405 with `Allow`) and percent-decoding of captured params. It is
+//! generic over what a route leads to (`T`): it knows nothing of configuration, plugins, sockets or
+//! responses, so the configuration checks a table with `T = ()` and the server serves one whose
+//! targets are its own.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-
-use crate::config::{PluginConfig, PluginLimits, RouteConfig};
-
-/// What answers a matched request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Answered by the host itself.
-    Native(NativeRoute),
-    /// Answered by a plugin's fresh instance, under these limits.
-    Plugin {
-        plugin: Arc<str>,
-        limits: PluginLimits,
-    },
-}
 
 /// The built-in routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,32 +26,58 @@ pub enum NativeRoute {
 
 /// The result of matching a request.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Match<'t> {
+pub enum Match<'t, T> {
+    /// A route serves this path and method.
     Found {
-        target: &'t Target,
+        /// What the route leads to.
+        target: &'t T,
         /// The pattern that matched: the `route` label of metrics (bounded cardinality).
         pattern: &'t str,
-        /// Captured params, percent-decoded, in pattern order.
-        params: Vec<(&'t str, String)>,
+        /// Captured params in pattern order, percent-decoded to bytes (`%FF` is the byte 0xff,
+        /// `%2F` a `/` inside one segment).
+        params: Vec<(&'t str, Vec<u8>)>,
     },
     /// The path exists, but not for this method. `allow` is the value of the `Allow` header.
     MethodNotAllowed {
+        /// The methods the path has, e.g. `GET, HEAD, POST`.
         allow: String,
     },
+    /// No route has this path.
     NotFound,
 }
 
 /// Why a route cannot be added: a bad pattern or a clash with a route already in the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteError {
-    /// Index of the offending route in the list given to [`RouteTable::from_config`].
-    pub index: usize,
-    pub message: String,
+pub enum RouteError {
+    /// The pattern is not valid syntax (see the message for the rule it breaks).
+    Pattern { pattern: String, problem: String },
+    /// Two routes would answer the same requests.
+    Conflict { route: String, existing: String },
+    /// Two patterns name the same position differently (`/a/:id` and `/a/:key`).
+    Naming {
+        pattern: String,
+        wanted: String,
+        existing: String,
+    },
 }
 
 impl fmt::Display for RouteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match self {
+            RouteError::Pattern { problem, .. } => f.write_str(problem),
+            RouteError::Conflict { route, existing } => write!(
+                f,
+                "route `{route}` conflicts with `{existing}`: both would answer the same requests"
+            ),
+            RouteError::Naming {
+                pattern,
+                wanted,
+                existing,
+            } => write!(
+                f,
+                "`{pattern}` names a segment `{wanted}`, but another route names it `{existing}`; use one name"
+            ),
+        }
     }
 }
 
@@ -74,11 +86,23 @@ impl std::error::Error for RouteError {}
 const PATTERN_SYNTAX: &str = "patterns are `/`-separated segments: literal text, `:name` for one \
      segment, or a final `*name` for the rest of the path (e.g. /hello/:name, /files/*path)";
 
-/// A compiled route table.
-#[derive(Debug, Default)]
-pub struct RouteTable {
+/// A compiled route table whose routes lead to `T`s.
+#[derive(Debug)]
+pub struct RouteTable<T> {
     root: Node,
-    targets: Vec<Target>,
+    targets: Vec<T>,
+    /// What `OPTIONS *` leads to, when the table has the native routes.
+    server_options: Option<T>,
+}
+
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        RouteTable {
+            root: Node::default(),
+            targets: Vec::new(),
+            server_options: None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -135,7 +159,14 @@ enum Segment<'p> {
     Wildcard(&'p str),
 }
 
-fn parse_pattern(pattern: &str) -> Result<Vec<Segment<'_>>, String> {
+fn parse_pattern(pattern: &str) -> Result<Vec<Segment<'_>>, RouteError> {
+    parse_segments(pattern).map_err(|problem| RouteError::Pattern {
+        pattern: pattern.to_string(),
+        problem,
+    })
+}
+
+fn parse_segments(pattern: &str) -> Result<Vec<Segment<'_>>, String> {
     let Some(rest) = pattern.strip_prefix('/') else {
         return Err(format!(
             "pattern `{pattern}` must start with `/`; {PATTERN_SYNTAX}"
@@ -199,36 +230,14 @@ fn is_param_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl RouteTable {
-    /// The native routes plus every configured route. `plugins` gives each route's limits.
-    pub fn from_config(
-        routes: &[RouteConfig],
-        plugins: &[PluginConfig],
-    ) -> Result<RouteTable, RouteError> {
-        let mut table = RouteTable::with_native_routes();
-        for (index, route) in routes.iter().enumerate() {
-            let limits = plugins
-                .iter()
-                .find(|p| p.name == route.plugin)
-                .map(|p| p.limits)
-                .ok_or_else(|| RouteError {
-                    index,
-                    message: format!("no plugin named `{}`", route.plugin),
-                })?;
-            let target = Target::Plugin {
-                plugin: route.plugin.as_str().into(),
-                limits,
-            };
-            table
-                .insert(&route.methods, &route.pattern, target)
-                .map_err(|message| RouteError { index, message })?;
-        }
-        Ok(table)
-    }
-
-    /// A table with only the native routes: `/health`, `/ready`, `/metrics`.
-    pub fn with_native_routes() -> RouteTable {
-        let mut table = RouteTable::default();
+impl<T> RouteTable<T> {
+    /// A table with only the native routes (`GET /health`, `/ready`, `/metrics` and `OPTIONS *`),
+    /// each leading to `native(route)`.
+    pub fn with_native_routes(native: impl Fn(NativeRoute) -> T) -> RouteTable<T> {
+        let mut table = RouteTable {
+            server_options: Some(native(NativeRoute::ServerOptions)),
+            ..RouteTable::default()
+        };
         let get = ["GET".to_string()];
         for (path, route) in [
             ("/health", NativeRoute::Health),
@@ -236,7 +245,7 @@ impl RouteTable {
             ("/metrics", NativeRoute::Metrics),
         ] {
             table
-                .insert(&get, path, Target::Native(route))
+                .insert(&get, path, native(route))
                 .expect("the native routes are valid and distinct");
         }
         table
@@ -247,8 +256,8 @@ impl RouteTable {
         &mut self,
         methods: &[String],
         pattern: &str,
-        target: Target,
-    ) -> Result<(), String> {
+        target: T,
+    ) -> Result<(), RouteError> {
         let segments = parse_pattern(pattern)?;
         let index = self.targets.len();
         let mut node = &mut self.root;
@@ -261,10 +270,11 @@ impl RouteTable {
                         .param
                         .get_or_insert_with(|| (name.into(), Box::default()));
                     if &**have != name {
-                        return Err(format!(
-                            "`{pattern}` names the parameter at segment {} `:{name}`, but another route names it `:{have}`; use one name",
-                            i + 1
-                        ));
+                        return Err(RouteError::Naming {
+                            pattern: pattern.to_string(),
+                            wanted: format!(":{name} (segment {})", i + 1),
+                            existing: format!(":{have}"),
+                        });
                     }
                     node = child;
                 }
@@ -273,9 +283,11 @@ impl RouteTable {
                         .wildcard
                         .get_or_insert_with(|| (name.into(), Endpoint::new(pattern)));
                     if &**have != name {
-                        return Err(format!(
-                            "`{pattern}` names the wildcard `*{name}`, but another route names it `*{have}`; use one name"
-                        ));
+                        return Err(RouteError::Naming {
+                            pattern: pattern.to_string(),
+                            wanted: format!("*{name}"),
+                            existing: format!("*{have}"),
+                        });
                     }
                     endpoint_slot = Some(ep);
                     break;
@@ -298,9 +310,10 @@ impl RouteTable {
                 .find(|(have, ..)| &**have == *m || have.is_empty() || m.is_empty())
             {
                 let shown = if m.is_empty() { "*" } else { m };
-                return Err(format!(
-                    "route `{shown} {pattern}` conflicts with `{desc}`: both would answer the same requests"
-                ));
+                return Err(RouteError::Conflict {
+                    route: format!("{shown} {pattern}"),
+                    existing: desc.to_string(),
+                });
             }
         }
         for m in wanted {
@@ -312,13 +325,12 @@ impl RouteTable {
     }
 
     /// Matches a request. `path` is the raw (still percent-encoded) path of the request-target.
-    pub fn matches<'t>(&'t self, method: &str, path: &str) -> Match<'t> {
+    pub fn matches<'t>(&'t self, method: &str, path: &str) -> Match<'t, T> {
         if path == "*" {
-            static SERVER_OPTIONS: Target = Target::Native(NativeRoute::ServerOptions);
             // The parser only lets `*` through for OPTIONS; match on it anyway, not on trust.
-            return match method {
-                "OPTIONS" => Match::Found {
-                    target: &SERVER_OPTIONS,
+            return match (method, &self.server_options) {
+                ("OPTIONS", Some(target)) => Match::Found {
+                    target,
                     pattern: "*",
                     params: Vec::new(),
                 },
@@ -403,12 +415,14 @@ impl Node {
     }
 }
 
-/// Decodes `%XX` escapes; invalid escapes and non-UTF-8 results are kept as they came.
-pub fn percent_decode(raw: &str) -> String {
-    if !raw.contains('%') {
-        return raw.to_string();
-    }
+/// Decodes `%XX` escapes into bytes (RFC 3986 §2.1), whatever bytes they make: `%FF` is 0xff,
+/// `%25` a literal `%`, `%2F` a `/` that was inside a segment. A `%` not followed by two hex digits
+/// is kept as it came.
+pub fn percent_decode(raw: &str) -> Vec<u8> {
     let bytes = raw.as_bytes();
+    if !bytes.contains(&b'%') {
+        return bytes.to_vec();
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -428,22 +442,22 @@ pub fn percent_decode(raw: &str) -> String {
             }
         }
     }
-    String::from_utf8(out).unwrap_or_else(|_| raw.to_string())
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn plugin(name: &str) -> Target {
-        Target::Plugin {
-            plugin: name.into(),
-            limits: PluginLimits::default(),
-        }
+    /// Routes lead to the name of what answers: a plugin's, or a native route's `{:?}`.
+    type Table = RouteTable<String>;
+
+    fn plugin(name: &str) -> String {
+        name.to_string()
     }
 
-    fn table(routes: &[(&str, &str, &str)]) -> RouteTable {
-        let mut t = RouteTable::with_native_routes();
+    fn table(routes: &[(&str, &str, &str)]) -> Table {
+        let mut t = RouteTable::with_native_routes(|n| format!("{n:?}"));
         for (m, p, name) in routes {
             let methods = if *m == "*" {
                 vec![]
@@ -455,24 +469,25 @@ mod tests {
         t
     }
 
-    fn found(t: &RouteTable, method: &str, path: &str) -> (String, Vec<(String, String)>) {
+    /// The target and the params (as text, lossily) of a match that must be found.
+    fn found(t: &Table, method: &str, path: &str) -> (String, Vec<(String, String)>) {
         match t.matches(method, path) {
-            Match::Found {
-                target: Target::Plugin { plugin, .. },
-                params,
-                ..
-            } => (
-                plugin.to_string(),
+            Match::Found { target, params, .. } => (
+                target.clone(),
                 params
                     .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned()))
                     .collect(),
             ),
-            Match::Found {
-                target: Target::Native(n),
-                ..
-            } => (format!("{n:?}"), vec![]),
             other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    /// The raw bytes of the first param of a match that must be found.
+    fn param_bytes(t: &Table, path: &str) -> Vec<u8> {
+        match t.matches("GET", path) {
+            Match::Found { mut params, .. } => params.remove(0).1,
+            other => panic!("{path}: {other:?}"),
         }
     }
 
@@ -523,9 +538,27 @@ mod tests {
         let t = table(&[("GET", "/hello/:name", "hello")]);
         assert_eq!(found(&t, "GET", "/hello/J%C3%B6rg").1[0].1, "Jörg");
         assert_eq!(found(&t, "GET", "/hello/100%").1[0].1, "100%");
+        assert_eq!(found(&t, "GET", "/hello/%zz").1[0].1, "%zz");
         assert_eq!(t.matches("GET", "/hello/bob/"), Match::NotFound);
         assert_eq!(t.matches("GET", "/hello/"), Match::NotFound);
         assert_eq!(t.matches("GET", "/hello"), Match::NotFound);
+    }
+
+    /// Params are bytes, decoded whether or not the result is UTF-8 (docs/ABI.md,
+    /// Clarifications 4): `%FF` is the byte 0xff, `%25FF` the text `%FF`, `%2F` a slash inside one
+    /// segment, and a wildcard keeps encoded slashes decoded in its rest.
+    #[test]
+    fn params_decode_to_bytes_whatever_they_are() {
+        let t = table(&[
+            ("GET", "/hello/:name", "hello"),
+            ("GET", "/f/*rest", "files"),
+        ]);
+        assert_eq!(param_bytes(&t, "/hello/%FF"), b"\xff");
+        assert_eq!(param_bytes(&t, "/hello/%25FF"), b"%FF");
+        assert_eq!(param_bytes(&t, "/hello/a%2Fb"), b"a/b");
+        assert_eq!(param_bytes(&t, "/hello/%C3%28"), b"\xc3(");
+        assert_eq!(param_bytes(&t, "/f/a%2Fb/c%20d/%FF"), b"a/b/c d/\xff");
+        assert_eq!(param_bytes(&t, "/f/"), b"");
     }
 
     #[test]
@@ -556,7 +589,7 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused_with_the_reason() {
-        let mut t = RouteTable::default();
+        let mut t = Table::default();
         for (pattern, needle) in [
             ("hello", "must start with `/`"),
             ("/a//b", "empty segment"),
@@ -569,7 +602,11 @@ mod tests {
             ("/a?b", "cannot contain"),
         ] {
             let err = t.insert(&[], pattern, plugin("p")).unwrap_err();
-            assert!(err.contains(needle), "{pattern}: {err}");
+            assert!(
+                matches!(err, RouteError::Pattern { .. }),
+                "{pattern}: {err:?}"
+            );
+            assert!(err.to_string().contains(needle), "{pattern}: {err}");
         }
     }
 
@@ -580,26 +617,31 @@ mod tests {
         assert!(
             t.insert(&get, "/a/:id", plugin("b"))
                 .unwrap_err()
+                .to_string()
                 .contains("conflicts with `GET /a/:id`")
         );
         assert!(
             t.insert(&get, "/a/:other", plugin("b"))
                 .unwrap_err()
+                .to_string()
                 .contains("use one name")
         );
         assert!(
             t.insert(&get, "/any", plugin("b"))
                 .unwrap_err()
+                .to_string()
                 .contains("conflicts with `* /any`")
         );
         assert!(
             t.insert(&[], "/a/:id", plugin("b"))
                 .unwrap_err()
+                .to_string()
                 .contains("conflicts")
         );
         assert!(
             t.insert(&get, "/health", plugin("b"))
                 .unwrap_err()
+                .to_string()
                 .contains("conflicts with `GET /health`")
         );
         t.insert(&["POST".to_string()], "/a/:id", plugin("b"))
@@ -608,7 +650,7 @@ mod tests {
 
     #[test]
     fn a_thousand_routes_match_the_right_one() {
-        let mut t = RouteTable::default();
+        let mut t = Table::default();
         for i in 0..1000 {
             t.insert(
                 &["GET".to_string()],

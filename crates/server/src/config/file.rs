@@ -144,11 +144,13 @@ pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config
             line,
         });
     }
-    // Patterns and conflicts are the route table's rules; build it once here so a bad table is a
-    // config error with a position, never a failure at serve time.
-    if let Err(e) = RouteTable::from_config(&routes, &plugins) {
-        let span = raw.routes[e.index].get_ref().path.span();
-        return Err(err(span, e.to_string()));
+    // Patterns and conflicts are the route table's rules; build one here (leading nowhere) so a
+    // bad table is a config error with a position, never a failure at serve time.
+    let mut table = RouteTable::with_native_routes(|_| ());
+    for (entry, route) in raw.routes.iter().zip(&routes) {
+        if let Err(e) = table.insert(&route.methods, &route.pattern, ()) {
+            return Err(err(entry.get_ref().path.span(), e.to_string()));
+        }
     }
 
     Ok(Config {
@@ -190,10 +192,9 @@ fn is_plugin_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// A method is a token (RFC 9110 §9.1), by the one token rule of the protocol crate.
 fn is_method(m: &str) -> bool {
-    !m.is_empty()
-        && m.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    wasmgate_http::is_token(m.as_bytes())
 }
 
 // ---- raw file structure -------------------------------------------------------------------------

@@ -13,7 +13,6 @@ use super::Routing;
 use super::history::History;
 use crate::config::{Config, PluginConfig};
 use crate::metrics::LoadErrorKind;
-use crate::routes::RouteTable;
 use crate::runtime::{LoadError, Plugin, Runtime, content_hash};
 
 /// What a (re)load did, for the log line that closes it and for callers that wait on it.
@@ -57,8 +56,7 @@ pub(super) fn build(
     previous: Option<&Routing>,
     history: &History,
 ) -> (Routing, Report) {
-    let routes = RouteTable::from_config(&config.routes, &config.plugins)
-        .expect("a validated Config always builds its route table");
+    let routes = super::route_table(config);
     let mut plugins = HashMap::new();
     let mut report = Report::default();
     for plugin in &config.plugins {

@@ -18,17 +18,49 @@ use std::sync::{Arc, RwLock};
 pub use build::{Refused, Report};
 pub(crate) use history::History;
 
-use crate::config::{Config, ConfigError, ServerSettings};
+use crate::config::{Config, ConfigError, PluginLimits, ServerSettings};
 use crate::native::Probe;
-use crate::routes::RouteTable;
+use crate::routes::{NativeRoute, RouteTable};
 use crate::runtime::{Plugin, Runtime};
+
+/// What a route of the live table leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Answered by the host itself.
+    Native(NativeRoute),
+    /// Answered by a plugin's fresh instance, under these limits.
+    Plugin {
+        plugin: Arc<str>,
+        limits: PluginLimits,
+    },
+}
+
+/// The route table of `config`: the native routes, then every configured route leading to its
+/// plugin with the plugin's limits.
+fn route_table(config: &Config) -> RouteTable<Target> {
+    let mut table = RouteTable::with_native_routes(Target::Native);
+    for route in &config.routes {
+        let limits = config
+            .plugin(&route.plugin)
+            .map(|p| p.limits)
+            .expect("a validated Config's routes name its plugins");
+        let target = Target::Plugin {
+            plugin: route.plugin.as_str().into(),
+            limits,
+        };
+        table
+            .insert(&route.methods, &route.pattern, target)
+            .expect("a validated Config always builds its route table");
+    }
+    table
+}
 
 /// The config, the routes built from it and the plugins they point at, as one snapshot.
 #[derive(Debug)]
 pub(crate) struct Routing {
     /// The configuration this routing was built from (what a reload compares against).
     pub(crate) config: Config,
-    pub(crate) routes: RouteTable,
+    pub(crate) routes: RouteTable<Target>,
     /// Loaded plugins by name. A configured plugin that never loaded is absent: its routes answer
     /// 503 until it loads.
     pub(crate) plugins: HashMap<String, Plugin>,
@@ -39,8 +71,7 @@ impl Routing {
     /// load runs (plugin routes answer 503, `/ready` says `loading`).
     fn unloaded(config: Config) -> Routing {
         Routing {
-            routes: RouteTable::from_config(&config.routes, &config.plugins)
-                .expect("a validated Config always builds its route table"),
+            routes: route_table(&config),
             plugins: HashMap::new(),
             config,
         }
@@ -194,7 +225,7 @@ impl Loader {
                     != ServerSettings {
                         listen: old.server.listen,
                         watch: old.server.watch,
-                        ..new.server.clone()
+                        ..new.server
                     },
             ),
             ("timeouts", old.timeouts != new.timeouts),

@@ -34,7 +34,7 @@ pub enum ResponseError {
 }
 
 /// Decodes and validates a response. `fuel_used` is left at 0 for the caller to fill in.
-pub fn decode_response(bytes: &[u8]) -> Result<GuestResponse, ResponseError> {
+pub(crate) fn decode_response(bytes: &[u8]) -> Result<GuestResponse, ResponseError> {
     let raw = RawResponse::decode(bytes)?;
     if let Some(refusal) = raw.refusal() {
         return Err(refusal.into());

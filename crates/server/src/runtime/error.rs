@@ -53,8 +53,12 @@ pub enum LoadError {
         problems: Vec<AbiProblem>,
     },
     /// A grant in the configuration cannot be honoured (e.g. a directory that does not exist).
-    #[error("plugin `{plugin}`: grant cannot be honoured: {message}")]
-    Grant { plugin: String, message: String },
+    #[error("plugin `{plugin}`: grant cannot be honoured: {source}")]
+    Grant {
+        plugin: String,
+        #[source]
+        source: super::wasi::GrantError,
+    },
     /// Pre-linking against WASI failed after validation passed (should not happen).
     #[error("plugin `{plugin}`: cannot link: {message}")]
     Link { plugin: String, message: String },

@@ -31,9 +31,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, ExternType, FuncType, Linker, Module, Store};
 
-pub use abi::{GuestResponse, ResponseError, decode_response};
+pub use abi::{GuestResponse, ResponseError};
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
 pub use plugin::Plugin;
+pub use wasi::GrantError;
 /// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.
 pub use wasmgate_abi::RawRequest as GuestRequest;
 
@@ -153,9 +154,9 @@ impl Runtime {
             });
         }
         let resolved =
-            wasi::ResolvedGrants::resolve(name, grants).map_err(|message| LoadError::Grant {
+            wasi::ResolvedGrants::resolve(name, grants).map_err(|source| LoadError::Grant {
                 plugin: plugin_name(),
-                message,
+                source,
             })?;
         let pre = self
             .shared

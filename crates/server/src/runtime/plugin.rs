@@ -230,7 +230,9 @@ impl Plugin {
             .inner
             .resolved
             .build_ctx(capture)
-            .map_err(|message| CallError::Instantiate { message })?;
+            .map_err(|e| CallError::Instantiate {
+                message: e.to_string(),
+            })?;
         let mut store = new_store(
             &shared.engine,
             wasi,

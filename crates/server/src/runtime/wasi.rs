@@ -24,6 +24,23 @@ pub(crate) const STDERR_TAIL_BYTES: usize = 2 * 1024;
 /// Longest line emitted as one event; longer lines are split.
 const MAX_LINE_BYTES: usize = 4 * 1024;
 
+/// A grant of the configuration that cannot be honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// A granted directory does not exist or is not a directory.
+    #[error("directory {} (granted as `{guest}`) is not a readable directory", host.display())]
+    NotADirectory {
+        host: std::path::PathBuf,
+        guest: String,
+    },
+    /// A granted directory could not be opened for a request.
+    #[error("cannot open {}: {message}", host.display())]
+    Open {
+        host: std::path::PathBuf,
+        message: String,
+    },
+}
+
 /// Grants resolved at load time, so a request only copies them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolvedGrants {
@@ -34,7 +51,10 @@ pub(crate) struct ResolvedGrants {
 impl ResolvedGrants {
     /// Reads the granted env vars' host values now (unset ones are skipped with a warning) and
     /// checks that every granted directory opens.
-    pub(crate) fn resolve(plugin: &str, grants: &PluginGrants) -> Result<ResolvedGrants, String> {
+    pub(crate) fn resolve(
+        plugin: &str,
+        grants: &PluginGrants,
+    ) -> Result<ResolvedGrants, GrantError> {
         let mut env = Vec::new();
         for name in &grants.env {
             match std::env::var(name) {
@@ -47,11 +67,10 @@ impl ResolvedGrants {
         let mut dirs = Vec::new();
         for d in &grants.dirs {
             if !d.host.is_dir() {
-                return Err(format!(
-                    "directory {} (granted as `{}`) is not a readable directory",
-                    d.host.display(),
-                    d.guest
-                ));
+                return Err(GrantError::NotADirectory {
+                    host: d.host.clone(),
+                    guest: d.guest.clone(),
+                });
             }
             dirs.push((d.host.clone(), d.guest.clone()));
         }
@@ -60,7 +79,7 @@ impl ResolvedGrants {
 
     /// Builds one request's WASI context. Cheap when nothing is granted: a handful of small
     /// allocations (a preopen costs an `open` of the directory).
-    pub(crate) fn build_ctx(&self, capture: &Capture) -> Result<WasiP1Ctx, String> {
+    pub(crate) fn build_ctx(&self, capture: &Capture) -> Result<WasiP1Ctx, GrantError> {
         let mut b = WasiCtxBuilder::new();
         b.stdout(capture.stream(Stream::Stdout));
         b.stderr(capture.stream(Stream::Stderr));
@@ -69,7 +88,10 @@ impl ResolvedGrants {
         }
         for (host, guest) in &self.dirs {
             b.preopened_dir(host, guest, FsPerms::ReadOnly)
-                .map_err(|e| format!("cannot open {}: {e:#}", host.display()))?;
+                .map_err(|e| GrantError::Open {
+                    host: host.clone(),
+                    message: format!("{e:#}"),
+                })?;
         }
         Ok(b.build_p1())
     }
