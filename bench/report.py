@@ -186,7 +186,7 @@ def main():
     else:
         p("Parser against httparse on the same inputs, brought to the same information (method,")
         p("target, fields, Host, persistence, the body de-framed into one buffer; see")
-        p("`host/benches/common/mod.rs`). `cargo bench -p wasmgate --bench parser`: rounds alternate")
+        p("`crates/server/benches/common/mod.rs`). `cargo bench -p wasmgate-server --bench parser`: rounds alternate")
         p("between the two parsers; median time per input; ratio = httparse time / wasmgate time")
         p("(>= 1.0: wasmgate at least as fast).")
         p("")
@@ -197,7 +197,7 @@ def main():
             if m:
                 p(f"| {m.group(1)} | {m.group(2)} | {float(m.group(3)):.0f} ns | {float(m.group(4)):.0f} ns | {m.group(5)}x |")
         p("")
-        p("Criterion (`cargo bench -p wasmgate --bench micro`), median estimates:")
+        p("Criterion (`cargo bench -p wasmgate-server --bench micro`), median estimates:")
         p("")
         p("| benchmark | time |")
         p("|---|---:|")
@@ -205,7 +205,7 @@ def main():
             p(f"| `{k}` | {v} |")
         p("")
         p("Heap allocations of the parser, counted by the host's counting allocator installed as the")
-        p("global allocator of the bench binary (`host/benches/parser.rs`; 10,000 parses after one")
+        p("global allocator of the bench binary (`crates/server/benches/parser.rs`; 10,000 parses after one")
         p("warm-up parse; the run fails if a parse with reused buffers allocates):")
         p("")
         p("```")

@@ -8,8 +8,8 @@
 #           alternate between the servers (each round runs every target once, in a rotated order);
 #           the figures are medians over the rounds, and every ratio is against the hyper reference
 #           on the same path, measured in the same run.
-#   micro   criterion (host/benches/micro.rs: plugin call cost, 1,000-route matching) and the
-#           alternating parser-vs-httparse bench with its allocation counts (host/benches/parser.rs).
+#   micro   criterion (crates/server/benches/micro.rs: plugin call cost, 1,000-route matching) and the
+#           alternating parser-vs-httparse bench with its allocation counts (crates/server/benches/parser.rs).
 #   memory  bench/memory.py on fresh servers: RSS with 10,000 idle keep-alive connections, RSS
 #           after 10,000 and after 1,000,000 mixed requests, heap allocations per request.
 #
@@ -178,8 +178,8 @@ if [ "$micro" = 1 ]; then
   stop_pid "$wg_pid"   # the servers sit idle meanwhile; wasmgate restarts for memory
   if [ "$quick" = 1 ]; then crit=(--warm-up-time 1 --measurement-time 2); pquick=--quick
   else crit=(--warm-up-time 2 --measurement-time 5); pquick=; fi
-  cargo bench -p wasmgate --bench micro -- "${crit[@]}" >"$tmp/criterion.txt" 2>&1
-  cargo bench -p wasmgate --bench parser -- $pquick >"$tmp/parser.txt" 2>&1
+  cargo bench -p wasmgate-server --bench micro -- "${crit[@]}" >"$tmp/criterion.txt" 2>&1
+  cargo bench -p wasmgate-server --bench parser -- $pquick >"$tmp/parser.txt" 2>&1
 fi
 
 # --- memory ------------------------------------------------------------------------------------

@@ -37,6 +37,13 @@ pub enum BuildError {
     /// cargo ran and failed; its own diagnostics were already printed to stderr.
     #[error("cargo build of the plugins failed ({status}); see cargo's output above")]
     CargoFailed { status: std::process::ExitStatus },
+    /// A plugin's `build` command ran and failed; its output was already printed.
+    #[error("plugin `{name}`: its build command `{command}` failed ({status})")]
+    CommandFailed {
+        name: String,
+        command: String,
+        status: std::process::ExitStatus,
+    },
     /// cargo succeeded but an expected module is not where it should be (e.g. the crate is not a
     /// `cdylib`, or its lib name differs from the package name).
     #[error(
@@ -59,9 +66,36 @@ impl BuildError {
             BuildError::TargetMissing { .. } => "target_missing",
             BuildError::Spawn { .. } => "spawn",
             BuildError::CargoFailed { .. } => "cargo_failed",
+            BuildError::CommandFailed { .. } => "command_failed",
             BuildError::MissingOutput { .. } => "missing_output",
         }
     }
+}
+
+/// Runs each plugin's `build` command (`(plugin name, command)`) with `sh -c` in `root` (the
+/// configuration's directory, which relative paths in the command are relative to), one after the
+/// other, stopping at the first failure. The commands' output goes to ours.
+pub fn run_build_commands(root: &Path, commands: &[(String, String)]) -> Result<(), BuildError> {
+    for (name, command) in commands {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|source| BuildError::Spawn {
+                program: "sh".to_string(),
+                source,
+            })?;
+        if !status.success() {
+            return Err(BuildError::CommandFailed {
+                name: name.clone(),
+                command: command.clone(),
+                status,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Builds `crates` (package name, crate directory) of the plugin workspace under `root` in

@@ -138,12 +138,17 @@ fn build(config: &Config) -> anyhow::Result<()> {
             PluginSource::File(_) => None,
         })
         .collect();
-    if crates.is_empty() {
-        return Ok(());
+    let commands: Vec<(String, String)> = config
+        .plugins
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), p.build.clone()?)))
+        .collect();
+    if !crates.is_empty() {
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        crate::builder::build_plugins(&config.base_dir, &crates, progress)
+            .context("building plugins")?;
     }
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    crate::builder::build_plugins(&config.base_dir, &crates, progress)
-        .context("building plugins")?;
+    crate::builder::run_build_commands(&config.base_dir, &commands).context("building plugins")?;
     Ok(())
 }
 
@@ -200,7 +205,7 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     println!(
         "{}: ok, ABI version {}",
         file.display(),
-        wasmgate_server::runtime::ABI_VERSION
+        plugin.abi_version().number()
     );
     println!("sha256 {}", plugin.hash());
     println!("exports:");

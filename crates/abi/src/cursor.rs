@@ -23,7 +23,7 @@ pub(crate) struct PairField {
     value: StrField,
 }
 
-const fn field(name: &'static str, length: &'static str) -> StrField {
+pub(crate) const fn field(name: &'static str, length: &'static str) -> StrField {
     StrField { name, length }
 }
 
@@ -163,6 +163,11 @@ impl Writer {
         Ok(Writer {
             buf: Vec::with_capacity(len),
         })
+    }
+
+    pub(crate) fn count(&mut self, field: &'static str, n: usize) -> Result<(), EncodeError> {
+        self.buf.extend_from_slice(&to_u32(field, n)?.to_le_bytes());
+        Ok(())
     }
 
     pub(crate) fn str(&mut self, field: StrField, bytes: &[u8]) -> Result<(), EncodeError> {

@@ -8,7 +8,10 @@
 //! - the byte codec ([`RawRequest`], [`RawResponse`]): little-endian `u32`s and length-prefixed
 //!   byte strings, v2's trailing list of tagged request fields ([`Field`], [`tag`]);
 //! - the host's refusal rules for responses ([`Refusal`], [`check_status`], [`check_header`]),
-//!   built on the HTTP token and field-value rules of `wasmgate-http`.
+//!   built on the HTTP token and field-value rules of `wasmgate-http`;
+//! - v2's host functions: the `wasmgate` import module ([`HOST_FUNCTIONS`]), their error codes
+//!   ([`Errno`]) and grants ([`Grant`]), and the encodings that travel through them
+//!   ([`OutboundRequest`], [`KeyPage`]).
 //!
 //! It is pure and safe (`forbid(unsafe_code)`), allocates only what it returns, and never
 //! panics on bytes it decodes: a host uses it on untrusted guest output. It must not know about
@@ -32,11 +35,16 @@
 
 mod codec;
 mod cursor;
+mod hostcall;
 mod refusal;
 #[cfg(test)]
 mod tests;
 
 pub use codec::{DecodeError, EncodeError, Field, RawPair, RawRequest, RawResponse, tag};
+pub use hostcall::{
+    ABSENT, Errno, Grant, HOST_FUNCTIONS, HostFn, KeyPage, MODULE as HOST_MODULE, OutboundRequest,
+    Param, ValType, host_function,
+};
 pub use refusal::{HOST_OWNED_HEADERS, Refusal, check_header, check_status};
 
 /// The ABI versions, as `wasmgate_abi_version()` returns them. A host dispatches on it: each

@@ -106,8 +106,17 @@ pub fn reason(status: u16) -> &'static str {
 /// The interim response sent before reading a body the client is waiting to send.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Appends the encoded response to `out`. `date` is an IMF-fixdate (RFC 9110 §5.6.7).
-pub fn encode(resp: &Response, framing: Framing, date: &str, out: &mut Vec<u8>) {
+/// Appends the encoded response to `out`. `date` is an IMF-fixdate (RFC 9110 §5.6.7), sent unless
+/// the response carries its own `Date` (a handler that relays another server's answer keeps its
+/// date: RFC 9110 §6.6.1 lets an origin choose it). `extra` are headers the server adds to every
+/// response (e.g. a request id), written after the framing headers and before the handler's.
+pub fn encode(
+    resp: &Response,
+    framing: Framing,
+    date: &str,
+    extra: &[(&str, &[u8])],
+    out: &mut Vec<u8>,
+) {
     let status = resp.status;
     // RFC 9110 §8.6: no Content-Length on 1xx and 204; 304 describes a body it does not carry.
     let no_body_status = matches!(status, 100..=199 | 204 | 304);
@@ -118,9 +127,16 @@ pub fn encode(resp: &Response, framing: Framing, date: &str, out: &mut Vec<u8>) 
     push_decimal(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
-    out.extend_from_slice(b"\r\ndate: ");
-    out.extend_from_slice(date.as_bytes());
     out.extend_from_slice(b"\r\n");
+    if !resp
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("date"))
+    {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     if !no_body_status {
         out.extend_from_slice(b"content-length: ");
         push_decimal(out, resp.body.len() as u64);
@@ -130,6 +146,12 @@ pub fn encode(resp: &Response, framing: Framing, date: &str, out: &mut Vec<u8>) 
         out.extend_from_slice(b"connection: close\r\n");
     } else if framing.http10 {
         out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    for (name, value) in extra {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
     }
     for (name, value) in &resp.headers {
         out.extend_from_slice(name.as_bytes());
@@ -175,7 +197,7 @@ mod tests {
 
     fn text(resp: &Response, framing: Framing) -> String {
         let mut out = Vec::new();
-        encode(resp, framing, DATE, &mut out);
+        encode(resp, framing, DATE, &[], &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -234,6 +256,33 @@ mod tests {
             .contains("connection: keep-alive\r\n")
         );
         assert!(!text(&resp, KEEP).contains("connection"));
+    }
+
+    /// A handler's own `Date` (any case) replaces the server's: exactly one `Date` is sent.
+    #[test]
+    fn a_handlers_date_replaces_the_servers() {
+        let own = "Tue, 01 Dec 2026 10:00:00 GMT";
+        let resp = Response::new(200).header("Date", own.as_bytes().to_vec());
+        let out = text(&resp, KEEP);
+        assert_eq!(
+            out.to_ascii_lowercase().matches("date:").count(),
+            1,
+            "{out}"
+        );
+        assert!(out.contains(&format!("Date: {own}\r\n")), "{out}");
+        assert!(!out.contains(DATE), "{out}");
+    }
+
+    #[test]
+    fn extra_headers_come_after_framing_and_before_the_handlers() {
+        let resp = Response::new(200).header("x-h", b"1".to_vec());
+        let mut out = Vec::new();
+        encode(&resp, KEEP, DATE, &[("x-request-id", b"abc")], &mut out);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("content-length: 0\r\nx-request-id: abc\r\nx-h: 1\r\n\r\n"),
+            "{out}"
+        );
     }
 
     #[test]

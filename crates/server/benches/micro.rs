@@ -9,9 +9,11 @@ use std::path::Path;
 
 use common::{Ours, Theirs, inputs};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::sync::Arc;
+use wasmgate_server::RequestId;
 use wasmgate_server::config::{PluginGrants, PluginLimits, RuntimeSettings};
 use wasmgate_server::routes::{Match, RouteTable};
-use wasmgate_server::runtime::{GuestRequest, Runtime};
+use wasmgate_server::runtime::{GuestRequest, HostEnv, Runtime};
 
 /// Both parsers on every input of `common` (pipelined: every request of the buffer), brought to
 /// the same information. `parser.rs` measures the same pairs in alternating rounds.
@@ -67,13 +69,14 @@ fn plugin_call(c: &mut Criterion) {
         params: vec![(b"name", b"world")],
         ..GuestRequest::default()
     };
+    let env = Arc::new(HostEnv::default());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     c.bench_function("plugin/hello_instantiate_call_teardown", |b| {
         b.iter(|| {
-            rt.block_on(plugin.call(black_box(&req), &limits, 1))
+            rt.block_on(plugin.call(black_box(&req), &limits, RequestId::from_bits(1), &env))
                 .unwrap()
         })
     });

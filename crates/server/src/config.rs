@@ -55,13 +55,27 @@ impl Default for PluginLimits {
 }
 
 /// Capabilities a plugin gets beyond the default sandbox (stdout/stderr into the log, clocks,
-/// random). Empty by default: no files, no environment, no arguments.
+/// random). Empty by default: no files, no environment, no arguments, no host functions. A change
+/// here means the module is checked again (its imports must be granted), not just re-bound.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PluginGrants {
     /// Environment variables passed through, by name, with the host's current value.
     pub env: Vec<String>,
     /// Host directories pre-opened for the guest, read-only.
     pub dirs: Vec<DirGrant>,
+    /// A `[plugins.NAME.vars]` table exists: the module may import `wasmgate.var_get`.
+    pub vars: bool,
+}
+
+impl PluginGrants {
+    /// Whether these grants include the host-function group `grant` (docs/ABI.md
+    /// "Capabilities").
+    pub fn includes(&self, grant: wasmgate_abi::Grant) -> bool {
+        match grant {
+            wasmgate_abi::Grant::Vars => self.vars,
+            wasmgate_abi::Grant::Kv | wasmgate_abi::Grant::Outbound => false,
+        }
+    }
 }
 
 /// One host directory a plugin may read, and the path the guest sees it at.
@@ -116,8 +130,12 @@ impl Default for RuntimeSettings {
 
 mod error;
 mod file;
+mod values;
+mod vars;
 
+pub use crate::clientaddr::IpNet;
 pub use error::ConfigError;
+pub use vars::{MAX_VAR_BYTES, Var, VarSource, Vars};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -155,7 +173,7 @@ pub struct Config {
 }
 
 /// Listener and connection settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Address to listen on (overridden by `--listen`).
     pub listen: SocketAddr,
@@ -178,6 +196,12 @@ pub struct ServerSettings {
     /// serves normally, before it stops accepting: time for a load balancer to notice and stop
     /// sending. Zero stops accepting at once.
     pub drain_delay: Duration,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed when telling plugins the
+    /// client's address (docs/ABI.md, v2 field `client_addr`). Empty: every peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The response header that carries each request's id (the id of its log lines and of the
+    /// plugin's `request_id` field), so a client can quote it; `None` sends none.
+    pub request_id_header: Option<String>,
 }
 
 /// Every timeout the server enforces. None of them may be zero.
@@ -232,6 +256,12 @@ pub struct PluginConfig {
     pub source: PluginSource,
     pub limits: PluginLimits,
     pub grants: PluginGrants,
+    /// Its variables, resolved when the configuration was read (empty without a `vars` table;
+    /// `grants.vars` says whether the table exists).
+    pub vars: std::sync::Arc<Vars>,
+    /// The command `wasmgate build` runs (with `sh -c`, in the config's directory) to produce a
+    /// `wasm` module, e.g. a C plugin's `clang` line; `None` for ready modules and crates.
+    pub build: Option<String>,
 }
 
 /// One `[[routes]]` entry.
@@ -273,7 +303,7 @@ impl Config {
 
     /// Parses and validates `text`; `source` names it in errors, `base_dir` anchors relative paths.
     pub fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-        file::parse(text, source, base_dir)
+        file::parse(text, source, base_dir, &|name| std::env::var(name).ok())
     }
 
     /// The config file this came from, when it came from one (not the embedded default): the file
@@ -298,6 +328,8 @@ impl Default for ServerSettings {
             watch_debounce: Duration::from_millis(200),
             reuse_port: false,
             drain_delay: Duration::ZERO,
+            trusted_proxies: Vec::new(),
+            request_id_header: Some("x-request-id".to_string()),
         }
     }
 }

@@ -6,16 +6,20 @@
 //! boundary), and turns every failure into a response through [`RequestError`]. It never touches
 //! the socket or the parser's buffer layout beyond the borrowed view it is given.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use wasmgate_abi::{AbiVersion, Field, tag};
 use wasmgate_http::HeadView;
 use wasmgate_http::encode::Response;
 
+use crate::clientaddr::{IpNet, client_ip};
 use crate::error::RequestError;
 use crate::guard::{Guards, Outcome, Rejection};
 use crate::metrics::{CallOutcome, Metrics, NO_ROUTE};
 use crate::native::{self, Probe};
 use crate::reload::{Routing, RoutingCell, Target};
+use crate::request_id::RequestId;
 use crate::routes::Match;
 use crate::runtime::GuestRequest;
 
@@ -32,6 +36,15 @@ pub(crate) struct Dispatcher {
     pub(crate) guards: Arc<Guards>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) probe: Arc<Probe>,
+    /// Peers whose forwarding headers are believed (`[server] trusted_proxies`).
+    pub(crate) trusted_proxies: Vec<IpNet>,
+}
+
+/// Where a request came from and which it is: what v2 plugins are told besides the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    pub(crate) peer: SocketAddr,
+    pub(crate) id: RequestId,
 }
 
 impl Dispatcher {
@@ -47,8 +60,9 @@ impl Dispatcher {
         matched: Match<'r, Target>,
         head: &HeadView<'_>,
         body: &[u8],
-        request_id: u64,
+        origin: Origin,
     ) -> Answer<'r> {
+        let request_id = origin.id;
         let (target, pattern, params) = match matched {
             Match::Found {
                 target,
@@ -69,16 +83,20 @@ impl Dispatcher {
             }
             Target::Plugin { plugin, limits } => (plugin, limits),
         };
-        let Some(plugin) = routing.plugins.get(&**plugin_name) else {
+        let Some(served) = routing.plugins.get(&**plugin_name) else {
             self.metrics
                 .plugin_call(plugin_name, CallOutcome::NotLoaded, 0);
-            tracing::warn!(plugin = %plugin_name, request_id, kind = "not_loaded", "plugin not loaded");
+            tracing::warn!(plugin = %plugin_name, %request_id, kind = "not_loaded", "plugin not loaded");
             return error_answer(
                 RequestError::PluginNotLoaded(plugin_name.to_string()),
                 pattern,
             );
         };
-        let request = GuestRequest {
+        let plugin = &served.plugin;
+        // The v2 fields, built only for a v2 plugin (a v1 encoding has no place for them).
+        let meta = (plugin.abi_version() == AbiVersion::V2)
+            .then(|| Meta::new(origin, head, &self.trusted_proxies));
+        let mut request = GuestRequest {
             method: head.method().as_bytes(),
             target: head.target().as_bytes(),
             path: head.path().as_bytes(),
@@ -92,6 +110,9 @@ impl Dispatcher {
             body,
             fields: Vec::new(),
         };
+        if let Some(meta) = &meta {
+            request.fields = meta.fields(pattern);
+        }
         let permit = match self.guards.admit(plugin_name, plugin.hash(), limits).await {
             Ok(permit) => permit,
             Err(rejection) => {
@@ -106,11 +127,11 @@ impl Dispatcher {
                     ),
                 };
                 self.metrics.plugin_call(plugin_name, outcome, 0);
-                tracing::warn!(plugin = %plugin_name, request_id, kind = err.kind(), "plugin call refused");
+                tracing::warn!(plugin = %plugin_name, %request_id, kind = err.kind(), "plugin call refused");
                 return error_answer(err, pattern);
             }
         };
-        let result = plugin.call(&request, limits, request_id).await;
+        let result = plugin.call(&request, limits, request_id, &served.env).await;
         permit.finish(Outcome::of(&result));
         match result {
             Ok(resp) => {
@@ -132,7 +153,7 @@ impl Dispatcher {
                 self.metrics
                     .plugin_call(plugin_name, err.outcome(), err.fuel_used());
                 let stderr = err.stderr_tail().unwrap_or("");
-                tracing::error!(plugin = %plugin_name, request_id, kind, error = %err, guest_stderr = stderr, "plugin call failed");
+                tracing::error!(plugin = %plugin_name, %request_id, kind, error = %err, guest_stderr = stderr, "plugin call failed");
                 error_answer(RequestError::Plugin(err), pattern)
             }
         }
@@ -143,5 +164,55 @@ fn error_answer(err: RequestError, route: &str) -> Answer<'_> {
     Answer {
         response: err.response(),
         route,
+    }
+}
+
+/// The text of a v2 request's metadata fields, owned for the time of one call.
+struct Meta {
+    peer: String,
+    client: String,
+    id: crate::request_id::IdText,
+}
+
+impl Meta {
+    fn new(origin: Origin, head: &HeadView<'_>, trusted: &[IpNet]) -> Meta {
+        let named = |name: &'static str| {
+            head.headers()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
+        let client = client_ip(
+            origin.peer.ip(),
+            trusted,
+            named("forwarded"),
+            named("x-forwarded-for"),
+        );
+        Meta {
+            peer: origin.peer.to_string(),
+            client: client.to_string(),
+            id: origin.id.to_text(),
+        }
+    }
+
+    /// The fields, for the route `pattern` (docs/ABI.md "v2 request fields").
+    fn fields<'a>(&'a self, pattern: &'a str) -> Vec<Field<'a>> {
+        vec![
+            Field {
+                tag: tag::PEER_ADDR,
+                value: self.peer.as_bytes(),
+            },
+            Field {
+                tag: tag::CLIENT_ADDR,
+                value: self.client.as_bytes(),
+            },
+            Field {
+                tag: tag::ROUTE,
+                value: pattern.as_bytes(),
+            },
+            Field {
+                tag: tag::REQUEST_ID,
+                value: self.id.as_bytes(),
+            },
+        ]
     }
 }

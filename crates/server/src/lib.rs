@@ -24,6 +24,7 @@
 
 #![deny(unsafe_code)]
 
+mod clientaddr;
 pub mod config;
 mod dispatch;
 mod error;
@@ -31,6 +32,7 @@ mod guard;
 mod metrics;
 mod native;
 mod reload;
+mod request_id;
 pub mod routes;
 pub mod runtime;
 mod server;
@@ -41,5 +43,6 @@ mod watch;
 
 pub use native::Readiness;
 pub use reload::{Refused, ReloadError, Report};
+pub use request_id::RequestId;
 pub use server::Summary;
 pub use start::{Running, Server, ShutdownHandle, StartError};

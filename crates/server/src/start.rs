@@ -140,7 +140,9 @@ impl Parts {
                 guards,
                 metrics: metrics.clone(),
                 probe: probe.clone(),
+                trusted_proxies: config.server.trusted_proxies.clone(),
             },
+            request_id_header: config.server.request_id_header.clone(),
         });
         Ok(Parts {
             ctx,

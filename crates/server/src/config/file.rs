@@ -7,14 +7,13 @@
 //! but the text it is given.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
+
+use super::values::{Count, Count32, Delay, Dur, Listen, Size};
+use super::vars::{self, RawVar};
 
 use super::{
     Config, ConfigError, DirGrant, HttpLimits, PluginConfig, PluginGrants, PluginLimits,
@@ -26,13 +25,19 @@ use crate::routes::RouteTable;
 pub(crate) const DEFAULT_CACHE_DIR: &str = ".wasmgate/cache";
 
 /// Parses and validates a whole file.
-pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+/// `read_env` reads the host environment for `{ env = ".." }` variables.
+pub(super) fn parse(
+    text: &str,
+    source: &Path,
+    base_dir: &Path,
+    read_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let raw: RawFile = toml::from_str(text)
         .map_err(|e| ConfigError::at(source, text, e.span(), e.message().trim_end()))?;
     let err =
         |span: std::ops::Range<usize>, msg: String| ConfigError::at(source, text, Some(span), msg);
 
-    let server = raw.server.resolve();
+    let server = raw.server.resolve(&err)?;
     let timeouts = raw.timeouts.resolve();
     let http = raw.http.resolve();
     let runtime = raw.runtime.resolve();
@@ -86,7 +91,36 @@ pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config
         };
         let limits = table.resolve(plugin_defaults);
         check_memory(&limits, &runtime, table.max_memory_bytes.as_ref(), &err)?;
+        let build = match (&table.build, &source) {
+            (Some(cmd), PluginSource::File(_)) => Some(cmd.get_ref().clone()),
+            (Some(cmd), PluginSource::Crate { .. }) => {
+                return Err(err(
+                    cmd.span(),
+                    format!(
+                        "plugin `{name}` has `build` and `crate`: `build` is the command that makes its `wasm` file (a crate is built by cargo)"
+                    ),
+                ));
+            }
+            (None, _) => None,
+        };
+        let mut resolved = Vec::new();
+        if let Some(list) = &table.vars {
+            for (var, raw) in list.get_ref() {
+                if !vars::is_var_name(var) {
+                    return Err(err(
+                        raw.span(),
+                        format!(
+                            "`{var}` is not a variable name: use letters, digits, `_`, `-` and `.`, starting with a letter or `_`"
+                        ),
+                    ));
+                }
+                let value = vars::resolve(var, raw.get_ref(), base_dir, read_env)
+                    .map_err(|message| err(raw.span(), format!("plugin `{name}`: {message}")))?;
+                resolved.extend(value.map(|v| (var.clone(), v)));
+            }
+        }
         let grants = PluginGrants {
+            vars: table.vars.is_some(),
             env: table.env,
             dirs: table
                 .dirs
@@ -102,6 +136,8 @@ pub(super) fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config
             source,
             limits,
             grants,
+            vars: std::sync::Arc::new(vars::collect(resolved)),
+            build,
         });
     }
 
@@ -237,14 +273,44 @@ struct RawServer {
     watch_debounce: Option<Spanned<Dur>>,
     reuse_port: Option<Spanned<bool>>,
     drain_delay: Option<Spanned<Delay>>,
+    trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    request_id_header: Option<Spanned<String>>,
 }
 
 impl RawServer {
-    fn resolve(&self) -> ServerSettings {
-        resolve!(self, ServerSettings::default(), {
+    fn resolve(
+        &self,
+        err: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
+    ) -> Result<ServerSettings, ConfigError> {
+        let mut server = resolve!(self, ServerSettings::default(), {
             listen, max_connections, max_requests_per_connection, watch, watch_debounce, reuse_port,
             drain_delay
-        })
+        });
+        if let Some(list) = &self.trusted_proxies {
+            server.trusted_proxies = list
+                .get_ref()
+                .iter()
+                .map(|p| {
+                    p.get_ref()
+                        .parse()
+                        .map_err(|e| err(p.span(), format!("{e}")))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(header) = &self.request_id_header {
+            let name = header.get_ref();
+            server.request_id_header = if name.is_empty() {
+                None
+            } else if wasmgate_http::is_token(name.as_bytes()) {
+                Some(name.to_ascii_lowercase())
+            } else {
+                return Err(err(
+                    header.span(),
+                    format!("`{name}` is not a header name (an HTTP token), nor \"\" to send none"),
+                ));
+            };
+        }
+        Ok(server)
     }
 }
 
@@ -350,6 +416,8 @@ struct RawPlugin {
     #[serde(rename = "crate")]
     crate_dir: Option<Spanned<String>>,
     wasm: Option<Spanned<String>>,
+    build: Option<Spanned<String>>,
+    vars: Option<Spanned<BTreeMap<String, Spanned<RawVar>>>>,
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]
@@ -399,209 +467,4 @@ struct RawRoute {
 enum MethodSpec {
     One(String),
     Many(Vec<String>),
-}
-
-// ---- value syntax -------------------------------------------------------------------------------
-
-/// A non-zero duration written `"250ms"`, `"10s"` or `"2m"`.
-#[derive(Clone, Copy)]
-struct Dur(Duration);
-
-impl From<Dur> for Duration {
-    fn from(d: Dur) -> Duration {
-        d.0
-    }
-}
-
-/// Parses `"250ms"`, `"10s"`, `"2m"`; `None` for anything else or zero.
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let n: u64 = s[..split].parse().ok()?;
-    let d = match &s[split..] {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        _ => return None,
-    };
-    (!d.is_zero()).then_some(d)
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).ok_or_else(|| {
-            de::Error::custom(format!(
-                "invalid duration `{s}`: expected a non-zero whole number followed by ms, s or m, e.g. \"250ms\", \"10s\", \"2m\""
-            ))
-        })
-    }
-}
-
-/// A duration that may be zero (`"0s"`): a delay that can be switched off.
-#[derive(Clone, Copy)]
-struct Delay(Duration);
-
-impl From<Delay> for Duration {
-    fn from(d: Delay) -> Duration {
-        d.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Delay {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let zero = s
-            .strip_suffix("ms")
-            .or_else(|| s.strip_suffix('s'))
-            .or_else(|| s.strip_suffix('m'))
-            == Some("0");
-        match parse_duration(&s) {
-            Some(d) => Ok(Delay(d)),
-            None if zero => Ok(Delay(Duration::ZERO)),
-            None => Err(de::Error::custom(format!(
-                "invalid duration `{s}`: expected a whole number followed by ms, s or m, e.g. \"0s\", \"5s\""
-            ))),
-        }
-    }
-}
-
-/// A non-zero byte size: an integer, or a string with a unit (`"512KiB"`, `"64MiB"`, `"1GiB"`).
-#[derive(Clone, Copy)]
-struct Size(u64);
-
-macro_rules! size_into {
-    ($($t:ty),*) => {$(
-        impl From<Size> for $t {
-            fn from(s: Size) -> $t {
-                // Validated to fit when deserialized (see `Size::fits`).
-                <$t>::try_from(s.0).unwrap_or(<$t>::MAX)
-            }
-        }
-    )*};
-}
-size_into!(u64, u32, usize);
-
-/// Parses a size with an optional binary unit; `None` for bad syntax, overflow or zero.
-pub(crate) fn parse_size(s: &str) -> Option<u64> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: u64 = s[..split].parse().ok()?;
-    let mult: u64 = match s[split..].trim_start() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-        .filter(|&v| v > 0 && v <= u64::from(u32::MAX) * 16)
-}
-
-impl<'de> Deserialize<'de> for Size {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Size;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-zero size: a number of bytes, or a string like \"512KiB\", \"64MiB\", \"1GiB\"")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v)
-                    .ok()
-                    .filter(|&v| v > 0)
-                    .map(Size)
-                    .ok_or_else(|| {
-                        E::custom(format!(
-                            "invalid size {v}: must be a positive number of bytes"
-                        ))
-                    })
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
-                parse_size(v).map(Size).ok_or_else(|| {
-                    E::custom(format!(
-                        "invalid size `{v}`: expected a positive number with an optional unit B, KiB, MiB or GiB, e.g. \"64MiB\""
-                    ))
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A positive whole number (TOML integers are signed 64-bit, so up to `i64::MAX`).
-#[derive(Clone, Copy)]
-struct Count(u64);
-
-impl From<Count> for u64 {
-    fn from(c: Count) -> u64 {
-        c.0
-    }
-}
-
-impl From<Count> for usize {
-    fn from(c: Count) -> usize {
-        // 64-bit targets only (wasmgate needs 64-bit address space for the pooling allocator).
-        usize::try_from(c.0).unwrap_or(usize::MAX)
-    }
-}
-
-impl<'de> Deserialize<'de> for Count {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
-        u64::try_from(v)
-            .ok()
-            .filter(|&v| v > 0)
-            .map(Count)
-            .ok_or_else(|| {
-                de::Error::custom(format!(
-                    "invalid value {v}: must be a positive whole number"
-                ))
-            })
-    }
-}
-
-/// A positive whole number that must fit 32 bits (counts wasmtime takes as `u32`).
-#[derive(Clone, Copy)]
-struct Count32(u32);
-
-impl From<Count32> for u32 {
-    fn from(c: Count32) -> u32 {
-        c.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Count32 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
-        u32::try_from(v)
-            .ok()
-            .filter(|&v| v > 0)
-            .map(Count32)
-            .ok_or_else(|| {
-                de::Error::custom(format!(
-                    "invalid value {v}: must be a whole number from 1 to {}",
-                    u32::MAX
-                ))
-            })
-    }
-}
-
-/// A socket address to listen on.
-#[derive(Clone, Copy)]
-struct Listen(SocketAddr);
-
-impl From<Listen> for SocketAddr {
-    fn from(l: Listen) -> SocketAddr {
-        l.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Listen {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map(Listen).map_err(|_| {
-            de::Error::custom(format!(
-                "invalid listen address `{s}`: expected IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::]:8080\""
-            ))
-        })
-    }
 }

@@ -9,11 +9,13 @@
 
 use std::collections::HashMap;
 
-use super::Routing;
+use std::sync::Arc;
+
 use super::history::History;
+use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
 use crate::metrics::LoadErrorKind;
-use crate::runtime::{LoadError, Plugin, Runtime, content_hash};
+use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash};
 
 /// What a (re)load did, for the log line that closes it and for callers that wait on it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,23 +63,29 @@ pub(super) fn build(
     let mut report = Report::default();
     for plugin in &config.plugins {
         let old = previous.and_then(|p| p.plugins.get(&plugin.name));
-        match load_one(runtime, plugin, old) {
+        // Services are bound afresh from this configuration whether or not the module changed:
+        // a reload re-reads variables and secrets without recompiling anything.
+        let served = |p: Plugin| Served {
+            plugin: p,
+            env: Arc::new(HostEnv::new(plugin.vars.clone())),
+        };
+        match load_one(runtime, plugin, old.map(|s| &s.plugin)) {
             Ok(Loaded::Unchanged(p)) => {
                 report.unchanged.push(plugin.name.clone());
-                plugins.insert(plugin.name.clone(), p);
+                plugins.insert(plugin.name.clone(), served(p));
             }
             Ok(Loaded::New(p)) => {
-                tracing::info!(plugin = %plugin.name, hash = p.hash(), replaced = old.is_some(), "plugin loaded");
+                tracing::info!(plugin = %plugin.name, hash = p.hash(), abi = %p.abi_version(), replaced = old.is_some(), "plugin loaded");
                 history.loaded(&plugin.name, &p, old.is_some());
                 report.loaded.push(plugin.name.clone());
-                plugins.insert(plugin.name.clone(), p);
+                plugins.insert(plugin.name.clone(), served(p));
             }
             Err(err) => {
                 let path = plugin.source.module_path().display();
                 match old {
                     Some(old) => {
-                        tracing::error!(plugin = %plugin.name, %path, error = %err, kept_hash = old.hash(), "plugin refused; the previous version keeps serving");
-                        plugins.insert(plugin.name.clone(), old.clone());
+                        tracing::error!(plugin = %plugin.name, %path, error = %err, kept_hash = old.plugin.hash(), "plugin refused; the previous version keeps serving");
+                        plugins.insert(plugin.name.clone(), served(old.plugin.clone()));
                     }
                     None => {
                         tracing::error!(plugin = %plugin.name, %path, error = %err, "plugin not loaded; its routes answer 503")

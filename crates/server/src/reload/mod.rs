@@ -18,10 +18,10 @@ use std::sync::{Arc, RwLock};
 pub use build::{Refused, Report};
 pub(crate) use history::History;
 
-use crate::config::{Config, ConfigError, PluginLimits, ServerSettings};
+use crate::config::{Config, ConfigError, PluginLimits};
 use crate::native::Probe;
 use crate::routes::{NativeRoute, RouteTable};
-use crate::runtime::{Plugin, Runtime};
+use crate::runtime::{HostEnv, Plugin, Runtime};
 
 /// What a route of the live table leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,15 @@ pub(crate) struct Routing {
     pub(crate) routes: RouteTable<Target>,
     /// Loaded plugins by name. A configured plugin that never loaded is absent: its routes answer
     /// 503 until it loads.
-    pub(crate) plugins: HashMap<String, Plugin>,
+    pub(crate) plugins: HashMap<String, Served>,
+}
+
+/// A loaded plugin and the host services it is bound to in this routing: a reload that changes
+/// only its variables binds new ones to the same compiled module.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub(crate) plugin: Plugin,
+    pub(crate) env: Arc<HostEnv>,
 }
 
 impl Routing {
@@ -218,16 +226,8 @@ impl Loader {
     fn warn_about_restart_only_changes(&self, new: &Config) {
         let old = &self.fixed;
         for (section, changed) in [
-            // `--listen` and `--watch` override the file: a difference there is not a change.
-            (
-                "server",
-                old.server
-                    != ServerSettings {
-                        listen: old.server.listen,
-                        watch: old.server.watch,
-                        ..new.server
-                    },
-            ),
+            // `reload` already carried `--listen` and `--watch` over into `new`.
+            ("server", old.server != new.server),
             ("timeouts", old.timeouts != new.timeouts),
             ("http", old.http != new.http),
             (

@@ -43,9 +43,9 @@ pub enum LoadError {
     /// Not valid wasm / wat, or wasmtime could not compile it.
     #[error("plugin `{plugin}`: cannot compile: {message}")]
     Compile { plugin: String, message: String },
-    /// The module does not follow ABI v1; every problem found is listed.
+    /// The module does not follow the ABI or its grants; every problem found is listed.
     #[error(
-        "plugin `{plugin}` does not follow the wasmgate ABI v1: {}",
+        "plugin `{plugin}` does not follow the wasmgate ABI: {}",
         join(problems)
     )]
     Abi {
@@ -71,6 +71,19 @@ pub enum LoadError {
     },
 }
 
+/// What to add to the configuration for `grant`, written for the plugin `plugin`.
+fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
+    match grant {
+        wasmgate_abi::Grant::Vars => format!("add a `[plugins.{plugin}.vars]` table"),
+        wasmgate_abi::Grant::Kv => {
+            format!("add `kv = [\"STORE\"]` (a store of [stores.*]) to [plugins.{plugin}]")
+        }
+        wasmgate_abi::Grant::Outbound => {
+            format!("add `allowed_outbound_hosts = [\"https://HOST\"]` to [plugins.{plugin}]")
+        }
+    }
+}
+
 fn join(problems: &[AbiProblem]) -> String {
     let v: Vec<String> = problems.iter().map(ToString::to_string).collect();
     v.join("; ")
@@ -90,13 +103,15 @@ impl LoadError {
     }
 }
 
-/// One way a module departs from ABI v1. Messages name what was found and what the ABI expects.
+/// One way a module departs from the ABI. Messages name what was found and what the ABI expects,
+/// or the grant to add.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AbiProblem {
-    /// An import from a module other than `wasi_snapshot_preview1`, or not a function.
+    /// An import from a module other than `wasi_snapshot_preview1` and `wasmgate`, or not a
+    /// function.
     #[error(
-        "import `{module}.{name}` ({what}) is not allowed: ABI v1 allows only functions from \
-         `wasi_snapshot_preview1`"
+        "import `{module}.{name}` ({what}) is not allowed: only functions from \
+         `wasi_snapshot_preview1` (and, in ABI v2, `wasmgate`) may be imported"
     )]
     ForbiddenImport {
         module: String,
@@ -106,27 +121,41 @@ pub enum AbiProblem {
     /// `wasi_snapshot_preview1.NAME` where NAME is not a WASI preview 1 function.
     #[error("import `wasi_snapshot_preview1.{name}` is not a WASI preview 1 function")]
     UnknownWasiFunction { name: String },
-    /// A WASI import declared with the wrong signature.
+    /// `wasmgate.NAME` where NAME is not a host function of ABI v2.
     #[error(
-        "import `wasi_snapshot_preview1.{name}` has type {found}, WASI preview 1 defines {expected}"
+        "import `wasmgate.{name}` is not a wasmgate host function (docs/ABI.md \"The functions\" lists them)"
     )]
+    UnknownHostFunction { name: String },
+    /// An import declared with the wrong signature.
+    #[error("import `{module}.{name}` has type {found}, the ABI defines {expected}")]
     ImportType {
+        module: &'static str,
         name: String,
         found: String,
         expected: String,
     },
+    /// A host function whose group the plugin's configuration does not grant.
+    #[error("import `wasmgate.{name}` is not granted: {}", grant_hint(*grant, plugin))]
+    NotGranted {
+        name: String,
+        plugin: String,
+        grant: wasmgate_abi::Grant,
+    },
+    /// A module declaring ABI v1 that imports host functions (a v2 feature).
+    #[error("import `wasmgate.{name}` needs ABI v2, but `wasmgate_abi_version()` returned 1")]
+    HostImportInV1 { name: String },
     /// A required export is absent.
-    #[error("missing export `{name}`: ABI v1 expects {expected}")]
+    #[error("missing export `{name}`: the ABI expects {expected}")]
     MissingExport { name: String, expected: String },
     /// An export of the right name but the wrong kind or type.
-    #[error("export `{name}` is {found}, ABI v1 expects {expected}")]
+    #[error("export `{name}` is {found}, the ABI expects {expected}")]
     ExportType {
         name: String,
         found: String,
         expected: String,
     },
-    /// `wasmgate_abi_version()` returned something other than 1.
-    #[error("`wasmgate_abi_version()` returned {found}, this host implements ABI version 1")]
+    /// `wasmgate_abi_version()` returned a version this host does not speak.
+    #[error("`wasmgate_abi_version()` returned {found}, this host implements ABI versions 1 and 2")]
     WrongVersion { found: i32 },
 }
 

@@ -1,5 +1,5 @@
-//! The plugin runtime: compiles plugins, checks them against ABI v1 (docs/ABI.md) and runs each
-//! request in a fresh, bounded wasm instance.
+//! The plugin runtime: compiles plugins, checks them against the ABI (docs/ABI.md, versions 1 and
+//! 2) and runs each request in a fresh, bounded wasm instance.
 //!
 //! One [`Runtime`] holds the engine-wide state (engine, WASI linker, instance-slot semaphore and
 //! the single epoch ticker); [`Runtime::load`] turns a module into a [`Plugin`];
@@ -8,12 +8,14 @@
 //! maps `CallError::kind()` to a status in one place.
 //!
 //! Submodules: `engine` (Config, pooling, ticker), `store` (per-request limits), `wasi` (guest
-//! capabilities and output capture), `validate` (static ABI checks), `abi` (byte layout),
-//! `plugin` (call sequence and failure classification), `error`.
+//! capabilities and output capture), `hostcalls` (the v2 `wasmgate` host functions and their
+//! calling convention), `validate` (static ABI and grant checks), `abi` (response bytes to a
+//! validated value), `plugin` (call sequence and failure classification), `error`.
 
 mod abi;
 mod engine;
 mod error;
+mod hostcalls;
 mod plugin;
 mod store;
 mod validate;
@@ -23,23 +25,24 @@ mod wasi;
 mod perf_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_tests;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use wasmgate_abi::AbiVersion;
 use wasmtime::{Engine, ExternType, FuncType, Linker, Module, Store};
 
 pub use abi::{GuestResponse, ResponseError};
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
+pub use hostcalls::HostEnv;
 pub use plugin::Plugin;
 pub use wasi::GrantError;
 /// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.
 pub use wasmgate_abi::RawRequest as GuestRequest;
-
-/// The ABI version this host speaks (docs/ABI.md): what `wasmgate_abi_version()` must return.
-pub const ABI_VERSION: i32 = wasmgate_abi::AbiVersion::V1 as i32;
 
 use crate::config::{PluginGrants, PluginLimits, RuntimeSettings};
 use engine::EpochTicker;
@@ -81,6 +84,8 @@ impl Runtime {
         let engine = engine::build_engine(settings, cache_dir)?;
         let mut linker: Linker<StoreData> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
+            .map_err(|e| RuntimeError::Engine(error::chain(&e)))?;
+        hostcalls::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError::Engine(error::chain(&e)))?;
         let wasi_types = wasi_signatures(&engine, &linker);
         let ticker = EpochTicker::start(&engine, settings.epoch_tick)?;
@@ -132,8 +137,9 @@ impl Runtime {
         self.load_bytes(name, bytes, grants)
     }
 
-    /// Compiles `bytes` (binary or text), checks imports and exports against ABI v1, pre-links
-    /// against WASI, then runs `_initialize` + `wasmgate_abi_version()` on a throwaway instance.
+    /// Compiles `bytes` (binary or text), checks imports and exports against the ABI and the
+    /// plugin's grants, pre-links against WASI and the host functions, then runs `_initialize` +
+    /// `wasmgate_abi_version()` on a throwaway instance and checks what that version allows.
     /// Blocks for the compilation; callable from inside or outside a tokio runtime.
     pub fn load_bytes(
         &self,
@@ -146,7 +152,7 @@ impl Runtime {
             plugin: plugin_name(),
             message: error::chain(&e),
         })?;
-        let problems = validate::check_module(&module, &self.shared.wasi_types);
+        let problems = validate::check_module(&module, &self.shared.wasi_types, name, grants);
         if !problems.is_empty() {
             return Err(LoadError::Abi {
                 plugin: plugin_name(),
@@ -166,7 +172,7 @@ impl Runtime {
                 plugin: plugin_name(),
                 message: error::chain(&e),
             })?;
-        let plugin = Plugin::new(
+        let mut plugin = Plugin::new(
             name,
             content_hash(bytes),
             grants.clone(),
@@ -180,18 +186,26 @@ impl Runtime {
             deadline: self.shared.settings.load_check_deadline,
             ..PluginLimits::default()
         };
-        let version = block_on_own_thread(plugin.abi_version(&check_limits)).map_err(|e| {
+        let version = block_on_own_thread(plugin.declared_version(&check_limits)).map_err(|e| {
             LoadError::Check {
                 plugin: plugin_name(),
                 source: Box::new(e),
             }
         })?;
-        if version != ABI_VERSION {
+        let Some(version) = AbiVersion::from_declared(version) else {
             return Err(LoadError::Abi {
                 plugin: plugin_name(),
                 problems: vec![AbiProblem::WrongVersion { found: version }],
             });
+        };
+        let problems = validate::check_version(&module, version);
+        if !problems.is_empty() {
+            return Err(LoadError::Abi {
+                plugin: plugin_name(),
+                problems,
+            });
         }
+        plugin.set_version(version);
         Ok(plugin)
     }
 }
@@ -223,6 +237,7 @@ fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<Strin
     let data = StoreData {
         wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
         limiter: MemoryLimiter::new(0),
+        host: None,
     };
     let mut store = Store::new(engine, data);
     let defs: Vec<_> = linker

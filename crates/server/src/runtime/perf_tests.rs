@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::tests::{CPU_HEAVY, call, get, limits, load};
 use crate::config::PluginLimits;
+use crate::request_id::RequestId;
 
 /// Fairness (docs/decisions/0001-guest-fairness.md): two guests spinning on both workers of a
 /// 2-worker tokio runtime must not starve a third, trivial task. The probe sleeps 1 ms in a loop
@@ -38,7 +39,13 @@ fn spinning_guests_do_not_starve_other_tasks() {
                 let started = started.clone();
                 tokio::spawn(async move {
                     started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    spin.call(&get(""), &slow, i).await
+                    spin.call(
+                        &get(""),
+                        &slow,
+                        RequestId::from_bits(i),
+                        &super::tests::env(),
+                    )
+                    .await
                 })
             })
             .collect();

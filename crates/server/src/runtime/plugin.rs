@@ -15,9 +15,11 @@ use super::GuestRequest;
 use super::Shared;
 use super::abi::{self, GuestResponse, ResponseError};
 use super::error::{CallError, DeadlineExceeded, chain};
+use super::hostcalls::{HostCtx, HostEnv};
 use super::store::{StoreData, new_store};
 use super::wasi::{Capture, ResolvedGrants};
 use crate::config::{PluginGrants, PluginLimits};
+use crate::request_id::RequestId;
 use wasmgate_abi::AbiVersion;
 
 /// A compiled, validated, pre-linked plugin. Cheap to clone; calls are independent (each gets its
@@ -25,6 +27,8 @@ use wasmgate_abi::AbiVersion;
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<PluginInner>,
+    /// What `wasmgate_abi_version()` declared at load: decides the request encoding.
+    version: AbiVersion,
 }
 
 struct PluginInner {
@@ -107,6 +111,7 @@ impl Plugin {
         shared: Arc<Shared>,
     ) -> Plugin {
         Plugin {
+            version: AbiVersion::V1,
             inner: Arc::new(PluginInner {
                 name: name.into(),
                 hash,
@@ -122,6 +127,16 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The ABI version the module declared (what its requests are encoded for).
+    pub fn abi_version(&self) -> AbiVersion {
+        self.version
+    }
+
+    /// Records the version the load check read.
+    pub(crate) fn set_version(&mut self, version: AbiVersion) {
+        self.version = version;
     }
 
     /// SHA-256 of the module file, lowercase hex (compare with `sha256sum`).
@@ -171,26 +186,35 @@ impl Plugin {
         &self,
         req: &GuestRequest<'_>,
         limits: &PluginLimits,
-        request_id: u64,
+        request_id: RequestId,
+        env: &Arc<HostEnv>,
     ) -> Result<GuestResponse, CallError> {
         let deadline = Instant::now() + limits.deadline;
         let encoded = req
-            .encode(AbiVersion::V1)
+            .encode(self.version)
             .map_err(|_| CallError::MemoryLimit {
                 limit_bytes: limits.max_memory_bytes,
                 stderr_tail: String::new(),
                 fuel_used: 0,
             })?;
         let max_response = limits.max_response_bytes;
-        let capture = Capture::new(self.inner.name.clone(), request_id);
+        let capture = Capture::new(self.inner.name.clone(), Some(request_id));
+        let host = HostCtx {
+            env: env.clone(),
+            deadline,
+            plugin: self.inner.name.clone(),
+        };
         let exports = self.inner.exports;
         // Boxed: the call's state (wasmtime's async call futures, the timeout, the slot wait) is
         // several KiB, and unboxed it would be part of every connection task's future, idle
         // keep-alive connections included (bench/memory.py measures that).
-        let result = Box::pin(self.run(&capture, limits, deadline, |store, instance| {
-            Box::pin(handle(store, instance, exports, encoded, max_response))
-        }))
-        .await;
+        let result =
+            Box::pin(
+                self.run(&capture, Some(host), limits, deadline, |store, instance| {
+                    Box::pin(handle(store, instance, exports, encoded, max_response))
+                }),
+            )
+            .await;
         capture.finish();
         let (mut response, fuel_used) = result?;
         response.fuel_used = fuel_used;
@@ -198,12 +222,12 @@ impl Plugin {
     }
 
     /// `_initialize` + `wasmgate_abi_version()` on a throwaway instance, as the loader's check.
-    pub(crate) async fn abi_version(&self, limits: &PluginLimits) -> Result<i32, CallError> {
-        let capture = Capture::new(self.inner.name.clone(), 0);
+    pub(crate) async fn declared_version(&self, limits: &PluginLimits) -> Result<i32, CallError> {
+        let capture = Capture::new(self.inner.name.clone(), None);
         let deadline = Instant::now() + limits.deadline;
         let export = self.inner.exports.abi_version;
         let result = self
-            .run(&capture, limits, deadline, |store, instance| {
+            .run(&capture, None, limits, deadline, |store, instance| {
                 Box::pin(async move {
                     let f: TypedFunc<(), i32> =
                         typed(instance, store, &export, "wasmgate_abi_version")?;
@@ -221,6 +245,7 @@ impl Plugin {
     async fn run<R>(
         &self,
         capture: &Capture,
+        host: Option<HostCtx>,
         limits: &PluginLimits,
         deadline: Instant,
         body: impl for<'s> FnOnce(&'s mut Store<StoreData>, Instance) -> BodyFuture<'s, R>,
@@ -236,6 +261,7 @@ impl Plugin {
         let mut store = new_store(
             &shared.engine,
             wasi,
+            host,
             limits.max_memory_bytes,
             limits.fuel,
             deadline,

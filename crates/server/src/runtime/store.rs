@@ -1,4 +1,5 @@
-//! One request's `Store`: its WASI context, its memory limiter, its fuel and its deadline.
+//! One request's `Store`: its WASI context, its host-function context, its memory limiter, its
+//! fuel and its deadline.
 //!
 //! Everything that bounds a single call is installed here, in one function, so it is easy to see
 //! that every store gets every limit. Must not know about the ABI or about modules.
@@ -9,11 +10,14 @@ use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::error::DeadlineExceeded;
+use super::hostcalls::HostCtx;
 
 /// Per-store state (`T` of `Store<T>`).
 pub(crate) struct StoreData {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: MemoryLimiter,
+    /// What the `wasmgate` host functions serve this request from (`None` for the load check).
+    pub(crate) host: Option<HostCtx>,
 }
 
 /// Caps linear memory at the plugin's `max_memory_bytes` and remembers that it said no, so that
@@ -96,6 +100,7 @@ impl ResourceLimiter for MemoryLimiter {
 pub(crate) fn new_store(
     engine: &Engine,
     wasi: WasiP1Ctx,
+    host: Option<HostCtx>,
     max_memory_bytes: u64,
     fuel: u64,
     deadline: Instant,
@@ -103,6 +108,7 @@ pub(crate) fn new_store(
     let data = StoreData {
         wasi,
         limiter: MemoryLimiter::new(max_memory_bytes),
+        host,
     };
     let mut store = Store::new(engine, data);
     store.limiter(|d| &mut d.limiter);

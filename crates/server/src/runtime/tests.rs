@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::config::DirGrant;
 use crate::metrics::LoadErrorKind;
+use crate::request_id::RequestId;
 
 /// One runtime for all tests (each runtime reserves address space for its pool).
-fn runtime() -> &'static Runtime {
+pub(super) fn runtime() -> &'static Runtime {
     static RT: LazyLock<Runtime> = LazyLock::new(|| {
         Runtime::new(&RuntimeSettings {
             max_instances: 64,
@@ -78,12 +79,18 @@ pub(super) fn get(query: &'static str) -> GuestRequest<'static> {
     }
 }
 
+/// A plugin bound to no services (no variables).
+pub(super) fn env() -> Arc<HostEnv> {
+    Arc::new(HostEnv::default())
+}
+
 pub(super) async fn call(
     p: &Plugin,
     query: &'static str,
     limits: &PluginLimits,
 ) -> Result<GuestResponse, CallError> {
-    p.call(&get(query), limits, 7).await
+    p.call(&get(query), limits, RequestId::from_bits(7), &env())
+        .await
 }
 
 /// Calls `name` expecting `kind`, then shows the same plugin answers `?ok` normally.
@@ -131,14 +138,21 @@ async fn echo_guest_sees_the_encoded_request() {
         body: b"the body\r\n",
         fields: Vec::new(),
     };
-    let r = p.call(&req, &limits(), 1).await.unwrap();
+    let r = p
+        .call(&req, &limits(), RequestId::from_bits(1), &env())
+        .await
+        .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.headers, vec![("X-Method".to_string(), b"POST".to_vec())]);
     assert_eq!(r.body, b"the body\r\n");
     // A body larger than the initial page makes the guest allocator grow memory.
     let big = vec![b'z'; 200_000];
     let req = GuestRequest { body: &big, ..req };
-    assert_eq!(p.call(&req, &limits(), 2).await.unwrap().body, big);
+    let r = p
+        .call(&req, &limits(), RequestId::from_bits(2), &env())
+        .await
+        .unwrap();
+    assert_eq!(r.body, big);
 }
 
 #[tokio::test]
@@ -273,7 +287,7 @@ fn missing_export_is_named_with_its_expected_type() {
 fn wrong_abi_version_is_refused() {
     let e = load_err("wrong_abi_version");
     assert!(
-        matches!(&e, LoadError::Abi { problems, .. } if problems == &[AbiProblem::WrongVersion { found: 2 }]),
+        matches!(&e, LoadError::Abi { problems, .. } if problems == &[AbiProblem::WrongVersion { found: 3 }]),
         "{e}"
     );
 }
@@ -298,7 +312,7 @@ fn mistyped_export_names_found_and_expected_types() {
     let msg = load_wat_err(&wat).to_string();
     assert!(
         msg.contains(
-            "export `wasmgate_handle` is a function (i32) -> i64, ABI v1 expects a function (i32, i32) -> i64"
+            "export `wasmgate_handle` is a function (i32) -> i64, the ABI expects a function (i32, i32) -> i64"
         ),
         "{msg}"
     );
@@ -315,7 +329,7 @@ fn mistyped_and_unknown_wasi_imports_are_refused() {
     );
     let msg = load_wat_err(&wat).to_string();
     assert!(
-        msg.contains("import `wasi_snapshot_preview1.fd_write` has type (i32) -> i32, WASI preview 1 defines (i32, i32, i32, i32) -> i32"),
+        msg.contains("import `wasi_snapshot_preview1.fd_write` has type (i32) -> i32, the ABI defines (i32, i32, i32, i32) -> i32"),
         "{msg}"
     );
     assert!(
@@ -349,6 +363,7 @@ fn garbage_does_not_compile_and_wasm_extension_needs_a_binary() {
 #[test]
 fn a_granted_directory_must_exist() {
     let grants = PluginGrants {
+        vars: false,
         env: vec![],
         dirs: vec![DirGrant {
             host: "/nonexistent/dir".into(),
@@ -384,6 +399,7 @@ async fn sandbox_is_empty_unless_granted() {
         .unwrap();
     assert_eq!(call(&bare, "", &limits()).await.unwrap().status, 200);
     let grants = PluginGrants {
+        vars: false,
         // PATH is set wherever tests run; the other one is not, and is skipped.
         env: vec!["PATH".into(), "WASMGATE_TEST_SURELY_UNSET_VAR".into()],
         dirs: vec![DirGrant {
@@ -541,7 +557,7 @@ async fn guest_stderr_is_logged_line_by_line_with_plugin_and_request_id() {
     let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("wasmgate_server::guest"))
+        .filter(|l| l.contains("wasmgate::guest"))
         .collect();
     assert_eq!(lines.len(), 2, "{log}");
     assert!(
@@ -555,7 +571,7 @@ async fn guest_stderr_is_logged_line_by_line_with_plugin_and_request_id() {
             "{l}"
         );
         assert!(
-            l.contains("request_id=7") && l.contains("stream=\"stderr\""),
+            l.contains("request_id=0000000000000007") && l.contains("stream=\"stderr\""),
             "{l}"
         );
     }

@@ -1,17 +1,22 @@
-//! Static checks of a compiled module against ABI v1 (docs/ABI.md "Exports" and "Imports").
+//! Static checks of a compiled module against the ABI (docs/ABI.md "Exports", "Imports" and, for
+//! v2, "Host functions" and "Capabilities") and against its plugin's grants.
 //!
-//! Reports every problem at once, each naming what was found and what the ABI expects, so a
-//! plugin author fixes them in one round. Only looks at types: running the module (the
-//! `wasmgate_abi_version()` check) is the plugin loader's job.
+//! Reports every problem at once, each naming what was found and what the ABI expects (or the
+//! grant to add), so a plugin author fixes them in one round. Only looks at types: running the
+//! module (the `wasmgate_abi_version()` check) is the plugin loader's job, which then asks
+//! [`check_version`] what that version allows.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use wasmtime::{ExternType, FuncType, Module, ValType};
 
-use super::error::AbiProblem;
+use wasmgate_abi::{AbiVersion, HOST_MODULE};
 
-/// The only import module ABI v1 allows.
+use super::error::AbiProblem;
+use crate::config::PluginGrants;
+
+/// WASI preview 1, the import module of every version.
 pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// What each required export must be. Written the way error messages print them.
@@ -115,10 +120,13 @@ fn kind_name(ty: &ExternType) -> &'static str {
 }
 
 /// Checks imports against the WASI preview 1 signatures the linker defines (`wasi_types`) and the
-/// exports against ABI v1. Empty result = valid.
+/// `wasmgate` host functions the plugin `plugin` is granted, and the exports against the ABI.
+/// Empty result = valid.
 pub(crate) fn check_module(
     module: &Module,
     wasi_types: &HashMap<String, FuncType>,
+    plugin: &str,
+    grants: &PluginGrants,
 ) -> Vec<AbiProblem> {
     let mut problems = Vec::new();
     for import in module.imports() {
@@ -132,6 +140,10 @@ pub(crate) fn check_module(
             });
             continue;
         };
+        if m == HOST_MODULE {
+            problems.extend(check_host_import(name, f, plugin, grants));
+            continue;
+        }
         if m != WASI_MODULE {
             problems.push(AbiProblem::ForbiddenImport {
                 module: m.to_string(),
@@ -145,6 +157,7 @@ pub(crate) fn check_module(
                 name: name.to_string(),
             }),
             Some(want) if !FuncType::eq(f, want) => problems.push(AbiProblem::ImportType {
+                module: WASI_MODULE,
                 name: name.to_string(),
                 found: describe_func(f),
                 expected: describe_func(want),
@@ -179,6 +192,56 @@ pub(crate) fn check_module(
         });
     }
     problems
+}
+
+/// One import from `wasmgate`: a function of the table, of its type, whose group is granted.
+fn check_host_import(
+    name: &str,
+    f: &FuncType,
+    plugin: &str,
+    grants: &PluginGrants,
+) -> Option<AbiProblem> {
+    let Some(def) = wasmgate_abi::host_function(name) else {
+        return Some(AbiProblem::UnknownHostFunction {
+            name: name.to_string(),
+        });
+    };
+    let params: Vec<ValType> = def
+        .wasm_params()
+        .into_iter()
+        .map(|p| match p {
+            wasmgate_abi::ValType::I32 => ValType::I32,
+            wasmgate_abi::ValType::I64 => ValType::I64,
+        })
+        .collect();
+    if !(same_types(f.params(), &params) && same_types(f.results(), &[ValType::I32])) {
+        return Some(AbiProblem::ImportType {
+            module: HOST_MODULE,
+            name: name.to_string(),
+            found: describe_func(f),
+            expected: sig(params.iter(), [ValType::I32].iter()),
+        });
+    }
+    (!grants.includes(def.grant)).then(|| AbiProblem::NotGranted {
+        name: name.to_string(),
+        plugin: plugin.to_string(),
+        grant: def.grant,
+    })
+}
+
+/// What the declared `version` allows beyond the static checks: a v1 module may import nothing
+/// from `wasmgate`.
+pub(crate) fn check_version(module: &Module, version: AbiVersion) -> Vec<AbiProblem> {
+    match version {
+        AbiVersion::V2 => Vec::new(),
+        AbiVersion::V1 => module
+            .imports()
+            .filter(|i| i.module() == HOST_MODULE)
+            .map(|i| AbiProblem::HostImportInV1 {
+                name: i.name().to_string(),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

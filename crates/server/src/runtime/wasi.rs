@@ -1,7 +1,7 @@
 //! The guest's WASI preview 1 world: which capabilities a plugin gets, and where its stdout and
 //! stderr go.
 //!
-//! Default sandbox: stdout/stderr captured into `tracing` events (target `wasmgate_server::guest`, one
+//! Default sandbox: stdout/stderr captured into `tracing` events (target `wasmgate::guest`, one
 //! event per line, fields `plugin`, `request_id`, `stream`), clocks and random on; no arguments,
 //! no environment, no files, no sockets. `PluginGrants` adds named env vars (values read once at
 //! load) and read-only preopened directories. Must not touch wasmtime stores or the ABI.
@@ -15,6 +15,20 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::config::PluginGrants;
+use crate::request_id::RequestId;
+use tracing::field::display;
+
+/// A request id in a log field, or `-` for the load check (which serves no request).
+struct OptionalId(Option<RequestId>);
+
+impl std::fmt::Display for OptionalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(id) => id.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
 
 /// Guest output kept per stream per request; past it the rest is dropped (with one note in the
 /// log), so a chatty or hostile guest cannot flood the log or our memory.
@@ -121,7 +135,7 @@ pub(crate) struct Capture {
 
 struct CaptureState {
     plugin: Arc<str>,
-    request_id: u64,
+    request_id: Option<RequestId>,
     out: StreamState,
     err: StreamState,
     /// The last `STDERR_TAIL_BYTES` of stderr, for the error of a failed call.
@@ -136,7 +150,7 @@ struct StreamState {
 }
 
 impl Capture {
-    pub(crate) fn new(plugin: Arc<str>, request_id: u64) -> Capture {
+    pub(crate) fn new(plugin: Arc<str>, request_id: Option<RequestId>) -> Capture {
         Capture {
             inner: Arc::new(Mutex::new(CaptureState {
                 plugin,
@@ -193,9 +207,9 @@ impl Capture {
             }
             if s.dropped > 0 {
                 tracing::warn!(
-                    target: "wasmgate_server::guest",
+                    target: "wasmgate::guest",
                     plugin = %st.plugin,
-                    request_id = st.request_id,
+                    request_id = display(OptionalId(st.request_id)),
                     stream = which.name(),
                     dropped_bytes = s.dropped,
                     "guest output past {MAX_CAPTURED_BYTES} bytes was dropped"
@@ -232,14 +246,15 @@ fn next_line(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
     Some(line)
 }
 
-fn emit(plugin: &str, request_id: u64, which: Stream, line: &[u8]) {
+fn emit(plugin: &str, request_id: Option<RequestId>, which: Stream, line: &[u8]) {
     let line = String::from_utf8_lossy(line);
+    let request_id = display(OptionalId(request_id));
     match which {
         Stream::Stdout => tracing::info!(
-            target: "wasmgate_server::guest", plugin, request_id, stream = "stdout", "{line}"
+            target: "wasmgate::guest", plugin, request_id, stream = "stdout", "{line}"
         ),
         Stream::Stderr => tracing::warn!(
-            target: "wasmgate_server::guest", plugin, request_id, stream = "stderr", "{line}"
+            target: "wasmgate::guest", plugin, request_id, stream = "stderr", "{line}"
         ),
     }
 }
@@ -340,7 +355,7 @@ mod tests {
 
     #[test]
     fn caps_output_and_keeps_stderr_tail() {
-        let c = Capture::new("t".into(), 1);
+        let c = Capture::new("t".into(), None);
         let big = vec![b'y'; MAX_CAPTURED_BYTES + 100];
         c.write(Stream::Stdout, &big);
         c.write(Stream::Stderr, b"panicked at src/lib.rs:1:1:\nboom\n");

@@ -36,6 +36,8 @@ pub(crate) struct Context {
     pub(crate) registry: Arc<Registry>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) dispatcher: Dispatcher,
+    /// The response header carrying each request's id (`[server] request_id_header`).
+    pub(crate) request_id_header: Option<String>,
 }
 
 /// The limits a connection enforces, fixed at start.
@@ -112,7 +114,7 @@ pub(crate) async fn run(
             _ = stop.triggered() => break,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 backoff = ACCEPT_BACKOFF_START;
                 ctx.metrics.connection_opened();
                 let handle = ctx.registry.open();
@@ -124,7 +126,7 @@ pub(crate) async fn run(
                     // The connection's place under `max_connections`, released when it ends (or
                     // its task is aborted).
                     let _permit = permit;
-                    conn::serve(stream, ctx, handle, shutdown).await
+                    conn::serve(stream, peer, ctx, handle, shutdown).await
                 });
             }
             Err(err) => {

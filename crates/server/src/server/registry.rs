@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::metrics::{ConnState, LabelValue};
+use crate::request_id::{RequestId, RequestIds};
 
 /// One live connection as the registry sees it.
 #[derive(Debug)]
@@ -37,7 +38,7 @@ impl ConnSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     next_conn_id: AtomicU64,
-    next_request_id: AtomicU64,
+    request_ids: RequestIds,
     requests_served: AtomicU64,
     live: Mutex<HashMap<u64, Arc<ConnSlot>>>,
 }
@@ -58,9 +59,10 @@ impl Registry {
         }
     }
 
-    /// A process-unique id for a new request (logs, plugin stdout tagging).
-    pub(crate) fn next_request_id(&self) -> u64 {
-        self.next_request_id.fetch_add(1, Ordering::Relaxed) + 1
+    /// A new request's id (logs, plugin stdout tagging, the plugin's `request_id` field, the
+    /// response header).
+    pub(crate) fn next_request_id(&self) -> RequestId {
+        self.request_ids.next()
     }
 
     /// Requests answered since start.

@@ -18,6 +18,7 @@ mod transport;
 
 use std::future::poll_fn;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -35,8 +36,10 @@ use super::Context;
 use super::registry::ConnHandle;
 use super::shutdown::Signal;
 use super::timer::Timer;
+use crate::dispatch::Origin;
 use crate::error::RequestError;
 use crate::metrics::{CloseReason, ConnState, NO_ROUTE, TimeoutKind, method_label};
+use crate::request_id::RequestId;
 use crate::routes::Match;
 
 /// Most bytes read from the socket at once. Also the slack the read buffer may hold beyond the head
@@ -50,6 +53,7 @@ const LINGER_CHUNK: usize = 4 * 1024;
 /// Serves one accepted connection to its end.
 pub(crate) async fn serve<T: Transport>(
     stream: T,
+    peer: SocketAddr,
     ctx: Arc<Context>,
     handle: ConnHandle,
     shutdown: Signal,
@@ -62,6 +66,8 @@ pub(crate) async fn serve<T: Transport>(
         let mut stopping = shutdown.clone();
         let mut conn = Connection {
             stream,
+            peer,
+            request_id: None,
             timer,
             stopping: Box::pin(async move { stopping.triggered().await }),
             buf: Vec::new(),
@@ -100,6 +106,11 @@ impl Drop for CloseGuard {
 
 struct Connection<T> {
     stream: T,
+    /// Who is at the other end (for the plugins' `peer_addr` and `client_addr`).
+    peer: SocketAddr,
+    /// The id of the request being served, once its head is complete: its log lines, its
+    /// response header, a refusal's header too.
+    request_id: Option<RequestId>,
     /// The one timer behind the head and idle deadlines (see `timer.rs` for why only one).
     timer: Timer,
     /// Completes when shutdown begins; what an idle wait selects on. Made once per connection, so
@@ -174,9 +185,11 @@ impl<T: Transport> Connection<T> {
 
     /// One request and its response; `Ok` means the connection stays open for the next.
     async fn exchange(&mut self, first: bool) -> Result<(), Stop> {
+        self.request_id = None;
         self.read_head(first).await?;
         let started = Instant::now();
         let request_id = self.ctx.registry.next_request_id();
+        self.request_id = Some(request_id);
         let head = self.parser.head();
         let (head_len, framing, version) = (head.head_len, head.framing, head.version);
         let (wants_keep_alive, expect_continue) = (head.keep_alive, head.expect_continue);
@@ -185,7 +198,7 @@ impl<T: Transport> Connection<T> {
             let view = head.view(&self.buf);
             let span = tracing::debug_span!(
                 "request",
-                id = request_id,
+                id = %request_id,
                 method = view.method(),
                 target = view.target()
             );
@@ -216,7 +229,16 @@ impl<T: Transport> Connection<T> {
         let answer = self
             .ctx
             .dispatcher
-            .dispatch(&routing, matched, &view, &body, request_id)
+            .dispatch(
+                &routing,
+                matched,
+                &view,
+                &body,
+                Origin {
+                    peer: self.peer,
+                    id: request_id,
+                },
+            )
             .instrument(span)
             .await;
         let served = self.handle.requests() + 1;
@@ -250,10 +272,17 @@ impl<T: Transport> Connection<T> {
         }))
     }
 
-    /// THE way out for every response: encode it with its framing, count it, write it.
+    /// THE way out for every response: encode it with its framing and the server's own headers
+    /// (the request id), count it, write it.
     async fn respond(&mut self, response: &Response, reply: Reply<'_>) -> Result<(), CloseReason> {
         self.out.clear();
-        with_http_date(|date| encode::encode(response, reply.framing, date, &mut self.out));
+        let id = self.request_id.map(RequestId::to_text);
+        let header = self.ctx.request_id_header.as_deref();
+        let extra: &[(&str, &[u8])] = match (header, &id) {
+            (Some(name), Some(id)) => &[(name, id.as_bytes())],
+            _ => &[],
+        };
+        with_http_date(|date| encode::encode(response, reply.framing, date, extra, &mut self.out));
         self.ctx.metrics.request(
             reply.route,
             reply.method,

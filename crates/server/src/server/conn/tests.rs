@@ -68,7 +68,8 @@ impl Pipe {
         let (client, server) = tokio::io::duplex(capacity);
         let (trigger, signal) = shutdown::channel();
         let handle = ctx.registry.open();
-        let task = tokio::spawn(serve(server, ctx.clone(), handle, signal));
+        let peer = "127.0.0.1:40000".parse().expect("an address");
+        let task = tokio::spawn(serve(server, peer, ctx.clone(), handle, signal));
         Pipe {
             client,
             pending: Vec::new(),

@@ -1,0 +1,319 @@
+//! ABI v2 host functions: the `wasmgate` import module, linked from the ABI crate's table, and the
+//! calling convention of docs/ABI.md "Host functions".
+//!
+//! Owns the boundary between guest memory and the host services: reading `(ptr, len)` arguments,
+//! charging fuel, bounding every wait by the request's deadline, handing results back through a
+//! re-entrant `wasmgate_alloc` call, and turning every service failure into an [`Errno`] the guest
+//! handles. What a function does is delegated to a service that sees plain Rust values and never
+//! guest memory. Must not know HTTP or the server.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmgate_abi::{Errno, HOST_FUNCTIONS, HOST_MODULE, HostFn, Param};
+use wasmtime::{Caller, Extern, FuncType, Linker, Memory, Trap, Val, ValType};
+
+use super::store::StoreData;
+use crate::config::Vars;
+
+/// Fuel one host call costs before its bytes: a host call does work the guest's instruction count
+/// does not see, and a guest looping on host calls must still run out of fuel.
+pub(crate) const HOST_CALL_FUEL: u64 = 1_000;
+
+/// What a plugin's host functions are bound to: its services as of the routing it was loaded in
+/// (a reload that changes its variables binds new ones without recompiling the module).
+#[derive(Debug, Default)]
+pub struct HostEnv {
+    /// The plugin's variables (empty without a `vars` grant).
+    pub(crate) vars: Arc<Vars>,
+}
+
+impl HostEnv {
+    /// The services of a plugin configured with `vars`.
+    pub fn new(vars: Arc<Vars>) -> HostEnv {
+        HostEnv { vars }
+    }
+}
+
+/// What the host functions of one request need: its plugin's services, its deadline and names
+/// for messages. Absent for the load-time check instance, whose host calls answer `unavailable`.
+pub(crate) struct HostCtx {
+    pub(crate) env: Arc<HostEnv>,
+    pub(crate) deadline: Instant,
+    pub(crate) plugin: Arc<str>,
+}
+
+/// A host function's answer: the code, and the bytes to hand back at `ret` (the result on
+/// success, a message on failure; empty for none).
+struct Outcome {
+    errno: Errno,
+    bytes: Vec<u8>,
+}
+
+impl Outcome {
+    fn ok(bytes: Vec<u8>) -> Outcome {
+        Outcome {
+            errno: Errno::Ok,
+            bytes,
+        }
+    }
+
+    fn fail(errno: Errno, message: impl Into<String>) -> Outcome {
+        Outcome {
+            errno,
+            bytes: message.into().into_bytes(),
+        }
+    }
+}
+
+/// Defines every function of the ABI table in `linker` under the `wasmgate` module. Which of them
+/// a module may import is decided at load by its grants (`validate`), not here.
+pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    let engine = linker.engine().clone();
+    for f in HOST_FUNCTIONS {
+        let params = f.wasm_params().into_iter().map(|p| match p {
+            wasmgate_abi::ValType::I32 => ValType::I32,
+            wasmgate_abi::ValType::I64 => ValType::I64,
+        });
+        let ty = FuncType::new(&engine, params, [ValType::I32]);
+        let def: &'static HostFn = f;
+        linker.func_new_async(HOST_MODULE, f.name, ty, move |caller, params, results| {
+            Box::new(async move {
+                let errno = call(caller, def, params).await?;
+                results[0] = Val::I32(errno.code());
+                Ok(())
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// One host call: arguments in, service, result out. `Err` only for a guest bug the ABI makes a
+/// trap (a `ret` outside memory) or fuel running out.
+async fn call(
+    mut caller: Caller<'_, StoreData>,
+    f: &HostFn,
+    params: &[Val],
+) -> wasmtime::Result<Errno> {
+    let memory = match caller.get_export("memory").and_then(Extern::into_memory) {
+        Some(m) => m,
+        None => wasmtime::bail!("`wasmgate.{}` called by a module without memory", f.name),
+    };
+    charge(&mut caller, HOST_CALL_FUEL)?;
+    let ret = param_u32(params, params.len() - 1);
+    let ret_range = ret as usize..ret as usize + 8;
+    if ret_range.end > memory.data_size(&caller) {
+        wasmtime::bail!(
+            "`wasmgate.{}`: ret address {ret:#x} is not 8 bytes inside memory",
+            f.name
+        );
+    }
+    let outcome = match caller.data().host.as_ref() {
+        None => Outcome::fail(
+            Errno::Unavailable,
+            "host functions are not available while the plugin is being loaded",
+        ),
+        Some(_) => dispatch(&mut caller, memory, f, params).await,
+    };
+    charge(&mut caller, outcome.bytes.len() as u64)?;
+    let (ptr, len) = match give(&mut caller, memory, &outcome.bytes).await? {
+        Some(placed) => placed,
+        None => return Ok(finish(&mut caller, memory, ret, (0, 0), Errno::NoMemory)),
+    };
+    Ok(finish(&mut caller, memory, ret, (ptr, len), outcome.errno))
+}
+
+/// Runs the function `f` names with its arguments read from guest memory.
+async fn dispatch(
+    caller: &mut Caller<'_, StoreData>,
+    memory: Memory,
+    f: &HostFn,
+    params: &[Val],
+) -> Outcome {
+    let args = match Args::read(caller, memory, params, f) {
+        Ok(args) => args,
+        Err(outcome) => return outcome,
+    };
+    let Some(host) = caller.data().host.as_ref() else {
+        return Outcome::fail(Errno::Unavailable, "no host services");
+    };
+    let (env, deadline) = (host.env.clone(), host.deadline);
+    let plugin = host.plugin.clone();
+    let work = async move {
+        match f.name {
+            "var_get" => var_get(&env, &plugin, &args),
+            other => Outcome::fail(
+                Errno::Unavailable,
+                format!("`wasmgate.{other}` is not available on this host"),
+            ),
+        }
+    };
+    match tokio::time::timeout_at(deadline.into(), work).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::fail(Errno::Timeout, "the request's deadline passed"),
+    }
+}
+
+/// `var_get(name) -> value`.
+fn var_get(env: &HostEnv, plugin: &str, args: &Args) -> Outcome {
+    let Ok(name) = std::str::from_utf8(args.bytes(0)) else {
+        return Outcome::fail(Errno::Invalid, "a variable name must be UTF-8");
+    };
+    match env.vars.get(name) {
+        Some(value) => Outcome::ok(value.as_bytes().to_vec()),
+        None => Outcome::fail(
+            Errno::NotFound,
+            format!("no variable `{name}` in [plugins.{plugin}.vars]"),
+        ),
+    }
+}
+
+/// A call's arguments, in the order of the function's [`Param`]s: byte strings copied out of guest
+/// memory (`None` for an absent [`Param::MaybeBytes`]) and numbers.
+struct Args {
+    values: Vec<Arg>,
+}
+
+enum Arg {
+    Bytes(Option<Vec<u8>>),
+    Number(i64),
+}
+
+impl Args {
+    /// Reads `f`'s arguments from `params` (the raw wasm values). A byte string outside memory
+    /// is `invalid`; the bytes copied are charged as fuel.
+    fn read(
+        caller: &mut Caller<'_, StoreData>,
+        memory: Memory,
+        params: &[Val],
+        f: &HostFn,
+    ) -> Result<Args, Outcome> {
+        let data = memory.data(&*caller);
+        let mut values = Vec::with_capacity(f.args.len());
+        let mut at = 0;
+        let mut copied = 0u64;
+        for (n, param) in f.args.iter().enumerate() {
+            let arg = match param {
+                Param::Bytes | Param::MaybeBytes => {
+                    let (ptr, len) = (param_u32(params, at) as usize, param_u32(params, at + 1));
+                    at += 2;
+                    if *param == Param::MaybeBytes && len == wasmgate_abi::ABSENT {
+                        Arg::Bytes(None)
+                    } else {
+                        let Some(bytes) = data.get(ptr..ptr.saturating_add(len as usize)) else {
+                            return Err(Outcome::fail(
+                                Errno::Invalid,
+                                format!(
+                                    "`wasmgate.{}`: argument {} [{ptr:#x}, +{len}) is outside memory",
+                                    f.name,
+                                    n + 1
+                                ),
+                            ));
+                        };
+                        copied += bytes.len() as u64;
+                        Arg::Bytes(Some(bytes.to_vec()))
+                    }
+                }
+                Param::U32 => {
+                    at += 1;
+                    Arg::Number(i64::from(param_u32(params, at - 1)))
+                }
+                Param::I64 => {
+                    at += 1;
+                    Arg::Number(match params.get(at - 1) {
+                        Some(Val::I64(v)) => *v,
+                        _ => 0,
+                    })
+                }
+            };
+            values.push(arg);
+        }
+        if charge(caller, copied).is_err() {
+            return Err(Outcome::fail(Errno::LimitReached, "fuel exhausted"));
+        }
+        Ok(Args { values })
+    }
+
+    /// The `n`-th argument as bytes (empty when it is absent or not a byte string).
+    fn bytes(&self, n: usize) -> &[u8] {
+        self.maybe_bytes(n).unwrap_or(&[])
+    }
+
+    /// The `n`-th argument as bytes, `None` when it is an absent [`Param::MaybeBytes`].
+    fn maybe_bytes(&self, n: usize) -> Option<&[u8]> {
+        match self.values.get(n) {
+            Some(Arg::Bytes(b)) => b.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The `n`-th argument as a number (0 when it is not one).
+    fn number(&self, n: usize) -> i64 {
+        match self.values.get(n) {
+            Some(Arg::Number(v)) => *v,
+            _ => 0,
+        }
+    }
+}
+
+/// The `i32` parameter `i` read as unsigned, as the ABI says addresses and sizes are.
+fn param_u32(params: &[Val], i: usize) -> u32 {
+    match params.get(i) {
+        Some(Val::I32(v)) => *v as u32,
+        _ => 0,
+    }
+}
+
+/// Takes `cost` fuel (the base cost of a call, or one per byte moved); out of fuel is the same
+/// trap as a guest running out by itself.
+fn charge(caller: &mut Caller<'_, StoreData>, cost: u64) -> wasmtime::Result<()> {
+    let left = caller.get_fuel()?;
+    if left < cost {
+        caller.set_fuel(0)?;
+        return Err(Trap::OutOfFuel.into());
+    }
+    caller.set_fuel(left - cost)?;
+    Ok(())
+}
+
+/// Hands `bytes` to the guest: `Some((0, 0))` for none, else calls `wasmgate_alloc` and copies
+/// them there. `None` when the guest could not provide the buffer.
+async fn give(
+    caller: &mut Caller<'_, StoreData>,
+    memory: Memory,
+    bytes: &[u8],
+) -> wasmtime::Result<Option<(u32, u32)>> {
+    if bytes.is_empty() {
+        return Ok(Some((0, 0)));
+    }
+    let Ok(len) = i32::try_from(bytes.len()) else {
+        return Ok(None);
+    };
+    let alloc = caller
+        .get_export(wasmgate_abi::exports::ALLOC)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| wasmtime::format_err!("export `wasmgate_alloc` vanished"))?;
+    let alloc = alloc.typed::<i32, i32>(&*caller)?;
+    let ptr = alloc.call_async(&mut *caller, len).await? as u32;
+    if ptr == 0 || memory.write(&mut *caller, ptr as usize, bytes).is_err() {
+        return Ok(None);
+    }
+    Ok(Some((ptr, len as u32)))
+}
+
+/// Stores `(ptr, len)` at `ret` (checked to be inside memory on entry; memory only grows) and
+/// returns `errno`.
+fn finish(
+    caller: &mut Caller<'_, StoreData>,
+    memory: Memory,
+    ret: u32,
+    (ptr, len): (u32, u32),
+    errno: Errno,
+) -> Errno {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&ptr.to_le_bytes());
+    out[4..].copy_from_slice(&len.to_le_bytes());
+    // Cannot fail: the range was inside memory when the call began and memory never shrinks.
+    let _ = memory.write(&mut *caller, ret as usize, &out);
+    errno
+}

@@ -1,0 +1,217 @@
+//! ABI v2 in the runtime: host functions granted or refused at load, the calling convention
+//! (results through a re-entrant `wasmgate_alloc`, messages on failure, arguments out of bounds,
+//! `ret` out of bounds, fuel), and the v2 request encoding reaching the guest.
+
+use std::sync::Arc;
+
+use wasmgate_abi::{AbiVersion, Field, RawRequest, tag};
+
+use super::tests::{get, limits, runtime};
+use super::*;
+use crate::config::Vars;
+use crate::request_id::RequestId;
+
+fn guest(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/guests")
+        .join(format!("{name}.wat"))
+}
+
+fn granted() -> PluginGrants {
+    PluginGrants {
+        vars: true,
+        ..PluginGrants::default()
+    }
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Arc<HostEnv> {
+    let text: String = pairs
+        .iter()
+        .map(|(k, v)| format!("{k} = {v:?}\n"))
+        .collect();
+    let config = format!("[plugins.p]\nwasm = \"x.wat\"\n[plugins.p.vars]\n{text}");
+    let config = crate::config::Config::parse(&config, "t.toml".as_ref(), ".".as_ref()).unwrap();
+    let vars: Arc<Vars> = config.plugins[0].vars.clone();
+    Arc::new(HostEnv::new(vars))
+}
+
+async fn call_with(p: &Plugin, env: &Arc<HostEnv>, fuel: u64) -> Result<GuestResponse, CallError> {
+    let limits = PluginLimits { fuel, ..limits() };
+    p.call(&get(""), &limits, RequestId::from_bits(9), env)
+        .await
+}
+
+#[tokio::test]
+async fn a_granted_host_call_returns_its_result_through_wasmgate_alloc() {
+    let p = runtime()
+        .load("greet", &guest("greet_v2"), &granted())
+        .unwrap();
+    assert_eq!(p.abi_version(), AbiVersion::V2);
+    let env = vars(&[("greeting", "hi there")]);
+    let r = call_with(&p, &env, limits().fuel).await.unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hi there"[..]));
+    // Fuel: the guest's own instructions plus at least the call's base cost.
+    assert!(r.fuel_used > hostcalls::HOST_CALL_FUEL, "{}", r.fuel_used);
+}
+
+#[tokio::test]
+async fn a_failure_is_a_code_and_a_message_not_a_trap() {
+    let p = runtime()
+        .load("greet", &guest("greet_v2"), &granted())
+        .unwrap();
+    let r = call_with(&p, &vars(&[("other", "x")]), limits().fuel)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404, "not_found (1) -> the guest chose 404");
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        "no variable `greeting` in [plugins.greet.vars]"
+    );
+}
+
+#[tokio::test]
+async fn host_calls_cost_fuel() {
+    let p = runtime()
+        .load("greet", &guest("greet_v2"), &granted())
+        .unwrap();
+    // Enough for the guest's instructions, not for the call's base cost.
+    let err = call_with(
+        &p,
+        &vars(&[("greeting", "hi")]),
+        hostcalls::HOST_CALL_FUEL / 2,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), "fuel_exhausted", "{err}");
+}
+
+#[test]
+fn an_ungranted_import_is_refused_at_load_naming_the_grant() {
+    let err = runtime()
+        .load("greet", &guest("greet_v2"), &PluginGrants::default())
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(
+            "import `wasmgate.var_get` is not granted: add a `[plugins.greet.vars]` table"
+        ),
+        "{msg}"
+    );
+}
+
+/// A module around one `var_get` call with the given arguments, answering `200 + errno`.
+fn probe(abi: i32, import_type: &str, args: &str) -> String {
+    format!(
+        r#"(module
+          (import "wasmgate" "var_get" (func $var_get {import_type}))
+          (memory (export "memory") 1)
+          (func (export "wasmgate_abi_version") (result i32) (i32.const {abi}))
+          (global $bump (mut i32) (i32.const 1024))
+          (func (export "wasmgate_alloc") (param $n i32) (result i32)
+            (local $p i32)
+            (local.set $p (global.get $bump))
+            (global.set $bump (i32.add (local.get $p) (local.get $n)))
+            (local.get $p))
+          (func (export "wasmgate_handle") (param i32 i32) (result i64)
+            (i32.store (i32.const 64) (i32.add (i32.const 200) (call $var_get {args})))
+            (i64.const 0x40_0000_000c)))"#
+    )
+}
+
+const VAR_GET: &str = "(param i32 i32 i32) (result i32)";
+
+#[tokio::test]
+async fn arguments_outside_memory_are_invalid_and_a_bad_ret_traps() {
+    let load = |wat: &str| runtime().load_bytes("probe", wat.as_bytes(), &granted());
+    let env = vars(&[("greeting", "hi")]);
+    // name out of bounds: `invalid` (2), a value the guest sees.
+    let p = load(&probe(
+        2,
+        VAR_GET,
+        "(i32.const 0xffff0000) (i32.const 8) (i32.const 32)",
+    ))
+    .unwrap();
+    let r = call_with(&p, &env, limits().fuel).await.unwrap();
+    assert_eq!(r.status, 202);
+    // ret out of bounds: a guest bug, a trap naming it.
+    let p = load(&probe(
+        2,
+        VAR_GET,
+        "(i32.const 16) (i32.const 8) (i32.const 0xfffffff0)",
+    ))
+    .unwrap();
+    let err = call_with(&p, &env, limits().fuel).await.unwrap_err();
+    assert_eq!(err.kind(), "trap");
+    assert!(err.to_string().contains("ret address"), "{err}");
+}
+
+#[test]
+fn unknown_mistyped_and_v1_host_imports_are_refused() {
+    let load = |wat: &str| {
+        runtime()
+            .load_bytes("probe", wat.as_bytes(), &granted())
+            .unwrap_err()
+            .to_string()
+    };
+    let unknown = probe(2, VAR_GET, "(i32.const 16) (i32.const 8) (i32.const 32)")
+        .replace("\"var_get\"", "\"var_frob\"");
+    let msg = load(&unknown);
+    assert!(
+        msg.contains("`wasmgate.var_frob` is not a wasmgate host function"),
+        "{msg}"
+    );
+    let msg = load(&probe(
+        2,
+        "(param i32 i32) (result i32)",
+        "(i32.const 16) (i32.const 8)",
+    ));
+    assert!(
+        msg.contains("import `wasmgate.var_get` has type (i32, i32) -> i32, the ABI defines (i32, i32, i32) -> i32"),
+        "{msg}"
+    );
+    let msg = load(&probe(
+        1,
+        VAR_GET,
+        "(i32.const 16) (i32.const 8) (i32.const 32)",
+    ));
+    assert!(msg.contains("`wasmgate.var_get` needs ABI v2"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
+    let p = runtime()
+        .load("mirror", &guest("mirror_v2"), &PluginGrants::default())
+        .unwrap();
+    let mut req = get("");
+    req.body = b"the body";
+    req.fields = vec![
+        Field {
+            tag: tag::ROUTE,
+            value: b"/t",
+        },
+        Field {
+            tag: tag::REQUEST_ID,
+            value: b"0000000000000009",
+        },
+        Field {
+            tag: 77,
+            value: b"a tag the guest does not know",
+        },
+    ];
+    let r = p
+        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default())
+        .await
+        .unwrap();
+    let seen = RawRequest::decode(&r.body, AbiVersion::V2).unwrap();
+    assert_eq!(seen, req);
+    // The same request to a v1 guest carries no fields (its layout has no place for them).
+    let v1 = runtime()
+        .load("echo", &guest("echo"), &PluginGrants::default())
+        .unwrap();
+    assert_eq!(v1.abi_version(), AbiVersion::V1);
+    let r = v1
+        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default())
+        .await
+        .unwrap();
+    assert_eq!(r.body, b"the body");
+}
