@@ -65,6 +65,9 @@ pub struct PluginGrants {
     pub dirs: Vec<DirGrant>,
     /// A `[plugins.NAME.vars]` table exists: the module may import `wasmgate.var_get`.
     pub vars: bool,
+    /// Stores of `[stores.*]` the plugin may use (`kv = [...]`): the module may import the `kv_*`
+    /// functions, and opens only these.
+    pub kv: Vec<String>,
 }
 
 impl PluginGrants {
@@ -73,7 +76,8 @@ impl PluginGrants {
     pub fn includes(&self, grant: wasmgate_abi::Grant) -> bool {
         match grant {
             wasmgate_abi::Grant::Vars => self.vars,
-            wasmgate_abi::Grant::Kv | wasmgate_abi::Grant::Outbound => false,
+            wasmgate_abi::Grant::Kv => !self.kv.is_empty(),
+            wasmgate_abi::Grant::Outbound => false,
         }
     }
 }
@@ -130,11 +134,13 @@ impl Default for RuntimeSettings {
 
 mod error;
 mod file;
+mod stores;
 mod values;
 mod vars;
 
 pub use crate::clientaddr::IpNet;
 pub use error::ConfigError;
+pub use stores::{SqliteSync, StoreBackend, StoreConfig, StoreLimits};
 pub use vars::{MAX_VAR_BYTES, Var, VarSource, Vars};
 
 use std::net::SocketAddr;
@@ -166,6 +172,8 @@ pub struct Config {
     pub module_cache: Option<PathBuf>,
     /// Limits of every plugin that does not set its own.
     pub plugin_defaults: PluginLimits,
+    /// Key-value stores by name, in name order (`[stores.NAME]`).
+    pub stores: Vec<StoreConfig>,
     /// Plugins by name, in the order the file lists them.
     pub plugins: Vec<PluginConfig>,
     /// Routes in the order the file lists them.

@@ -29,6 +29,7 @@ pub mod config;
 mod dispatch;
 mod error;
 mod guard;
+mod kv;
 mod metrics;
 mod native;
 mod reload;

@@ -7,9 +7,12 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 use wasmgate_http::encode::Response;
 
+use crate::kv::{Store, Stores};
 use crate::metrics::Metrics;
 use crate::routes::NativeRoute;
 
@@ -45,13 +48,16 @@ impl Readiness {
 pub(crate) struct Probe {
     started: Instant,
     readiness: watch::Sender<Readiness>,
+    /// Stores marked `required`: while one is down the process is not ready.
+    required: Vec<Arc<Store>>,
 }
 
 impl Probe {
-    pub(crate) fn new() -> Probe {
+    pub(crate) fn new(stores: &Stores) -> Probe {
         Probe {
             started: Instant::now(),
             readiness: watch::Sender::new(Readiness::Loading),
+            required: stores.all().filter(|s| s.required()).cloned().collect(),
         }
     }
 
@@ -95,11 +101,22 @@ pub(crate) fn answer(route: NativeRoute, probe: &Probe, metrics: &Metrics) -> Re
     }
 }
 
-/// 200 `{"status":"ready"}` when plugins are loaded and shutdown has not begun, else 503 with
-/// `loading` or `draining`: liveness (`/health`) and readiness are separate so a balancer can stop
-/// sending to a process that is still alive.
+/// 200 `{"status":"ready"}` when plugins are loaded, every required store is up and shutdown has
+/// not begun, else 503 with `loading`, `draining` or `unavailable` (and the stores that are down):
+/// liveness (`/health`) and readiness are separate so a balancer can stop sending to a process
+/// that is still alive.
 fn ready(probe: &Probe) -> Response {
     let readiness = probe.readiness();
+    let down: Vec<&str> = probe
+        .required
+        .iter()
+        .filter(|s| !s.is_up())
+        .map(|s| s.name())
+        .collect();
+    if readiness == Readiness::Ready && !down.is_empty() {
+        let body = serde_json::json!({ "status": "unavailable", "stores_down": down });
+        return Response::json(503, body.to_string().into_bytes());
+    }
     let status = if readiness == Readiness::Ready {
         200
     } else {
@@ -126,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_goes_loading_ready_draining_and_draining_wins() {
-        let p = Probe::new();
+        let p = Probe::new(&Stores::default());
         assert_eq!(p.readiness(), Readiness::Loading);
         assert_eq!(ready(&p).status, 503);
         p.loaded();
@@ -135,7 +152,7 @@ mod tests {
         p.draining();
         p.loaded();
         assert_eq!(p.readiness(), Readiness::Draining);
-        let drained = Probe::new();
+        let drained = Probe::new(&Stores::default());
         drained.draining();
         drained.loaded();
         assert_eq!(drained.readiness(), Readiness::Draining);

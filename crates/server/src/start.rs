@@ -16,13 +16,17 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::guard::Guards;
+use crate::kv::Stores;
 use crate::metrics::{Metrics, Sources};
 use crate::native::{Probe, Readiness};
-use crate::reload::{Loader, ReloadError, Report};
+use crate::reload::{History, Loader, ReloadError, Report};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::server::shutdown::{self, Trigger};
 use crate::server::{self, AcceptLimits, ConnLimits, Context, Summary};
 use crate::watch::{self, Reloads};
+
+/// How often required stores are pinged, so `/ready` follows their health without traffic.
+const STORE_HEALTH_EVERY: Duration = Duration::from_secs(2);
 
 /// Why the server cannot start at all.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +41,9 @@ pub enum StartError {
     /// The wasm engine could not be set up.
     #[error("cannot start the wasm runtime: {0}")]
     Runtime(#[from] RuntimeError),
+    /// A key-value store is configured in a way no retry can fix (an invalid Redis URL).
+    #[error("cannot open a store: {0}")]
+    Store(String),
 }
 
 /// Starts servers. See [`Server::start`].
@@ -59,6 +66,7 @@ impl Server {
             loader,
             metrics,
             probe,
+            stores,
         } = Parts::new(&config)?;
         let (trigger, signal) = shutdown::channel();
         let accept = tokio::spawn(server::run(
@@ -72,6 +80,11 @@ impl Server {
             signal.clone(),
         ));
         let reloads = watch::spawn(loader.clone(), config.server.watch, signal.clone());
+        let mut stopping = signal.clone();
+        stores.watch_health(
+            STORE_HEALTH_EVERY,
+            async move { stopping.triggered().await },
+        );
         let first_load = {
             let loader = loader.clone();
             tokio::spawn(async move {
@@ -104,15 +117,15 @@ pub(crate) struct Parts {
     pub(crate) loader: Arc<Loader>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) probe: Arc<Probe>,
+    pub(crate) stores: Arc<Stores>,
 }
 
 impl Parts {
     pub(crate) fn new(config: &Config) -> Result<Parts, StartError> {
         let runtime = Runtime::with_module_cache(&config.runtime, config.module_cache.as_deref())?;
-        let probe = Arc::new(Probe::new());
-        let loader = Arc::new(Loader::new(runtime, config.clone(), probe.clone()));
         let registry = Arc::new(server::registry::Registry::default());
         let guards = Arc::new(Guards::default());
+        let history = Arc::new(History::default());
         let metrics = Arc::new(Metrics::new(Sources {
             connections: Box::new({
                 let registry = registry.clone();
@@ -123,10 +136,21 @@ impl Parts {
                 move || guards.readings()
             }),
             loads: Box::new({
-                let history = loader.history();
+                let history = history.clone();
                 move || history.reading()
             }),
         }));
+        let stores = Arc::new(
+            Stores::open(&config.stores, &metrics).map_err(|e| StartError::Store(e.to_string()))?,
+        );
+        let probe = Arc::new(Probe::new(&stores));
+        let loader = Arc::new(Loader::new(
+            runtime,
+            config.clone(),
+            probe.clone(),
+            stores.clone(),
+            history,
+        ));
         let ctx = Arc::new(Context {
             limits: ConnLimits {
                 http: config.http,
@@ -149,6 +173,7 @@ impl Parts {
             loader,
             metrics,
             probe,
+            stores,
         })
     }
 }

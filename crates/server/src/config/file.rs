@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::stores::{self, DEFAULT_DATA_DIR, RawStore, StoreConfig};
 use super::values::{Count, Count32, Delay, Dur, Listen, Size};
 use super::vars::{self, RawVar};
 
@@ -49,6 +50,24 @@ pub(super) fn parse(
         raw.plugin_defaults.max_memory_bytes.as_ref(),
         &err,
     )?;
+
+    let data_dir = base_dir.join(raw.server.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR));
+    let mut store_configs: Vec<StoreConfig> = Vec::with_capacity(raw.stores.len());
+    for (name, table) in &raw.stores {
+        if !stores::is_store_name(name) {
+            return Err(err(
+                table.span(),
+                format!(
+                    "store name `{name}` is not valid: use letters, digits, `_` and `-`, starting with a letter"
+                ),
+            ));
+        }
+        let store = table
+            .get_ref()
+            .resolve(name, &data_dir, base_dir)
+            .map_err(|(span, message)| err(span.unwrap_or_else(|| table.span()), message))?;
+        store_configs.push(store);
+    }
 
     let mut plugins = Vec::with_capacity(raw.plugins.len());
     for (name, table) in raw.plugins {
@@ -119,8 +138,26 @@ pub(super) fn parse(
                 resolved.extend(value.map(|v| (var.clone(), v)));
             }
         }
+        for store in &table.kv {
+            if !store_configs.iter().any(|s| s.name == *store.get_ref()) {
+                let known: Vec<&str> = store_configs.iter().map(|s| s.name.as_str()).collect();
+                return Err(err(
+                    store.span(),
+                    format!(
+                        "plugin `{name}` is granted store `{}`, which no [stores.*] table defines (defined: {})",
+                        store.get_ref(),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
         let grants = PluginGrants {
             vars: table.vars.is_some(),
+            kv: table.kv.iter().map(|s| s.get_ref().clone()).collect(),
             env: table.env,
             dirs: table
                 .dirs
@@ -199,6 +236,7 @@ pub(super) fn parse(
         runtime,
         module_cache,
         plugin_defaults,
+        stores: store_configs,
         plugins,
         routes,
     })
@@ -249,6 +287,8 @@ struct RawFile {
     #[serde(default)]
     plugin_defaults: RawPluginLimits,
     #[serde(default)]
+    stores: BTreeMap<String, Spanned<RawStore>>,
+    #[serde(default)]
     plugins: BTreeMap<String, Spanned<RawPlugin>>,
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
@@ -275,6 +315,7 @@ struct RawServer {
     drain_delay: Option<Spanned<Delay>>,
     trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
     request_id_header: Option<Spanned<String>>,
+    data_dir: Option<String>,
 }
 
 impl RawServer {
@@ -418,6 +459,8 @@ struct RawPlugin {
     wasm: Option<Spanned<String>>,
     build: Option<Spanned<String>>,
     vars: Option<Spanned<BTreeMap<String, Spanned<RawVar>>>>,
+    #[serde(default)]
+    kv: Vec<Spanned<String>>,
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]

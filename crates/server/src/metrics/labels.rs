@@ -145,6 +145,36 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// A key-value store operation: the `op` of `wasmgate_kv_operations_total`.
+    KvOp {
+        Get => "get", "read a value";
+        Set => "set", "write a value";
+        Delete => "delete", "remove a key";
+        Exists => "exists", "check a key";
+        Incr => "incr", "atomic increment";
+        Cas => "cas", "compare-and-swap";
+        List => "list", "list keys by prefix";
+        Ping => "ping", "health check";
+    }
+}
+
+vocabulary! {
+    /// How a store operation ended: the `outcome` of `wasmgate_kv_operations_total` (the ABI
+    /// error code's name the plugin saw).
+    KvOutcome {
+        Ok => "ok", "done";
+        NotFound => "not_found", "done: the key is absent";
+        Conflict => "conflict", "done: compare-and-swap found another value";
+        Invalid => "invalid", "refused: a malformed argument or a non-integer increment";
+        TooLarge => "too_large", "refused: a key or value over its limit";
+        LimitReached => "limit_reached", "refused: max_ops_per_request reached";
+        Denied => "denied", "refused: store not granted";
+        Unavailable => "unavailable", "failed: the backend is down";
+        Timeout => "timeout", "failed: no answer within the timeout or the deadline";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +205,8 @@ mod tests {
         distinct::<RejectReason>();
         distinct::<ReloadResult>();
         distinct::<AcceptErrorKind>();
+        distinct::<KvOp>();
+        distinct::<KvOutcome>();
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Per-route latency histograms that also answer quantiles, and their exposition.
+//! Latency histograms that also answer quantiles, keyed by a label set (requests by route, store
+//! operations by store and op, outbound calls by plugin and host), and their exposition.
 //!
 //! Owns the bucket layout (50 µs doubling to ~13 s) and the quantile estimate. prometheus-client's
 //! histogram neither exposes its buckets nor computes quantiles, and p50/p90/p99 should be readable
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
@@ -19,11 +20,18 @@ fn latency_bounds() -> impl Iterator<Item = f64> {
     (0..19).map(|i| 0.000_05 * f64::from(1u32 << i))
 }
 
-/// Per-route latency histograms that can also answer quantiles (prometheus-client's histogram does
-/// not expose its buckets, and we want p50/p90/p99 readable without a Prometheus server).
-#[derive(Debug, Default)]
+/// A label set of a histogram: `(name, value)` pairs in exposition order.
+pub(super) type Labels = Vec<(&'static str, String)>;
+
+/// One family of latency histograms, by label set, that can also answer quantiles
+/// (prometheus-client's histogram does not expose its buckets, and we want p50/p90/p99 readable
+/// without a Prometheus server). `<name>` is the histogram family, `<name>` with
+/// `_seconds` replaced by `_quantile_seconds` the quantile gauges.
+#[derive(Debug)]
 pub(super) struct Latencies {
-    routes: Mutex<HashMap<String, Arc<LatencyHistogram>>>,
+    name: &'static str,
+    help: &'static str,
+    series: Mutex<HashMap<Labels, Arc<LatencyHistogram>>>,
 }
 
 #[derive(Debug)]
@@ -34,13 +42,26 @@ pub(super) struct LatencyHistogram {
 }
 
 impl Latencies {
-    /// The histogram of `route`, created on first use.
-    pub(super) fn histogram(&self, route: &str) -> Arc<LatencyHistogram> {
-        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        match routes.get(route) {
-            Some(h) => h.clone(),
-            None => routes
-                .entry(route.to_string())
+    /// An empty family named `name` (ending in `_seconds`).
+    pub(super) fn new(name: &'static str, help: &'static str) -> Latencies {
+        debug_assert!(name.ends_with("_seconds"));
+        Latencies {
+            name,
+            help,
+            series: Mutex::default(),
+        }
+    }
+
+    /// The histogram of `labels`, created on first use.
+    pub(super) fn histogram(&self, labels: &[(&'static str, &str)]) -> Arc<LatencyHistogram> {
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let found = series.iter().find(|(k, _)| {
+            k.len() == labels.len() && k.iter().zip(labels).all(|(a, b)| a.0 == b.0 && a.1 == b.1)
+        });
+        match found {
+            Some((_, h)) => h.clone(),
+            None => series
+                .entry(labels.iter().map(|(k, v)| (*k, v.to_string())).collect())
                 .or_insert_with(|| Arc::new(LatencyHistogram::new()))
                 .clone(),
         }
@@ -103,54 +124,34 @@ fn quantile(buckets: &[(f64, u64)], total: u64, q: f64) -> f64 {
     prev.0
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabel {
-    route: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteQuantile {
-    route: String,
-    quantile: &'static str,
-}
-
 impl Collector for Latencies {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let routes: Vec<(String, Arc<LatencyHistogram>)> = {
-            let map = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let series: Vec<(Labels, Arc<LatencyHistogram>)> = {
+            let map = self.series.lock().unwrap_or_else(|e| e.into_inner());
             map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
-        let snapshots: Vec<_> = routes
+        let snapshots: Vec<_> = series
             .iter()
-            .map(|(r, h)| (r, h.cumulative(), h.sum_micros.load(Ordering::Relaxed)))
+            .map(|(l, h)| (l, h.cumulative(), h.sum_micros.load(Ordering::Relaxed)))
             .collect();
-        let mut family = encoder.encode_descriptor(
-            "request_duration_seconds",
-            "Request latency from a complete head to the response written, by route",
-            None,
-            MetricType::Histogram,
-        )?;
-        for (route, (buckets, total), sum) in &snapshots {
-            let labels = RouteLabel {
-                route: route.to_string(),
-            };
+        let mut family =
+            encoder.encode_descriptor(self.name, self.help, None, MetricType::Histogram)?;
+        for (labels, (buckets, total), sum) in &snapshots {
             let sum = *sum as f64 / 1e6;
             family
-                .encode_family(&labels)?
-                .encode_histogram::<RouteLabel>(sum, *total, buckets, None)?;
+                .encode_family(*labels)?
+                .encode_histogram::<Labels>(sum, *total, buckets, None)?;
         }
-        let mut family = encoder.encode_descriptor(
-            "request_duration_quantile_seconds",
-            "p50/p90/p99 request latency by route, estimated from the histogram buckets",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (route, (buckets, total), _) in &snapshots {
+        let quantiles = self.name.replace("_seconds", "_quantile_seconds");
+        let help = format!(
+            "p50/p90/p99 of {}, estimated from the histogram buckets",
+            self.name
+        );
+        let mut family = encoder.encode_descriptor(&quantiles, &help, None, MetricType::Gauge)?;
+        for (labels, (buckets, total), _) in &snapshots {
             for (q, label) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")] {
-                let labels = RouteQuantile {
-                    route: route.to_string(),
-                    quantile: label,
-                };
+                let mut labels: Labels = (*labels).clone();
+                labels.push(("quantile", label.to_string()));
                 ConstGauge::new(quantile(buckets, *total, q))
                     .encode(family.encode_family(&labels)?)?;
             }

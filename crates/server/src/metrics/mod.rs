@@ -24,8 +24,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub(crate) use labels::{
-    AcceptErrorKind, CallOutcome, CloseReason, ConnState, LabelValue, LoadErrorKind, RejectReason,
-    ReloadResult, TimeoutKind,
+    AcceptErrorKind, CallOutcome, CloseReason, ConnState, KvOp, KvOutcome, LabelValue,
+    LoadErrorKind, RejectReason, ReloadResult, TimeoutKind,
 };
 pub(crate) use scrape::{GuardReading, LoadReading, PluginLoadReading, Sources};
 
@@ -59,6 +59,18 @@ struct PluginLabel {
     plugin: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabel {
+    store: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KvLabels {
+    store: String,
+    op: &'static str,
+    outcome: &'static str,
+}
+
 /// The route label of requests that matched no route.
 pub(crate) const NO_ROUTE: &str = "none";
 
@@ -81,6 +93,9 @@ pub(crate) struct Metrics {
     bytes_out: Counter,
     plugin_calls: Family<PluginOutcome, Counter>,
     plugin_fuel: Family<PluginLabel, Counter>,
+    kv_operations: Family<KvLabels, Counter>,
+    kv_latency: Arc<Latencies>,
+    kv_up: Family<StoreLabel, Gauge>,
 }
 
 impl Metrics {
@@ -95,13 +110,22 @@ impl Metrics {
             connections_rejected: zeroed(|kind: AcceptErrorKind| Kind { kind: kind.label() }),
             connections_closed: zeroed(|r: CloseReason| Reason { reason: r.label() }),
             requests: Family::default(),
-            latency: Arc::default(),
+            latency: Arc::new(Latencies::new(
+                "request_duration_seconds",
+                "Request latency from a complete head to the response written, by route",
+            )),
             parse_errors: Family::default(),
             timeouts: zeroed(|kind: TimeoutKind| Kind { kind: kind.label() }),
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
             plugin_calls: Family::default(),
             plugin_fuel: Family::default(),
+            kv_operations: Family::default(),
+            kv_up: Family::default(),
+            kv_latency: Arc::new(Latencies::new(
+                "kv_operation_duration_seconds",
+                "Key-value store operation latency, by store and op",
+            )),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -160,7 +184,22 @@ impl Metrics {
             "Fuel burnt by plugin calls",
             m.plugin_fuel.clone(),
         );
+        r.register(
+            "kv_operations",
+            format!(
+                "{} and {}",
+                labels::help::<KvOp>("Key-value store operations, by store", "op"),
+                labels::help::<KvOutcome>("outcome", "outcome")
+            ),
+            m.kv_operations.clone(),
+        );
+        r.register(
+            "kv_store_up",
+            "1 when the store's last operation or health check reached its backend, else 0",
+            m.kv_up.clone(),
+        );
         r.register_collector(Box::new(m.latency.clone()));
+        r.register_collector(Box::new(m.kv_latency.clone()));
         r.register_collector(Box::new(scrape::Scraped { sources }));
         Metrics { registry, ..m }
     }
@@ -210,7 +249,7 @@ impl Metrics {
                     CachedRequest {
                         metrics: self.id,
                         counter: self.requests.get_or_create(&labels).clone(),
-                        latency: self.latency.histogram(route),
+                        latency: self.latency.histogram(&[("route", route)]),
                         route: labels.route,
                         method,
                         status,
@@ -271,6 +310,46 @@ impl Metrics {
                 entry.fuel.inc_by(fuel_used);
             }
         });
+    }
+
+    /// One store operation: its outcome, and its latency (of every operation that reached the
+    /// backend and back, whatever it found).
+    pub(crate) fn kv_operation(
+        &self,
+        store: &str,
+        op: KvOp,
+        outcome: KvOutcome,
+        elapsed: Duration,
+    ) {
+        self.kv_outcome(store, op, outcome);
+        if matches!(
+            outcome,
+            KvOutcome::Ok | KvOutcome::NotFound | KvOutcome::Conflict
+        ) {
+            self.kv_latency
+                .histogram(&[("store", store), ("op", op.label())])
+                .observe(elapsed);
+        }
+    }
+
+    /// Whether the store reached its backend last time.
+    pub(crate) fn kv_store_up(&self, store: &str, up: bool) {
+        self.kv_up
+            .get_or_create(&StoreLabel {
+                store: store.to_string(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// Counts one store operation under `outcome`.
+    pub(crate) fn kv_outcome(&self, store: &str, op: KvOp, outcome: KvOutcome) {
+        self.kv_operations
+            .get_or_create(&KvLabels {
+                store: store.to_string(),
+                op: op.label(),
+                outcome: outcome.label(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition of everything.

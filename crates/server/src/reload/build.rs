@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::history::History;
 use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
+use crate::kv::Stores;
 use crate::metrics::LoadErrorKind;
 use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash};
 
@@ -57,6 +58,7 @@ pub(super) fn build(
     config: &Config,
     previous: Option<&Routing>,
     history: &History,
+    stores: &Stores,
 ) -> (Routing, Report) {
     let routes = super::route_table(config);
     let mut plugins = HashMap::new();
@@ -65,9 +67,15 @@ pub(super) fn build(
         let old = previous.and_then(|p| p.plugins.get(&plugin.name));
         // Services are bound afresh from this configuration whether or not the module changed:
         // a reload re-reads variables and secrets without recompiling anything.
+        let kv = plugin
+            .grants
+            .kv
+            .iter()
+            .filter_map(|name| stores.get(name).cloned())
+            .collect::<Vec<_>>();
         let served = |p: Plugin| Served {
             plugin: p,
-            env: Arc::new(HostEnv::new(plugin.vars.clone())),
+            env: Arc::new(HostEnv::new(plugin.vars.clone(), kv.clone())),
         };
         match load_one(runtime, plugin, old.map(|s| &s.plugin)) {
             Ok(Loaded::Unchanged(p)) => {

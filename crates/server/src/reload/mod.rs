@@ -19,6 +19,7 @@ pub use build::{Refused, Report};
 pub(crate) use history::History;
 
 use crate::config::{Config, ConfigError, PluginLimits};
+use crate::kv::Stores;
 use crate::native::Probe;
 use crate::routes::{NativeRoute, RouteTable};
 use crate::runtime::{HostEnv, Plugin, Runtime};
@@ -128,32 +129,36 @@ pub(crate) struct Loader {
     /// settings are fixed for the process's life, and a reload that changes them says so.
     fixed: Config,
     probe: Arc<Probe>,
+    /// The stores plugins are bound to (opened at start; `[stores]` changes need a restart).
+    stores: Arc<Stores>,
 }
 
 impl Loader {
     /// A loader serving `config`'s routes with no plugin loaded yet; [`Loader::load_all`] loads
     /// them.
-    pub(crate) fn new(runtime: Runtime, config: Config, probe: Arc<Probe>) -> Loader {
+    pub(crate) fn new(
+        runtime: Runtime,
+        config: Config,
+        probe: Arc<Probe>,
+        stores: Arc<Stores>,
+        history: Arc<History>,
+    ) -> Loader {
         Loader {
             runtime,
             cell: Arc::new(RoutingCell {
                 current: RwLock::new(Arc::new(Routing::unloaded(config.clone()))),
             }),
             lock: tokio::sync::Mutex::new(()),
-            history: Arc::default(),
+            history,
             fixed: config,
             probe,
+            stores,
         }
     }
 
     /// The read side, for connections.
     pub(crate) fn cell(&self) -> Arc<RoutingCell> {
         self.cell.clone()
-    }
-
-    /// The load history, for `/metrics`.
-    pub(crate) fn history(&self) -> Arc<History> {
-        self.history.clone()
     }
 
     /// The current routing (the watcher reads which files it names).
@@ -215,7 +220,13 @@ impl Loader {
         let this = self.clone();
         let (routing, report) = tokio::task::spawn_blocking(move || {
             let current = reuse.then(|| this.current());
-            build::build(&this.runtime, &config, current.as_deref(), &this.history)
+            build::build(
+                &this.runtime,
+                &config,
+                current.as_deref(),
+                &this.history,
+                &this.stores,
+            )
         })
         .await?;
         self.cell.replace(routing);
@@ -229,6 +240,7 @@ impl Loader {
             // `reload` already carried `--listen` and `--watch` over into `new`.
             ("server", old.server != new.server),
             ("timeouts", old.timeouts != new.timeouts),
+            ("stores", old.stores != new.stores),
             ("http", old.http != new.http),
             (
                 "runtime",

@@ -13,8 +13,10 @@ use std::time::Instant;
 use wasmgate_abi::{Errno, HOST_FUNCTIONS, HOST_MODULE, HostFn, Param};
 use wasmtime::{Caller, Extern, FuncType, Linker, Memory, Trap, Val, ValType};
 
+use super::kvcalls as kv;
 use super::store::StoreData;
 use crate::config::Vars;
+use crate::kv::Store;
 
 /// Fuel one host call costs before its bytes: a host call does work the guest's instruction count
 /// does not see, and a guest looping on host calls must still run out of fuel.
@@ -26,12 +28,20 @@ pub(crate) const HOST_CALL_FUEL: u64 = 1_000;
 pub struct HostEnv {
     /// The plugin's variables (empty without a `vars` grant).
     pub(crate) vars: Arc<Vars>,
+    /// The stores granted to it (`kv = [...]`), by name.
+    pub(crate) kv: Vec<Arc<Store>>,
 }
 
 impl HostEnv {
-    /// The services of a plugin configured with `vars`.
-    pub fn new(vars: Arc<Vars>) -> HostEnv {
-        HostEnv { vars }
+    /// The services of a plugin configured with `vars` and granted `kv`.
+    pub(crate) fn new(vars: Arc<Vars>, kv: Vec<Arc<Store>>) -> HostEnv {
+        HostEnv { vars, kv }
+    }
+
+    /// A plugin bound to its variables only (tools and benchmarks that run plugins outside a
+    /// server).
+    pub fn with_vars(vars: Arc<Vars>) -> HostEnv {
+        HostEnv::new(vars, Vec::new())
     }
 }
 
@@ -41,24 +51,38 @@ pub(crate) struct HostCtx {
     pub(crate) env: Arc<HostEnv>,
     pub(crate) deadline: Instant,
     pub(crate) plugin: Arc<str>,
+    /// Operations made on each granted store (indexed like `env.kv`), against its
+    /// `max_ops_per_request`.
+    pub(crate) kv_ops: Vec<u32>,
+}
+
+impl HostCtx {
+    pub(crate) fn new(env: Arc<HostEnv>, deadline: Instant, plugin: Arc<str>) -> HostCtx {
+        HostCtx {
+            kv_ops: vec![0; env.kv.len()],
+            env,
+            deadline,
+            plugin,
+        }
+    }
 }
 
 /// A host function's answer: the code, and the bytes to hand back at `ret` (the result on
 /// success, a message on failure; empty for none).
-struct Outcome {
+pub(super) struct Outcome {
     errno: Errno,
     bytes: Vec<u8>,
 }
 
 impl Outcome {
-    fn ok(bytes: Vec<u8>) -> Outcome {
+    pub(super) fn ok(bytes: Vec<u8>) -> Outcome {
         Outcome {
             errno: Errno::Ok,
             bytes,
         }
     }
 
-    fn fail(errno: Errno, message: impl Into<String>) -> Outcome {
+    pub(super) fn fail(errno: Errno, message: impl Into<String>) -> Outcome {
         Outcome {
             errno,
             bytes: message.into().into_bytes(),
@@ -134,15 +158,24 @@ async fn dispatch(
         Ok(args) => args,
         Err(outcome) => return outcome,
     };
-    let Some(host) = caller.data().host.as_ref() else {
+    let Some(host) = caller.data_mut().host.as_mut() else {
         return Outcome::fail(Errno::Unavailable, "no host services");
+    };
+    // A store operation is counted (and refused past its limit) before it runs.
+    let store = match f.grant {
+        wasmgate_abi::Grant::Kv => match kv::admit(host, args.bytes(0)) {
+            Ok(store) => Some(store),
+            Err(outcome) => return outcome,
+        },
+        _ => None,
     };
     let (env, deadline) = (host.env.clone(), host.deadline);
     let plugin = host.plugin.clone();
     let work = async move {
-        match f.name {
-            "var_get" => var_get(&env, &plugin, &args),
-            other => Outcome::fail(
+        match (f.name, store) {
+            ("var_get", _) => var_get(&env, &plugin, &args),
+            (name, Some(store)) => kv::call(name, &store, &args, deadline).await,
+            (other, None) => Outcome::fail(
                 Errno::Unavailable,
                 format!("`wasmgate.{other}` is not available on this host"),
             ),
@@ -170,7 +203,7 @@ fn var_get(env: &HostEnv, plugin: &str, args: &Args) -> Outcome {
 
 /// A call's arguments, in the order of the function's [`Param`]s: byte strings copied out of guest
 /// memory (`None` for an absent [`Param::MaybeBytes`]) and numbers.
-struct Args {
+pub(super) struct Args {
     values: Vec<Arg>,
 }
 
@@ -235,12 +268,12 @@ impl Args {
     }
 
     /// The `n`-th argument as bytes (empty when it is absent or not a byte string).
-    fn bytes(&self, n: usize) -> &[u8] {
+    pub(super) fn bytes(&self, n: usize) -> &[u8] {
         self.maybe_bytes(n).unwrap_or(&[])
     }
 
     /// The `n`-th argument as bytes, `None` when it is an absent [`Param::MaybeBytes`].
-    fn maybe_bytes(&self, n: usize) -> Option<&[u8]> {
+    pub(super) fn maybe_bytes(&self, n: usize) -> Option<&[u8]> {
         match self.values.get(n) {
             Some(Arg::Bytes(b)) => b.as_deref(),
             _ => None,
@@ -248,7 +281,7 @@ impl Args {
     }
 
     /// The `n`-th argument as a number (0 when it is not one).
-    fn number(&self, n: usize) -> i64 {
+    pub(super) fn number(&self, n: usize) -> i64 {
         match self.values.get(n) {
             Some(Arg::Number(v)) => *v,
             _ => 0,

@@ -16,6 +16,7 @@ mod abi;
 mod engine;
 mod error;
 mod hostcalls;
+mod kvcalls;
 mod plugin;
 mod store;
 mod validate;

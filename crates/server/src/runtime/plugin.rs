@@ -199,11 +199,7 @@ impl Plugin {
             })?;
         let max_response = limits.max_response_bytes;
         let capture = Capture::new(self.inner.name.clone(), Some(request_id));
-        let host = HostCtx {
-            env: env.clone(),
-            deadline,
-            plugin: self.inner.name.clone(),
-        };
+        let host = HostCtx::new(env.clone(), deadline, self.inner.name.clone());
         let exports = self.inner.exports;
         // Boxed: the call's state (wasmtime's async call futures, the timeout, the slot wait) is
         // several KiB, and unboxed it would be part of every connection task's future, idle

@@ -363,12 +363,12 @@ fn garbage_does_not_compile_and_wasm_extension_needs_a_binary() {
 #[test]
 fn a_granted_directory_must_exist() {
     let grants = PluginGrants {
-        vars: false,
         env: vec![],
         dirs: vec![DirGrant {
             host: "/nonexistent/dir".into(),
             guest: "/data".into(),
         }],
+        ..PluginGrants::default()
     };
     let e = runtime()
         .load("ok", &guest_path("ok"), &grants)
@@ -399,13 +399,13 @@ async fn sandbox_is_empty_unless_granted() {
         .unwrap();
     assert_eq!(call(&bare, "", &limits()).await.unwrap().status, 200);
     let grants = PluginGrants {
-        vars: false,
         // PATH is set wherever tests run; the other one is not, and is skipped.
         env: vec!["PATH".into(), "WASMGATE_TEST_SURELY_UNSET_VAR".into()],
         dirs: vec![DirGrant {
             host: std::env::temp_dir(),
             guest: "/tmp".into(),
         }],
+        ..PluginGrants::default()
     };
     let granted = runtime()
         .load_bytes("grants", GRANTS_PROBE.as_bytes(), &grants)

@@ -32,7 +32,7 @@ fn vars(pairs: &[(&str, &str)]) -> Arc<HostEnv> {
     let config = format!("[plugins.p]\nwasm = \"x.wat\"\n[plugins.p.vars]\n{text}");
     let config = crate::config::Config::parse(&config, "t.toml".as_ref(), ".".as_ref()).unwrap();
     let vars: Arc<Vars> = config.plugins[0].vars.clone();
-    Arc::new(HostEnv::new(vars))
+    Arc::new(HostEnv::with_vars(vars))
 }
 
 async fn call_with(p: &Plugin, env: &Arc<HostEnv>, fuel: u64) -> Result<GuestResponse, CallError> {

@@ -1,0 +1,539 @@
+//! The contract every store backend meets: one suite of semantics, run against SQLite (a fresh
+//! file) and against a real `redis-server` started on a free loopback port, plus each backend's
+//! failure behaviour (down, slow, restarted).
+//!
+//! What a plugin may rely on is exactly what is asserted here: values are bytes; an expired key is
+//! absent to every operation; `incr` counts from 0, keeps an expiry, refuses a value that is not
+//! decimal text; compare-and-swap never loses a write under contention; listings are in ascending
+//! byte order, strictly after the cursor, page by page until `next` is `None`; limits are checked
+//! at the limit and one past it.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{KvError, Page, Store};
+use crate::config::{SqliteSync, StoreBackend, StoreConfig, StoreLimits};
+use crate::metrics::{Metrics, Sources};
+
+/// Small limits, so the tests reach them.
+const LIMITS: StoreLimits = StoreLimits {
+    max_key_bytes: 64,
+    max_value_bytes: 1024,
+    max_list_keys: 10,
+    max_ops_per_request: 100,
+    timeout: Duration::from_secs(2),
+};
+
+fn open(backend: StoreBackend, limits: StoreLimits) -> Store {
+    let config = StoreConfig {
+        name: "t".into(),
+        backend,
+        limits,
+        required: false,
+    };
+    Store::open(&config, Arc::new(Metrics::new(Sources::none()))).expect("the store opens")
+}
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+/// A fresh SQLite store in its own temporary file.
+fn sqlite(limits: StoreLimits) -> (Store, tempdir::Dir) {
+    let dir = tempdir::Dir::new("kv-sqlite");
+    let store = open(
+        StoreBackend::Sqlite {
+            path: dir.path.join("t.sqlite"),
+            sync: SqliteSync::Full,
+        },
+        limits,
+    );
+    (store, dir)
+}
+
+/// A store on the Redis server at `port`, under a key prefix of its own.
+fn redis_store(port: u16, limits: StoreLimits) -> Store {
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    open(
+        StoreBackend::Redis {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            key_prefix: format!("contract:{}:{n}:", std::process::id()),
+        },
+        limits,
+    )
+}
+
+/// Every semantic rule, on `store`.
+async fn contract(store: &Store) {
+    basics(store).await;
+    expiry(store).await;
+    counters(store).await;
+    compare_and_swap(store).await;
+    listing(store).await;
+    limits(store).await;
+    contention(store).await;
+}
+
+async fn basics(s: &Store) {
+    let d = later();
+    assert_eq!(s.get(b"k", d).await, Ok(None));
+    assert_eq!(s.exists(b"k", d).await, Ok(false));
+    let binary = [0u8, 0xff, b'\r', b'\n', 7];
+    s.set(b"k", &binary, None, d).await.unwrap();
+    assert_eq!(s.get(b"k", d).await, Ok(Some(binary.to_vec())));
+    assert_eq!(s.exists(b"k", d).await, Ok(true));
+    s.set(b"k", b"second", None, d).await.unwrap();
+    assert_eq!(s.get(b"k", d).await, Ok(Some(b"second".to_vec())));
+    s.set(b"empty", b"", None, d).await.unwrap();
+    assert_eq!(
+        s.get(b"empty", d).await,
+        Ok(Some(Vec::new())),
+        "empty is not absent"
+    );
+    assert_eq!(s.delete(b"k", d).await, Ok(true));
+    assert_eq!(s.delete(b"k", d).await, Ok(false));
+    assert_eq!(s.get(b"k", d).await, Ok(None));
+    s.set(b"\xff\x00key", b"v", None, d).await.unwrap();
+    assert_eq!(s.get(b"\xff\x00key", d).await, Ok(Some(b"v".to_vec())));
+}
+
+async fn expiry(s: &Store) {
+    let d = later();
+    let ttl = Some(Duration::from_millis(200));
+    s.set(b"ttl", b"v", ttl, d).await.unwrap();
+    s.set(b"ttl-counter", b"5", ttl, d).await.unwrap();
+    assert_eq!(
+        s.incr(b"ttl-counter", 1, d).await,
+        Ok(6),
+        "incr keeps the expiry"
+    );
+    assert_eq!(s.get(b"ttl", d).await, Ok(Some(b"v".to_vec())));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.get(b"ttl", d).await, Ok(None), "expired");
+    assert_eq!(s.exists(b"ttl", d).await, Ok(false));
+    assert_eq!(
+        s.get(b"ttl-counter", d).await,
+        Ok(None),
+        "the counter expired too"
+    );
+    assert_eq!(
+        s.delete(b"ttl", d).await,
+        Ok(false),
+        "an expired key was not there"
+    );
+    assert!(!listed(s, b"ttl").await.contains(&b"ttl".to_vec()));
+    // A zero TTL means none.
+    s.set(b"forever", b"v", Some(Duration::ZERO), d)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(s.exists(b"forever", d).await, Ok(true));
+    // An expired key is absent for compare-and-swap too.
+    s.set(b"cas-ttl", b"old", Some(Duration::from_millis(100)), d)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.compare_and_swap(b"cas-ttl", None, b"new", None, d).await,
+        Ok(true)
+    );
+}
+
+async fn counters(s: &Store) {
+    let d = later();
+    assert_eq!(s.incr(b"n", 5, d).await, Ok(5), "from 0");
+    assert_eq!(s.incr(b"n", 3, d).await, Ok(8));
+    assert_eq!(s.incr(b"n", -10, d).await, Ok(-2));
+    assert_eq!(
+        s.get(b"n", d).await,
+        Ok(Some(b"-2".to_vec())),
+        "decimal text"
+    );
+    s.set(b"word", b"ten", None, d).await.unwrap();
+    assert!(matches!(
+        s.incr(b"word", 1, d).await,
+        Err(KvError::Invalid(_))
+    ));
+    assert_eq!(
+        s.get(b"word", d).await,
+        Ok(Some(b"ten".to_vec())),
+        "unchanged"
+    );
+    s.set(b"max", i64::MAX.to_string().as_bytes(), None, d)
+        .await
+        .unwrap();
+    assert!(
+        matches!(s.incr(b"max", 1, d).await, Err(KvError::Invalid(_))),
+        "overflow"
+    );
+}
+
+async fn compare_and_swap(s: &Store) {
+    let d = later();
+    assert_eq!(
+        s.compare_and_swap(b"c", None, b"1", None, d).await,
+        Ok(true)
+    );
+    assert_eq!(
+        s.compare_and_swap(b"c", None, b"2", None, d).await,
+        Ok(false)
+    );
+    assert_eq!(
+        s.compare_and_swap(b"c", Some(b"9"), b"2", None, d).await,
+        Ok(false)
+    );
+    assert_eq!(
+        s.get(b"c", d).await,
+        Ok(Some(b"1".to_vec())),
+        "a failed swap writes nothing"
+    );
+    assert_eq!(
+        s.compare_and_swap(b"c", Some(b"1"), b"2", None, d).await,
+        Ok(true)
+    );
+    assert_eq!(s.get(b"c", d).await, Ok(Some(b"2".to_vec())));
+    assert_eq!(
+        s.compare_and_swap(b"c", Some(b""), b"3", None, d).await,
+        Ok(false),
+        "an empty expected value is not absence"
+    );
+}
+
+/// Every key with `prefix`, following `next` to the end.
+async fn listed(s: &Store, prefix: &[u8]) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let Page { keys, next } = s
+            .list(prefix, cursor.as_deref(), 2, later())
+            .await
+            .expect("listing works");
+        assert!(keys.len() <= 2, "at most the limit");
+        all.extend(keys);
+        match next {
+            Some(n) => cursor = Some(n),
+            None => return all,
+        }
+    }
+}
+
+async fn listing(s: &Store) {
+    let d = later();
+    let keys: [&[u8]; 7] = [b"l/a", b"l/b", b"l/c\xff", b"l/d", b"l/e", b"l\xff", b"m/a"];
+    for k in keys {
+        s.set(k, b"v", None, d).await.unwrap();
+    }
+    let want: Vec<Vec<u8>> = [&b"l/a"[..], b"l/b", b"l/c\xff", b"l/d", b"l/e"]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    assert_eq!(
+        listed(s, b"l/").await,
+        want,
+        "ascending, by prefix, all pages"
+    );
+    // One page: strictly after the cursor, with where to continue.
+    let page = s.list(b"l/", Some(b"l/b"), 2, d).await.unwrap();
+    assert_eq!(
+        page,
+        Page {
+            keys: vec![b"l/c\xff".to_vec(), b"l/d".to_vec()],
+            next: Some(b"l/d".to_vec()),
+        }
+    );
+    let last = s.list(b"l/", Some(b"l/d"), 2, d).await.unwrap();
+    assert_eq!((last.keys, last.next), (vec![b"l/e".to_vec()], None));
+    // A prefix ending in 0xff, and a limit above the store's maximum (10) is lowered to it.
+    assert_eq!(listed(s, b"l\xff").await, vec![b"l\xff".to_vec()]);
+    for i in 0..12 {
+        s.set(format!("many/{i:02}").as_bytes(), b"v", None, d)
+            .await
+            .unwrap();
+    }
+    let page = s.list(b"many/", None, 1000, d).await.unwrap();
+    assert_eq!(page.keys.len(), 10);
+    assert_eq!(page.next, Some(b"many/09".to_vec()));
+    let page = s.list(b"many/", None, 0, d).await.unwrap();
+    assert_eq!(page.keys.len(), 10, "0 means the maximum");
+    assert_eq!(s.list(b"none/", None, 5, d).await.unwrap(), Page::default());
+}
+
+async fn limits(s: &Store) {
+    let d = later();
+    let key = vec![b'k'; LIMITS.max_key_bytes];
+    s.set(&key, b"v", None, d)
+        .await
+        .expect("a key at the limit");
+    let long = vec![b'k'; LIMITS.max_key_bytes + 1];
+    assert!(matches!(
+        s.set(&long, b"v", None, d).await,
+        Err(KvError::TooLarge(_))
+    ));
+    assert!(matches!(s.get(&long, d).await, Err(KvError::TooLarge(_))));
+    let value = vec![b'v'; LIMITS.max_value_bytes];
+    s.set(b"big", &value, None, d)
+        .await
+        .expect("a value at the limit");
+    let big = vec![b'v'; LIMITS.max_value_bytes + 1];
+    let err = s.set(b"big", &big, None, d).await.unwrap_err();
+    assert!(err.to_string().contains("max_value_bytes = 1024"), "{err}");
+    assert_eq!(
+        s.get(b"big", d).await,
+        Ok(Some(value)),
+        "the refused write changed nothing"
+    );
+}
+
+async fn contention(s: &Store) {
+    // Eight clients incrementing one counter: no increment is lost.
+    let incrs = (0..8).map(|_| async move {
+        for _ in 0..25 {
+            s.incr(b"hits", 1, later()).await.unwrap();
+        }
+    });
+    join_all(incrs).await;
+    assert_eq!(s.incr(b"hits", 0, later()).await, Ok(200));
+    // Eight clients appending to one value by read-modify-compare-and-swap: every append lands.
+    let appends = (0..8u8).map(|c| async move {
+        for _ in 0..5 {
+            loop {
+                let current = s.get(b"log", later()).await.unwrap();
+                let mut next = current.clone().unwrap_or_default();
+                next.push(b'a' + c);
+                let swapped = s
+                    .compare_and_swap(b"log", current.as_deref(), &next, None, later())
+                    .await
+                    .unwrap();
+                if swapped {
+                    break;
+                }
+            }
+        }
+    });
+    join_all(appends).await;
+    let log = s.get(b"log", later()).await.unwrap().unwrap();
+    assert_eq!(log.len(), 40);
+    for c in 0..8u8 {
+        assert_eq!(log.iter().filter(|&&b| b == b'a' + c).count(), 5);
+    }
+}
+
+/// Polls every future to its end, concurrently, on this task.
+async fn join_all<F: Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if set.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_meets_the_contract() {
+    let (store, _dir) = sqlite(LIMITS);
+    contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_meets_the_contract() {
+    let server = RedisServer::start();
+    let store = redis_store(server.port, LIMITS);
+    contract(&store).await;
+}
+
+/// Two stores on one SQLite file (as two processes would have): what one writes the other reads
+/// at once, and their increments never collide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_sqlite_file_share_it() {
+    let dir = tempdir::Dir::new("kv-shared");
+    let backend = || StoreBackend::Sqlite {
+        path: dir.path.join("shared.sqlite"),
+        sync: SqliteSync::Full,
+    };
+    let (a, b) = (open(backend(), LIMITS), open(backend(), LIMITS));
+    a.set(b"x", b"1", None, later()).await.unwrap();
+    assert_eq!(b.get(b"x", later()).await, Ok(Some(b"1".to_vec())));
+    let (a, b) = (&a, &b);
+    join_all([a, b].map(|s| async move {
+        for _ in 0..50 {
+            s.incr(b"n", 1, later()).await.unwrap();
+        }
+    }))
+    .await;
+    assert_eq!(a.get(b"n", later()).await, Ok(Some(b"100".to_vec())));
+}
+
+/// A Redis store whose server is not there fails fast; one whose server accepts and never answers
+/// fails at its bound; the request's deadline bounds an operation below the store's own timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_store_that_is_down_or_silent_fails_within_its_bound() {
+    let limits = StoreLimits {
+        timeout: Duration::from_millis(300),
+        ..LIMITS
+    };
+    let refused = redis_store(free_port(), limits);
+    let started = Instant::now();
+    assert!(matches!(
+        refused.get(b"k", later()).await,
+        Err(KvError::Unavailable { .. } | KvError::Timeout { .. })
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!refused.is_up());
+    // A listener that accepts and says nothing.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let store = redis_store(port, limits);
+    let started = Instant::now();
+    let err = store.get(b"k", later()).await.unwrap_err();
+    assert!(
+        matches!(err, KvError::Timeout { .. } | KvError::Unavailable { .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let err = store
+        .get(b"k", Instant::now() + Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KvError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+}
+
+/// A Redis store reconnects by itself when its server comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_store_reconnects_after_the_server_restarts() {
+    let limits = StoreLimits {
+        timeout: Duration::from_millis(500),
+        ..LIMITS
+    };
+    let mut server = RedisServer::start();
+    let store = redis_store(server.port, limits);
+    store.set(b"k", b"v", None, later()).await.unwrap();
+    server.stop();
+    assert!(store.get(b"k", later()).await.is_err());
+    assert!(!store.is_up());
+    let server = RedisServer::start_on(server.port);
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.set(b"k", b"back", None, later()).await {
+            Ok(()) => break,
+            Err(_) if Instant::now() < end => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("never reconnected: {e}"),
+        }
+    }
+    assert_eq!(store.get(b"k", later()).await, Ok(Some(b"back".to_vec())));
+    assert!(store.is_up());
+    drop(server);
+}
+
+/// A SQLite store whose file cannot be created answers `unavailable`, naming the file.
+#[tokio::test]
+async fn a_sqlite_store_that_cannot_open_its_file_is_unavailable() {
+    let store = open(
+        StoreBackend::Sqlite {
+            path: "/proc/wasmgate-cannot-write-here/t.sqlite".into(),
+            sync: SqliteSync::Full,
+        },
+        LIMITS,
+    );
+    let err = store.get(b"k", later()).await.unwrap_err();
+    assert!(
+        matches!(&err, KvError::Unavailable { reason, .. } if reason.contains("wasmgate-cannot-write-here")),
+        "{err}"
+    );
+    assert!(!store.ping().await);
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A real `redis-server` on a loopback port, in memory only, stopped (by PID) when dropped.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        RedisServer::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: ./test.sh installs it");
+        let server = RedisServer {
+            port,
+            child: Some(child),
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < end,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A temporary directory, removed when dropped.
+mod tempdir {
+    pub(super) struct Dir {
+        pub(super) path: std::path::PathBuf,
+    }
+
+    impl Dir {
+        pub(super) fn new(tag: &str) -> Dir {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("wasmgate-{tag}-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("a temporary directory");
+            Dir { path }
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Key-value stores for plugins: one [`Store`] per `[stores.NAME]`, backed by SQLite (embedded,
+//! the default) or Redis, with the same semantics on both.
+//!
+//! Owns the operations (get, set with TTL, delete, exists, list by prefix, atomic increment,
+//! compare-and-swap), their limits (key and value sizes, keys per listing) and their bounds (an
+//! operation never outlives its timeout nor the request's deadline: a store that is down or slow
+//! costs the plugin one error it handles, never a hung request), their metrics, and the stores'
+//! health for `/ready`. Backends live in `sqlite` and `redis`; the contract both must meet is one
+//! test suite (`contract`), run against each. It sees plain bytes: guest memory and the ABI's
+//! error codes are the runtime's (`runtime::hostcalls`).
+
+mod redis;
+mod sqlite;
+
+#[cfg(test)]
+mod contract;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{StoreBackend, StoreConfig, StoreLimits};
+use crate::metrics::{KvOp, KvOutcome, Metrics};
+
+/// Why an operation did not complete. Each maps to one ABI error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum KvError {
+    /// A key, value or limit argument breaks the store's limits.
+    #[error("{0}")]
+    TooLarge(String),
+    /// An argument is malformed, or `incr` met a value that is not an integer.
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend failed or cannot be reached.
+    #[error("store `{store}` is unavailable: {reason}")]
+    Unavailable { store: String, reason: String },
+    /// The operation's bound passed.
+    #[error("store `{store}` did not answer within {after:?}")]
+    Timeout { store: String, after: Duration },
+}
+
+impl KvError {
+    fn outcome(&self) -> KvOutcome {
+        match self {
+            KvError::TooLarge(_) => KvOutcome::TooLarge,
+            KvError::Invalid(_) => KvOutcome::Invalid,
+            KvError::Unavailable { .. } => KvOutcome::Unavailable,
+            KvError::Timeout { .. } => KvOutcome::Timeout,
+        }
+    }
+}
+
+/// One page of a listing: keys in ascending byte order, and where the next page starts (`None`
+/// at the end).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Page {
+    pub(crate) keys: Vec<Vec<u8>>,
+    pub(crate) next: Option<Vec<u8>>,
+}
+
+/// A value's expiry as milliseconds since the Unix epoch; `None` never expires.
+pub(crate) type Expiry = Option<i64>;
+
+/// The backends, one variant each: the operations dispatch with a `match`, not a trait object.
+/// (Boxed: the Redis client's state is large, and a store is made once.)
+enum Backend {
+    Sqlite(Box<sqlite::SqliteStore>),
+    Redis(Box<redis::RedisStore>),
+}
+
+/// One store.
+pub(crate) struct Store {
+    name: String,
+    limits: StoreLimits,
+    required: bool,
+    backend: Backend,
+    metrics: Arc<Metrics>,
+    /// The last operation or health check reached the backend.
+    up: AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store `config` describes. Opening never fails for a backend that is merely down
+    /// (Redis connects lazily, SQLite opens on first use): such a store answers `unavailable`
+    /// until it comes back. It fails for what no retry fixes (a Redis URL that does not parse).
+    pub(crate) fn open(config: &StoreConfig, metrics: Arc<Metrics>) -> Result<Store, KvError> {
+        let backend = match &config.backend {
+            StoreBackend::Sqlite { path, sync } => Backend::Sqlite(Box::new(
+                sqlite::SqliteStore::new(&config.name, path, *sync, &config.limits),
+            )),
+            StoreBackend::Redis { url, key_prefix } => Backend::Redis(Box::new(
+                redis::RedisStore::new(&config.name, url, key_prefix, &config.limits)?,
+            )),
+        };
+        metrics.kv_store_up(&config.name, true);
+        Ok(Store {
+            name: config.name.clone(),
+            limits: config.limits,
+            required: config.required,
+            backend,
+            metrics,
+            up: AtomicBool::new(true),
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn limits(&self) -> &StoreLimits {
+        &self.limits
+    }
+
+    /// Whether `/ready` must wait for this store.
+    pub(crate) fn required(&self) -> bool {
+        self.required
+    }
+
+    /// Whether the last contact with the backend succeeded.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Checks the backend answers (what `/ready` and the health task use).
+    pub(crate) async fn ping(&self) -> bool {
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.ping().await,
+                Backend::Redis(r) => r.ping().await,
+            }
+        };
+        let deadline = Instant::now() + self.limits.timeout;
+        self.run(KvOp::Ping, deadline, work, |_| KvOutcome::Ok)
+            .await
+            .is_ok()
+    }
+
+    pub(crate) async fn get(
+        &self,
+        key: &[u8],
+        deadline: Instant,
+    ) -> Result<Option<Vec<u8>>, KvError> {
+        self.check_key(key)?;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.get(key, now_ms()).await,
+                Backend::Redis(r) => r.get(key).await,
+            }
+        };
+        self.run(KvOp::Get, deadline, work, |v| found(v.is_some()))
+            .await
+    }
+
+    pub(crate) async fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<(), KvError> {
+        self.check_key(key)?;
+        self.check_value(value)?;
+        let expiry = expiry(ttl);
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.set(key, value, expiry).await,
+                Backend::Redis(r) => r.set(key, value, ttl).await,
+            }
+        };
+        self.run(KvOp::Set, deadline, work, |_| KvOutcome::Ok).await
+    }
+
+    /// Deletes `key`; whether it existed.
+    pub(crate) async fn delete(&self, key: &[u8], deadline: Instant) -> Result<bool, KvError> {
+        self.check_key(key)?;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.delete(key, now_ms()).await,
+                Backend::Redis(r) => r.delete(key).await,
+            }
+        };
+        self.run(KvOp::Delete, deadline, work, |existed| found(*existed))
+            .await
+    }
+
+    pub(crate) async fn exists(&self, key: &[u8], deadline: Instant) -> Result<bool, KvError> {
+        self.check_key(key)?;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.exists(key, now_ms()).await,
+                Backend::Redis(r) => r.exists(key).await,
+            }
+        };
+        self.run(KvOp::Exists, deadline, work, |exists| found(*exists))
+            .await
+    }
+
+    /// Adds `delta` to the integer at `key` (0 when absent) and returns the new value. The value
+    /// is stored as its decimal text; a value that is not one is `invalid`. An expiry is kept.
+    pub(crate) async fn incr(
+        &self,
+        key: &[u8],
+        delta: i64,
+        deadline: Instant,
+    ) -> Result<i64, KvError> {
+        self.check_key(key)?;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.incr(key, delta, now_ms()).await,
+                Backend::Redis(r) => r.incr(key, delta).await,
+            }
+        };
+        self.run(KvOp::Incr, deadline, work, |_| KvOutcome::Ok)
+            .await
+    }
+
+    /// Sets `key` to `new` if its value is `expected` (`None`: if it is absent); whether it did.
+    pub(crate) async fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<bool, KvError> {
+        self.check_key(key)?;
+        self.check_value(new)?;
+        let expiry = expiry(ttl);
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.cas(key, expected, new, expiry, now_ms()).await,
+                Backend::Redis(r) => r.cas(key, expected, new, ttl).await,
+            }
+        };
+        let outcome = |swapped: &bool| {
+            if *swapped {
+                KvOutcome::Ok
+            } else {
+                KvOutcome::Conflict
+            }
+        };
+        self.run(KvOp::Cas, deadline, work, outcome).await
+    }
+
+    /// The keys starting with `prefix`, strictly after `after`, in ascending byte order, at most
+    /// `limit` (lowered to `max_list_keys`; 0 means the maximum).
+    pub(crate) async fn list(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: u32,
+        deadline: Instant,
+    ) -> Result<Page, KvError> {
+        self.check_key(prefix)?;
+        if let Some(a) = after {
+            self.check_key(a)?;
+        }
+        let max = self.limits.max_list_keys;
+        let limit = if limit == 0 { max } else { limit.min(max) } as usize;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.list(prefix, after, limit, now_ms()).await,
+                Backend::Redis(r) => r.list(prefix, after, limit).await,
+            }
+        };
+        self.run(KvOp::List, deadline, work, |_| KvOutcome::Ok)
+            .await
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), KvError> {
+        if key.len() > self.limits.max_key_bytes {
+            return Err(KvError::TooLarge(format!(
+                "a key of {} bytes is longer than store `{}` allows (max_key_bytes = {})",
+                key.len(),
+                self.name,
+                self.limits.max_key_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<(), KvError> {
+        if value.len() > self.limits.max_value_bytes {
+            return Err(KvError::TooLarge(format!(
+                "a value of {} bytes is larger than store `{}` allows (max_value_bytes = {})",
+                value.len(),
+                self.name,
+                self.limits.max_value_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `work` within its bound (the store's timeout, and never past `deadline`), and records
+    /// its latency, its outcome (`outcome` of a success, the error's otherwise) and the backend's
+    /// health.
+    async fn run<R>(
+        &self,
+        op: KvOp,
+        deadline: Instant,
+        work: impl Future<Output = Result<R, KvError>>,
+        outcome: impl Fn(&R) -> KvOutcome,
+    ) -> Result<R, KvError> {
+        let started = Instant::now();
+        let until = deadline.min(started + self.limits.timeout);
+        let result = match tokio::time::timeout_at(until.into(), work).await {
+            Ok(result) => result,
+            Err(_) => Err(KvError::Timeout {
+                store: self.name.clone(),
+                after: until.saturating_duration_since(started),
+            }),
+        };
+        let reached = !matches!(
+            result,
+            Err(KvError::Unavailable { .. } | KvError::Timeout { .. })
+        );
+        if self.up.swap(reached, Ordering::Relaxed) != reached {
+            self.metrics.kv_store_up(&self.name, reached);
+        }
+        let outcome = match &result {
+            Ok(r) => outcome(r),
+            Err(e) => e.outcome(),
+        };
+        self.metrics
+            .kv_operation(&self.name, op, outcome, started.elapsed());
+        result
+    }
+}
+
+/// `ok` when something was there, `not_found` when not.
+fn found(present: bool) -> KvOutcome {
+    if present {
+        KvOutcome::Ok
+    } else {
+        KvOutcome::NotFound
+    }
+}
+
+/// Every configured store, by name, shared by the plugins granted them.
+#[derive(Debug, Default)]
+pub(crate) struct Stores {
+    by_name: BTreeMap<String, Arc<Store>>,
+}
+
+impl Stores {
+    /// Opens every store of `configs`.
+    pub(crate) fn open(configs: &[StoreConfig], metrics: &Arc<Metrics>) -> Result<Stores, KvError> {
+        let mut by_name = BTreeMap::new();
+        for config in configs {
+            let store = Store::open(config, metrics.clone())?;
+            by_name.insert(config.name.clone(), Arc::new(store));
+        }
+        Ok(Stores { by_name })
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<Store>> {
+        self.by_name.get(name)
+    }
+
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Store>> {
+        self.by_name.values()
+    }
+
+    /// Pings every required store every `every`, so `/ready` knows when one is down (and when it
+    /// is back) even while no request touches it. Ends when `stop` resolves.
+    pub(crate) fn watch_health(
+        self: &Arc<Self>,
+        every: Duration,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) {
+        if !self.all().any(|s| s.required()) {
+            return;
+        }
+        let stores = self.clone();
+        tokio::spawn(async move {
+            let mut stop = std::pin::pin!(stop);
+            loop {
+                for store in stores.all().filter(|s| s.required()) {
+                    let was = store.is_up();
+                    let now = store.ping().await;
+                    if was != now {
+                        tracing::warn!(
+                            store = store.name(),
+                            up = now,
+                            "required store changed health"
+                        );
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.as_mut() => return,
+                }
+            }
+        });
+    }
+}
+
+/// The current time as milliseconds since the Unix epoch (what expiries are compared with).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// When a value written now with `ttl` expires.
+fn expiry(ttl: Option<Duration>) -> Expiry {
+    let ttl = ttl.filter(|t| !t.is_zero())?;
+    Some(now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
+}
+
+/// The smallest byte string greater than every string starting with `prefix`, or `None` when
+/// there is none (an empty prefix, or one of only 0xff bytes): the exclusive upper bound of a
+/// prefix listing.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Parses the decimal text of an integer as stored by `incr`: an optional `-` and digits.
+fn parse_counter(value: &[u8]) -> Option<i64> {
+    let digits = value.strip_prefix(b"-").unwrap_or(value);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends_bound_exactly_the_prefixed_keys() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn counters_are_strict_decimal_text() {
+        assert_eq!(parse_counter(b"42"), Some(42));
+        assert_eq!(parse_counter(b"-7"), Some(-7));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b" 1",
+            b"1.0",
+            b"x",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(parse_counter(bad), None, "{bad:?}");
+        }
+    }
+}
