@@ -11,8 +11,8 @@ use std::fmt;
 
 /// A request body that is not what the handler asked for. It is the client's fault, so it turns
 /// into a 4xx [`Response`], never a 500: with a handler returning `Result<Response, Response>`,
-/// `req.json()?` answers the client with a JSON error such as
-/// `{"error":"request body is not valid JSON: …"}`.
+/// `req.json()?` answers the client with a JSON error in the host's shape, such as
+/// `{"error":"invalid_json","message":"request body is not valid JSON: …"}`.
 ///
 /// ```
 /// use wasmgate_sdk::{Request, Response};
@@ -55,6 +55,23 @@ impl BodyError {
             _ => 400,
         }
     }
+
+    /// A stable snake_case name for the error body's `error` field: `not_utf8`, `empty_body`,
+    /// `invalid_json` or `wrong_json_shape`.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().body("[1,").build();
+    /// let err = req.json::<Vec<u8>>().unwrap_err();
+    /// assert_eq!(err.kind(), "invalid_json");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotUtf8(_) => "not_utf8",
+            Self::Empty => "empty_body",
+            Self::Json(e) if e.is_data() => "wrong_json_shape",
+            Self::Json(_) => "invalid_json",
+        }
+    }
 }
 
 impl fmt::Display for BodyError {
@@ -78,13 +95,11 @@ impl std::error::Error for BodyError {
     }
 }
 
-/// `{"error": "<message>"}` with [`BodyError::status`], so `?` can answer the client.
+/// `{"error": "<kind>", "message": "<message>"}` with [`BodyError::status`] (see
+/// [`Response::error`]), so `?` can answer the client.
 impl From<BodyError> for Response {
     fn from(err: BodyError) -> Response {
-        Response::json(
-            err.status(),
-            &serde_json::json!({ "error": err.to_string() }),
-        )
+        Response::error(err.status(), err.kind(), err.to_string())
     }
 }
 
@@ -118,7 +133,7 @@ mod tests {
         assert_eq!(resp.status(), 400);
         assert_eq!(
             resp.body_text(),
-            Some(r#"{"error":"request body is empty; expected JSON"}"#)
+            Some(r#"{"error":"empty_body","message":"request body is empty; expected JSON"}"#)
         );
     }
 }

@@ -2,24 +2,29 @@
 //!
 //! This module owns the presentation of a request: which fields are text, how headers are
 //! matched (ASCII case-insensitively, every value kept in order), how the query is parsed (once,
-//! eagerly, via `url`), and where the body lives. It must not know about pointers or exports
-//! (`sys`) nor about the byte layout beyond calling [`RawRequest`] (`wire`).
+//! eagerly, via `url`), what the v2 metadata is called (peer, client, route, id), and where the
+//! body lives. The conversion from and to the ABI encoding is the `codec` submodule. It must not
+//! know about pointers or exports (`sys`).
 //!
 //! Text fields that are not valid UTF-8 are converted lossily (U+FFFD). The ABI does not promise
 //! UTF-8, but in practice the host has already checked methods, targets and header names against
-//! HTTP's ASCII grammar; the only realistic non-UTF-8 text is an obs-text header value, and a
-//! handler that cares about those bytes is rare enough that a `&str` API serves everyone else
-//! better. The body is never converted: it is bytes until the handler asks for [`Request::text`]
-//! or [`Request::json`].
+//! HTTP's ASCII grammar; the realistic non-UTF-8 text is an obs-text header value or a param
+//! with a `%FF` escape, and a `&str` API serves most handlers better. Params also keep their
+//! exact bytes ([`Request::param_bytes`]). The body is never converted: it is bytes until the
+//! handler asks for [`Request::text`] or [`Request::json`].
+
+mod builder;
+mod codec;
+
+pub use builder::RequestBuilder;
 
 use crate::body::BodyError;
-use crate::testing::RequestBuilder;
-use crate::url::parse_query;
-use crate::wire::{AbiVersion, DecodeError, EncodeError, RawPair, RawRequest};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::ops::Range;
 
-/// An HTTP request as the host routed it: method, target, headers, route params and body.
+/// An HTTP request as the host routed it: method, target, headers, route params, body, and the
+/// host's metadata about it (peer and client address, matched route, request id).
 ///
 /// Build one in tests with [`Request::builder`]; in a plugin the SDK decodes it for you.
 ///
@@ -49,12 +54,38 @@ pub struct Request {
     pub(crate) query_string: String,
     pub(crate) version: String,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) params: Vec<(String, String)>,
+    pub(crate) params: Vec<Param>,
     pub(crate) query: Vec<(String, String)>,
-    /// The body is the tail of this buffer, from `body_start`. Decoding reuses the buffer the host
-    /// wrote into, so a large body is never copied (it would count twice against the memory cap).
+    pub(crate) meta: Meta,
+    /// The body is `buf[body]`. Decoding reuses the buffer the host wrote into, so a large body
+    /// is never copied (it would count twice against the memory cap).
     pub(crate) buf: Vec<u8>,
-    pub(crate) body_start: usize,
+    pub(crate) body: Range<usize>,
+}
+
+/// One route parameter: its exact bytes (the host percent-decodes them, so `%FF` is the byte
+/// 0xff) and their lossy text, computed once so that [`Request::param`] can lend a `&str`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Param {
+    pub(crate) name: String,
+    pub(crate) text: String,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Param {
+    pub(crate) fn new(name: String, bytes: Vec<u8>) -> Self {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Param { name, text, bytes }
+    }
+}
+
+/// The v2 request fields this SDK knows (docs/ABI.md, "v2 request fields").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) peer_addr: Option<String>,
+    pub(crate) client_addr: Option<String>,
+    pub(crate) route: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 impl Request {
@@ -66,66 +97,6 @@ impl Request {
     /// ```
     pub fn builder() -> RequestBuilder {
         RequestBuilder::new()
-    }
-
-    /// Decodes a request from its ABI encoding, taking ownership of the buffer so the body
-    /// can stay where it is.
-    ///
-    /// ```
-    /// use wasmgate_sdk::Request;
-    ///
-    /// let bytes = Request::builder().path("/x").body("hi").build().encode()?;
-    /// let req = Request::decode(bytes)?;
-    /// assert_eq!((req.path(), req.body()), ("/x", &b"hi"[..]));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn decode(buf: Vec<u8>) -> Result<Request, DecodeError> {
-        let raw = RawRequest::decode(&buf, AbiVersion::V1)?;
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let pairs = |v: &[RawPair<'_>]| v.iter().map(|(n, v)| (text(n), text(v))).collect();
-        let query_string = text(raw.query);
-        let mut req = Request {
-            method: text(raw.method),
-            target: text(raw.target),
-            path: text(raw.path),
-            query: parse_query(&query_string),
-            query_string,
-            version: text(raw.version),
-            headers: pairs(&raw.headers),
-            params: pairs(&raw.params),
-            // The body is the last field, so it ends exactly at the end of the buffer.
-            body_start: buf.len() - raw.body.len(),
-            buf: Vec::new(),
-        };
-        req.buf = buf;
-        Ok(req)
-    }
-
-    /// Encodes the request as the host would (useful for tests and tools).
-    ///
-    /// ```
-    /// let bytes = wasmgate_sdk::Request::builder().build().encode()?;
-    /// assert_eq!(&bytes[..7], b"\x03\0\0\0GET");
-    /// # Ok::<(), wasmgate_sdk::wire::EncodeError>(())
-    /// ```
-    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        fn pairs(v: &[(String, String)]) -> Vec<RawPair<'_>> {
-            v.iter()
-                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
-                .collect()
-        }
-        RawRequest {
-            method: self.method.as_bytes(),
-            target: self.target.as_bytes(),
-            path: self.path.as_bytes(),
-            query: self.query_string.as_bytes(),
-            version: self.version.as_bytes(),
-            headers: pairs(&self.headers),
-            params: pairs(&self.params),
-            body: self.body(),
-            fields: Vec::new(),
-        }
-        .encode(AbiVersion::V1)
     }
 
     /// The method, case as received (`GET`, `POST`, …). HTTP methods are case-sensitive.
@@ -247,26 +218,98 @@ impl Request {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
-    /// The route parameter `name` (`:name` or `*name` in the route pattern), percent-decoded by
-    /// the host. A `*rest` wildcard holds the remaining path without its leading `/`.
+    /// The route parameter `name` (`:name` or `*name` in the route pattern) as text. The host
+    /// percent-decodes params to bytes (`%20` is a space, `%2F` a slash, `%FF` the byte 0xff);
+    /// bytes that are not UTF-8 show as U+FFFD here, so this is always safe to display or
+    /// compare. Use [`Request::param_bytes`] when the exact bytes matter. A `*rest` wildcard
+    /// holds the remaining path without its leading `/`.
     ///
     /// ```
-    /// let req = wasmgate_sdk::Request::builder().param("name", "Ada Lovelace").build();
+    /// let req = wasmgate_sdk::Request::builder()
+    ///     .param("name", "Ada Lovelace")
+    ///     .param_bytes("raw", b"caf\xe9".to_vec())
+    ///     .build();
     /// assert_eq!(req.param("name"), Some("Ada Lovelace"));
+    /// assert_eq!(req.param("raw"), Some("caf\u{FFFD}"));
     /// assert_eq!(req.param("other"), None);
     /// ```
     pub fn param(&self, name: &str) -> Option<&str> {
-        first(&self.params, name, false)
+        self.find_param(name).map(|p| p.text.as_str())
     }
 
-    /// All route parameters in pattern order.
+    /// The route parameter `name` as the exact bytes the host decoded: `%FF` is the byte 0xff
+    /// and `%2F` a `/` inside one segment. Prefer it to [`Request::param`] for keys, ids and
+    /// anything compared byte for byte.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().param_bytes("key", vec![b'a', 0xff]).build();
+    /// assert_eq!(req.param_bytes("key"), Some(&[b'a', 0xff][..]));
+    /// assert_eq!(req.param_bytes("other"), None);
+    /// ```
+    pub fn param_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.find_param(name).map(|p| p.bytes.as_slice())
+    }
+
+    fn find_param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// All route parameters in pattern order, as text (see [`Request::param`]).
     ///
     /// ```
     /// let req = wasmgate_sdk::Request::builder().param("a", "1").param("rest", "x/y").build();
     /// assert_eq!(req.params().collect::<Vec<_>>(), [("a", "1"), ("rest", "x/y")]);
     /// ```
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.params.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.params
+            .iter()
+            .map(|p| (p.name.as_str(), p.text.as_str()))
+    }
+
+    /// The TCP peer the request came from, `ip:port` (`[ip]:port` for IPv6): the client, or
+    /// the proxy in front of wasmgate. `None` when the host did not say.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().peer_addr("127.0.0.1:50000").build();
+    /// assert_eq!(req.peer_addr(), Some("127.0.0.1:50000"));
+    /// ```
+    pub fn peer_addr(&self) -> Option<&str> {
+        self.meta.peer_addr.as_deref()
+    }
+
+    /// The client's IP address (no port): the forwarded client (`Forwarded` /
+    /// `X-Forwarded-For`) when the peer is one of the host's `trusted_proxies`, otherwise the
+    /// peer's IP. Use it, not the headers, for rate limits and logs: the host ignores forwarding
+    /// headers from peers it does not trust.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().client_addr("203.0.113.7").build();
+    /// assert_eq!(req.client_addr(), Some("203.0.113.7"));
+    /// ```
+    pub fn client_addr(&self) -> Option<&str> {
+        self.meta.client_addr.as_deref()
+    }
+
+    /// The route pattern that matched, exactly as written in `wasmgate.toml` (e.g.
+    /// `/l/:code`): what a [`Router`](crate::Router) dispatches on.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().route("/l/:code").path("/l/abc").build();
+    /// assert_eq!(req.route(), Some("/l/:code"));
+    /// ```
+    pub fn route(&self) -> Option<&str> {
+        self.meta.route.as_deref()
+    }
+
+    /// The request id: the same id as the host's log lines and its `x-request-id` response
+    /// header, so a plugin's own logs and answers can refer to it.
+    ///
+    /// ```
+    /// let req = wasmgate_sdk::Request::builder().id("9f3c000000000001").build();
+    /// assert_eq!(req.id(), Some("9f3c000000000001"));
+    /// ```
+    pub fn id(&self) -> Option<&str> {
+        self.meta.id.as_deref()
     }
 
     /// The body as bytes; empty if the request had none.
@@ -276,7 +319,7 @@ impl Request {
     /// assert_eq!(req.body(), [0, 159, 146, 150]);
     /// ```
     pub fn body(&self) -> &[u8] {
-        self.buf.get(self.body_start..).unwrap_or_default()
+        self.buf.get(self.body.clone()).unwrap_or_default()
     }
 
     /// Takes the body out of the request without copying it when possible.
@@ -286,7 +329,12 @@ impl Request {
     /// assert_eq!(req.into_body(), b"abc");
     /// ```
     pub fn into_body(mut self) -> Vec<u8> {
-        self.buf.drain(..self.body_start.min(self.buf.len()));
+        let Range { start, end } = self.body;
+        if end > self.buf.len() || start > end {
+            return Vec::new();
+        }
+        self.buf.truncate(end);
+        self.buf.drain(..start);
         self.buf
     }
 

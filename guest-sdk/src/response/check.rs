@@ -15,7 +15,7 @@ use std::fmt;
 /// use wasmgate_sdk::{Response, ResponseError};
 ///
 /// let resp = Response::new(302).header("Location", "/new\r\nX-Evil: 1");
-/// assert!(matches!(resp.error(), Some(ResponseError::InvalidHeaderValue { .. })));
+/// assert!(matches!(resp.build_error(), Some(ResponseError::InvalidHeaderValue { .. })));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -35,6 +35,9 @@ pub enum ResponseError {
     HostOwnedHeader(String),
     /// The value given to [`Response::json`](crate::Response::json) could not be serialized.
     Json(String),
+    /// [`Response::redirect`](crate::Response::redirect) was given a status that is not a
+    /// redirect with a `Location` (301, 302, 303, 307, 308).
+    InvalidRedirect(u16),
 }
 
 impl fmt::Display for ResponseError {
@@ -59,6 +62,10 @@ impl fmt::Display for ResponseError {
                  Transfer-Encoding and Connection)"
             ),
             Self::Json(e) => write!(f, "could not serialize the JSON body: {e}"),
+            Self::InvalidRedirect(s) => write!(
+                f,
+                "status {s} is not a redirect (Response::redirect takes 301, 302, 303, 307 or 308)"
+            ),
         }
     }
 }
@@ -96,11 +103,11 @@ mod tests {
     #[test]
     fn status_range_is_the_hosts() {
         for ok in [200, 204, 302, 404, 599] {
-            assert!(Response::new(ok).error().is_none(), "{ok}");
+            assert!(Response::new(ok).build_error().is_none(), "{ok}");
         }
         for bad in [0, 100, 101, 199, 600, 999] {
             assert_eq!(
-                Response::new(bad).error(),
+                Response::new(bad).build_error(),
                 Some(&ResponseError::InvalidStatus(bad))
             );
         }
@@ -109,12 +116,15 @@ mod tests {
     #[test]
     fn header_names_must_be_tokens() {
         for ok in ["x", "X-Custom_1", "!#$%&'*+-.^_`|~", "WWW-Authenticate"] {
-            assert!(Response::ok().header(ok, "v").error().is_none(), "{ok}");
+            assert!(
+                Response::ok().header(ok, "v").build_error().is_none(),
+                "{ok}"
+            );
         }
         for bad in ["", "a b", "a:b", "a\tb", "é", "a\"b", "(x)", "a/b", "a\r\n"] {
             let resp = Response::ok().header(bad, "v");
             assert_eq!(
-                resp.error(),
+                resp.build_error(),
                 Some(&ResponseError::InvalidHeaderName(bad.into())),
                 "{bad:?}"
             );
@@ -125,7 +135,10 @@ mod tests {
     #[test]
     fn header_values_refuse_controls_but_tab_and_allow_non_ascii() {
         for ok in ["", "a b", "a\tb", "café ✓", "\"quoted\"", "x=1; Path=/"] {
-            assert!(Response::ok().header("v", ok).error().is_none(), "{ok:?}");
+            assert!(
+                Response::ok().header("v", ok).build_error().is_none(),
+                "{ok:?}"
+            );
         }
         for bad in [
             "a\rb",
@@ -138,7 +151,10 @@ mod tests {
         ] {
             let resp = Response::ok().header("v", bad);
             assert!(
-                matches!(resp.error(), Some(ResponseError::InvalidHeaderValue { .. })),
+                matches!(
+                    resp.build_error(),
+                    Some(ResponseError::InvalidHeaderValue { .. })
+                ),
                 "{bad:?}"
             );
         }
@@ -154,7 +170,7 @@ mod tests {
         ] {
             let resp = Response::ok().header(owned, "x");
             assert_eq!(
-                resp.error(),
+                resp.build_error(),
                 Some(&ResponseError::HostOwnedHeader(owned.into()))
             );
         }
@@ -162,7 +178,7 @@ mod tests {
             Response::ok()
                 .header("Content-Type", "x")
                 .header("Keep-Alive", "5")
-                .error()
+                .build_error()
                 .is_none()
         );
     }

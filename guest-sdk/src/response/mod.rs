@@ -2,18 +2,21 @@
 //! refuse about it.
 //!
 //! This module owns building and inspecting responses, and the policy for invalid ones. The rules
-//! themselves (the guest-side copy of docs/ABI.md's refusals) are in the `check` submodule.
+//! themselves (the guest-side copy of docs/ABI.md's refusals) are in the `check` submodule, the
+//! named shortcuts (redirects, JSON errors) in `shortcuts`.
 //! Checking at the call that introduced the mistake turns a bare 502 into a message naming the
 //! header. It must not encode bytes (`wire`) nor decide HTTP framing: the host owns
 //! `Content-Length`, `Transfer-Encoding` and `Connection`, so the builder refuses them.
 //!
 //! The builder methods are infallible so handlers stay one expression long. The first mistake is
-//! recorded (and the offending header is not added); [`Response::error`] reports it, and when a
-//! handler returns such a response the SDK answers 500 with an explanatory body and prints the
-//! reason to stderr (the host log). This was chosen over `Result`-returning builders because a
-//! refused header is a programming error, found by the first test that looks at the response.
+//! recorded (and the offending header is not added); [`Response::build_error`] reports it, and
+//! when a handler returns such a response the SDK answers 500 with an explanatory body and
+//! prints the reason to stderr (the host log). This was chosen over `Result`-returning builders
+//! because a refused header is a programming error, found by the first test that looks at the
+//! response.
 
 mod check;
+mod shortcuts;
 
 pub use check::ResponseError;
 
@@ -34,13 +37,13 @@ use serde::de::DeserializeOwned;
 /// assert_eq!(resp.status(), 200);
 /// assert_eq!(resp.header_value("Cache-Control"), Some("no-store"));
 /// assert_eq!(resp.body_bytes(), b"a,b\n1,2\n");
-/// assert!(resp.error().is_none());
+/// assert!(resp.build_error().is_none());
 ///
 /// // A mistake is recorded, not added, and surfaces as a 500 with an explanation.
 /// let bad = Response::ok().header("Content-Length", "3");
 /// assert_eq!(bad.header_value("content-length"), None);
 /// assert_eq!(
-///     bad.error().unwrap().to_string(),
+///     bad.build_error().unwrap().to_string(),
 ///     "header Content-Length is set by the host, not by plugins (it owns Content-Length, \
 ///      Transfer-Encoding and Connection)"
 /// );
@@ -60,7 +63,7 @@ impl Response {
     /// use wasmgate_sdk::Response;
     ///
     /// assert_eq!(Response::new(204).status(), 204);
-    /// assert!(Response::new(101).error().is_some());
+    /// assert!(Response::new(101).build_error().is_some());
     /// ```
     pub fn new(status: u16) -> Self {
         Response {
@@ -114,7 +117,7 @@ impl Response {
     }
 
     /// Appends a header; repeated names are kept in order (e.g. several `set-cookie`). A name
-    /// or value the host would refuse is recorded as [`Response::error`] and not added.
+    /// or value the host would refuse is recorded as [`Response::build_error`] and not added.
     ///
     /// ```
     /// let resp = wasmgate_sdk::Response::ok().header("set-cookie", "a=1").header("set-cookie", "b=2");
@@ -220,15 +223,17 @@ impl Response {
         serde_json::from_slice(&self.body)
     }
 
-    /// The first thing the host would refuse about this response, if any.
+    /// The first mistake made while building this response, if any: something the host would
+    /// refuse, a JSON value that did not serialize, a redirect without a redirect status. (Named
+    /// so it does not clash with the [`Response::error`] constructor.)
     ///
     /// ```
     /// use wasmgate_sdk::{Response, ResponseError};
     ///
     /// let resp = Response::ok().header("bad name", "x").header("Connection", "close");
-    /// assert_eq!(resp.error(), Some(&ResponseError::InvalidHeaderName("bad name".into())));
+    /// assert_eq!(resp.build_error(), Some(&ResponseError::InvalidHeaderName("bad name".into())));
     /// ```
-    pub fn error(&self) -> Option<&ResponseError> {
+    pub fn build_error(&self) -> Option<&ResponseError> {
         self.error.as_ref()
     }
 
@@ -264,7 +269,7 @@ impl Response {
     }
 
     /// Rebuilds a response from its encoding through the builder, so that whatever the host
-    /// would refuse shows up in [`Response::error`]. Used by [`crate::testing::call`].
+    /// would refuse shows up in [`Response::build_error`]. Used by [`crate::testing::call`].
     pub(crate) fn from_raw(raw: &RawResponse<'_>) -> Self {
         let status = u16::try_from(raw.status).unwrap_or(u16::MAX);
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -286,7 +291,7 @@ mod tests {
             .header("Transfer-Encoding", "chunked")
             .or_explained_500();
         assert_eq!(resp.status(), 500);
-        assert!(resp.error().is_none());
+        assert!(resp.build_error().is_none());
         let body = resp.body_text().unwrap();
         assert!(
             body.contains("header Transfer-Encoding is set by the host"),
@@ -302,7 +307,7 @@ mod tests {
         let mut map = std::collections::HashMap::new();
         map.insert(vec![1u8], 1);
         let resp = Response::json(200, &map);
-        assert!(matches!(resp.error(), Some(ResponseError::Json(_))));
+        assert!(matches!(resp.build_error(), Some(ResponseError::Json(_))));
     }
 
     #[test]
@@ -313,7 +318,7 @@ mod tests {
             body: b"b",
         };
         let resp = Response::from_raw(&raw);
-        assert_eq!(resp.error(), Some(&ResponseError::InvalidStatus(700)));
+        assert_eq!(resp.build_error(), Some(&ResponseError::InvalidStatus(700)));
         assert_eq!(resp.header_value("ok"), Some("1"));
         let raw = RawResponse {
             status: 1 << 20,
@@ -321,7 +326,7 @@ mod tests {
             body: b"",
         };
         assert_eq!(
-            Response::from_raw(&raw).error(),
+            Response::from_raw(&raw).build_error(),
             Some(&ResponseError::InvalidStatus(u16::MAX))
         );
     }

@@ -3,12 +3,16 @@
 //! ```json
 //! {"method": "GET", "target": "/echo/a?x=1&x=2", "path": "/echo/a", "version": "HTTP/1.1",
 //!  "query_string": "x=1&x=2", "query": {"x": ["1", "2"]},
-//!  "headers": [["Host", "localhost"]], "params": {"rest": "a"},
-//!  "body": "", "body_len": 0}
+//!  "headers": [["Host", "localhost"]], "params": {"rest": "a"}, "param_bytes": {"rest": [97]},
+//!  "peer": "127.0.0.1:50000", "client": "127.0.0.1", "route": "/echo/*rest",
+//!  "id": "9f3c000000000001", "body": "", "body_len": 0}
 //! ```
 //!
-//! `body` is the body as lossy UTF-8; `body_len` is its exact length in bytes. The integration
-//! tests use this plugin to check what the host encodes, so it reports everything unchanged.
+//! `params` shows each route param as lossy UTF-8 and `param_bytes` its exact bytes (the host
+//! decodes `%FF` to the byte 255); `peer`, `client`, `route` and `id` are ABI v2's request
+//! metadata (`null` when the host did not send one); `body` is the body as lossy UTF-8 and
+//! `body_len` its exact length in bytes. The integration tests use this plugin to check what the
+//! host encodes, so it reports everything unchanged.
 
 use wasmgate_sdk::serde_json::{Map, Value, json};
 use wasmgate_sdk::{Request, Response};
@@ -25,6 +29,10 @@ fn echo(req: Request) -> Response {
     }
     let headers: Vec<[&str; 2]> = req.headers().map(|(n, v)| [n, v]).collect();
     let params: Map<String, Value> = req.params().map(|(n, v)| (n.into(), v.into())).collect();
+    let param_bytes: Map<String, Value> = req
+        .params()
+        .map(|(n, _)| (n.into(), req.param_bytes(n).unwrap_or_default().into()))
+        .collect();
     Response::json(
         200,
         &json!({
@@ -36,6 +44,11 @@ fn echo(req: Request) -> Response {
             "query": query,
             "headers": headers,
             "params": params,
+            "param_bytes": param_bytes,
+            "peer": req.peer_addr(),
+            "client": req.client_addr(),
+            "route": req.route(),
+            "id": req.id(),
             "body": req.text_lossy(),
             "body_len": req.body().len(),
         }),
@@ -57,6 +70,10 @@ mod tests {
             .header("X-Dup", "1")
             .header("x-dup", "2")
             .param("rest", "a b/c")
+            .peer_addr("[::1]:50000")
+            .client_addr("::1")
+            .route("/echo/*rest")
+            .id("r1")
             .body("hi")
             .build();
         let v: Value = wasmgate_sdk::testing::call(echo, req).body_json().unwrap();
@@ -71,9 +88,28 @@ mod tests {
                 "query": { "x": ["1", "2"], "y": ["two words"] },
                 "headers": [["Host", "localhost"], ["X-Dup", "1"], ["x-dup", "2"]],
                 "params": { "rest": "a b/c" },
+                "param_bytes": { "rest": [97, 32, 98, 47, 99] },
+                "peer": "[::1]:50000",
+                "client": "::1",
+                "route": "/echo/*rest",
+                "id": "r1",
                 "body": "hi",
                 "body_len": 2,
             })
+        );
+    }
+
+    #[test]
+    fn params_keep_their_exact_bytes() {
+        let req = Request::builder()
+            .param_bytes("rest", vec![b'a', 0xff])
+            .build();
+        let v: Value = wasmgate_sdk::testing::call(echo, req).body_json().unwrap();
+        assert_eq!(v["params"], json!({ "rest": "a\u{FFFD}" }));
+        assert_eq!(v["param_bytes"], json!({ "rest": [97, 255] }));
+        assert_eq!(
+            (v["peer"].clone(), v["route"].clone()),
+            (Value::Null, Value::Null)
         );
     }
 

@@ -1,10 +1,11 @@
 //! `POST /api/users`: validates a JSON user, answers every problem at once, and on success
 //! "creates" it with a random id. A realistic tour of the SDK:
 //!
-//! - headers: `Content-Type` must be JSON (415 otherwise); `Prefer: return=minimal` (RFC 7240)
-//!   gets an empty 201;
+//! - headers: `Content-Type` must be JSON (415 `unsupported_media_type` otherwise);
+//!   `Prefer: return=minimal` (RFC 7240) gets an empty 201;
 //! - query: `?dry_run=1` (or `true`) validates without creating: 200 and no id;
-//! - body: `req.json()?` answers 400 for broken JSON by itself;
+//! - body: `req.json()?` answers 400 for broken JSON by itself, with the host's error shape
+//!   `{"error": "invalid_json", "message": "..."}`;
 //! - field errors: 422 `{"errors": [{"field": "email", "message": "..."}, ...]}`;
 //! - success: 201, `Location: /api/users/<id>`, the normalized user (trimmed name, lowercased
 //!   email, sorted unique lowercased tags) and an id from WASI randomness.
@@ -40,7 +41,7 @@ fn create_user(req: Request) -> Result<Response, Response> {
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
         let message = format!("expected Content-Type: application/json, got {content_type:?}");
-        return Err(Response::json(415, &json!({ "error": message })));
+        return Err(Response::error(415, "unsupported_media_type", message));
     }
     let input: Value = req.json()?;
     let mut user =
@@ -278,7 +279,12 @@ mod tests {
     #[test]
     fn content_type_and_json_errors() {
         let req = Request::builder().method("POST").body("{}").build();
-        assert_eq!(testing::call(create_user, req).status(), 415);
+        let resp = testing::call(create_user, req);
+        assert_eq!(resp.status(), 415);
+        assert_eq!(
+            resp.body_json::<Value>().unwrap()["error"],
+            "unsupported_media_type"
+        );
         let req = Request::builder()
             .method("POST")
             .header("Content-Type", "application/json; charset=utf-8")
@@ -286,7 +292,12 @@ mod tests {
             .build();
         let resp = testing::call(create_user, req);
         assert_eq!(resp.status(), 400);
-        assert!(resp.body_text().unwrap().contains("not valid JSON"));
+        let v: Value = resp.body_json().unwrap();
+        assert_eq!(v["error"], "invalid_json");
+        assert!(
+            v["message"].as_str().unwrap().contains("not valid JSON"),
+            "{v}"
+        );
     }
 
     #[test]
