@@ -1,7 +1,7 @@
 //! The `wasmgate` CLI for the integration tests to spawn: identical to `host/src/main.rs`.
 
 #[global_allocator]
-static ALLOCATOR: wasmgate::sys::CountingAlloc = wasmgate::sys::CountingAlloc;
+static ALLOCATOR: wasmgate_server::sys::CountingAlloc = wasmgate_server::sys::CountingAlloc;
 
 fn main() -> std::process::ExitCode {
     wasmgate::cli::main()

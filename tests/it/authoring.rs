@@ -1,25 +1,33 @@
 //! The authoring commands through the real CLI: `check` and `new`.
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::repo_root;
+use anyhow::Context as _;
 
-fn wasmgate(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
+use crate::support::{Site, repo_root};
+
+/// Runs `wasmgate ARGS` in `dir` to completion: exit code, stdout, stderr.
+fn wasmgate(args: &[&str], dir: &Path) -> anyhow::Result<(i32, String, String)> {
     let out = Command::new(env!("CARGO_BIN_EXE_wasmgate-it-server"))
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
+        .with_context(|| format!("running wasmgate {args:?}"))?;
+    let code = out
+        .status
+        .code()
+        .with_context(|| format!("wasmgate {args:?} ended by a signal"))?;
+    Ok((
+        code,
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
-    )
+    ))
 }
 
 #[test]
-fn check_prints_exports_imports_version_and_limits() {
-    let (code, out, err) = wasmgate(&["check", "tests/guests/unreachable.wat"], &repo_root());
+fn check_prints_exports_imports_version_and_limits() -> anyhow::Result<()> {
+    let (code, out, err) = wasmgate(&["check", "tests/guests/unreachable.wat"], &repo_root())?;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("tests/guests/unreachable.wat: ok, ABI version 1"),
@@ -34,49 +42,50 @@ fn check_prints_exports_imports_version_and_limits() {
         out.contains("fuel 100000000") && out.contains("[plugin_defaults]"),
         "{out}"
     );
+    Ok(())
 }
 
 #[test]
-fn check_names_what_is_wrong_and_what_the_abi_expects() {
-    let (code, _, err) = wasmgate(&["check", "tests/guests/missing_export.wat"], &repo_root());
+fn check_names_what_is_wrong_and_what_the_abi_expects() -> anyhow::Result<()> {
+    let (code, _, err) = wasmgate(&["check", "tests/guests/missing_export.wat"], &repo_root())?;
     assert_eq!(code, 1);
     assert!(
         err.contains("wasmgate_handle") && err.contains("(i32, i32) -> i64"),
         "{err}"
     );
-    let (code, _, err) = wasmgate(&["check", "tests/guests/bad_import.wat"], &repo_root());
+    let (code, _, err) = wasmgate(&["check", "tests/guests/bad_import.wat"], &repo_root())?;
     assert_eq!(code, 1);
     assert!(
         err.contains("env") && err.contains("wasi_snapshot_preview1"),
         "{err}"
     );
-    let (code, _, err) = wasmgate(&["check", "no/such.wasm"], &repo_root());
+    let (code, _, err) = wasmgate(&["check", "no/such.wasm"], &repo_root())?;
     assert_eq!(code, 1);
     assert!(err.contains("no/such.wasm"), "{err}");
+    Ok(())
 }
 
 #[test]
-fn new_refuses_with_the_reason_through_the_cli() {
-    let dir = std::env::temp_dir().join(format!("wasmgate-authoring-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn new_refuses_with_the_reason_through_the_cli() -> anyhow::Result<()> {
+    let site = Site::new("authoring")?;
+    let dir = site.dir();
     let (code, out, err) = wasmgate(
         &["new", "api", "--route", "/api/:id", "--method", "POST"],
-        &dir,
-    );
+        dir,
+    )?;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("added route POST /api/:id -> api"), "{out}");
-    let (code, _, err) = wasmgate(&["new", "api"], &dir);
+    let (code, _, err) = wasmgate(&["new", "api"], dir)?;
     assert_eq!(code, 1);
     assert!(err.contains("already exists"), "{err}");
     let (code, _, err) = wasmgate(
         &["new", "other", "--route", "/api/:key", "--method", "POST"],
-        &dir,
-    );
+        dir,
+    )?;
     assert_eq!(code, 2, "a would-be config error");
     assert!(
         err.contains("wasmgate.toml:") && err.contains("use one name"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

@@ -9,49 +9,60 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::TestServer;
+use crate::support::{RawClient, TestServer};
 
 /// Starts the spinning load, measures `samples` sequential `/health` round trips on one keep-alive
 /// connection, and returns the sorted latencies.
-fn health_latencies_under_spinning_guests(samples: usize) -> Vec<Duration> {
+fn health_latencies_under_spinning_guests(samples: usize) -> anyhow::Result<Vec<Duration>> {
     let server = TestServer::start(
         "[plugins.spin]\nwasm = \"tests/guests/spin.wat\"\nfuel = 1000000000000\ndeadline = \"200ms\"\n\
          [[routes]]\nmethod = \"GET\"\npath = \"/spin\"\nplugin = \"spin\"\n",
-    );
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     let spinners: Vec<_> = (0..2)
         .map(|_| {
-            let (stop, addr) = (stop.clone(), server.addr);
-            std::thread::spawn(move || {
-                let mut c = crate::support::RawClient::connect(addr);
+            let (stop, addr) = (stop.clone(), server.addr());
+            std::thread::spawn(move || -> anyhow::Result<usize> {
+                let mut c = RawClient::connect(addr)?;
                 let mut answered = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    c.send(b"GET /spin HTTP/1.1\r\nHost: x\r\n\r\n");
-                    assert_eq!(c.response().status, 504);
+                    let resp = c
+                        .send(b"GET /spin HTTP/1.1\r\nHost: x\r\n\r\n")?
+                        .response()?;
+                    anyhow::ensure!(
+                        resp.status == 504,
+                        "a spinning guest answered {}",
+                        resp.status
+                    );
                     answered += 1;
                 }
-                answered
+                Ok(answered)
             })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let mut c = server.connect();
+    let mut c = server.connect()?;
     let mut latencies = Vec::with_capacity(samples);
     for _ in 0..samples {
         let started = Instant::now();
-        c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(c.response().status, 200);
+        let resp = c
+            .send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")?
+            .response()?;
+        assert_eq!(resp.status, 200);
         latencies.push(started.elapsed());
         std::thread::sleep(Duration::from_millis(2));
     }
     stop.store(true, Ordering::Relaxed);
-    let spins: usize = spinners.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut spins = 0;
+    for spinner in spinners {
+        spins += spinner.join().expect("a spinning client thread")?;
+    }
     assert!(
         spins >= 2,
         "the guests really were spinning ({spins} deadline answers)"
     );
     latencies.sort();
-    latencies
+    Ok(latencies)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -59,13 +70,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 #[test]
-fn health_stays_responsive_while_guests_spin() {
+fn health_stays_responsive_while_guests_spin() -> anyhow::Result<()> {
     let _calm = crate::support::exclusive_network();
     let samples = std::env::var("FAIRNESS_SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
-    let latencies = health_latencies_under_spinning_guests(samples);
+    let latencies = health_latencies_under_spinning_guests(samples)?;
     let p50 = percentile(&latencies, 0.50);
     let p99 = percentile(&latencies, 0.99);
     println!(
@@ -76,4 +87,5 @@ fn health_stays_responsive_while_guests_spin() {
         p99 < Duration::from_millis(150),
         "/health p99 {p99:?}: guests are starving the server"
     );
+    Ok(())
 }

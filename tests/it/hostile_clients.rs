@@ -6,30 +6,31 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, ensure};
+
 use crate::support::{
-    ChildServer, RawClient, TestServer, answers_200, eventually, exchange, metric, raise_fd_limit,
-    scrape,
+    ChildOptions, ChildServer, RawClient, TestServer, answers_200, eventually, metric,
+    raise_fd_limit, scrape, try_eventually,
 };
 
 const TRICKLERS: usize = 1000;
 
 #[test]
-fn a_thousand_trickling_connections_do_not_stop_a_good_client_and_are_reclaimed() {
+fn a_thousand_trickling_connections_do_not_stop_a_good_client_and_are_reclaimed()
+-> anyhow::Result<()> {
     let _calm = crate::support::exclusive_network();
-    assert!(raise_fd_limit() >= 2 * TRICKLERS as u64 + 200);
+    assert!(raise_fd_limit()? >= 2 * TRICKLERS as u64 + 200);
     let server = TestServer::start(
         "[server]\nmax_connections = 1100\n\
          [timeouts]\nheader_read = \"2s\"\nlinger = \"100ms\"\n",
-    );
+    )?;
     let started = Instant::now();
-    let mut tricklers: Vec<TcpStream> = (0..TRICKLERS)
-        .map(|_| {
-            let mut s = TcpStream::connect(server.addr).unwrap();
-            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                .unwrap();
-            s
-        })
-        .collect();
+    let mut tricklers = Vec::with_capacity(TRICKLERS);
+    for _ in 0..TRICKLERS {
+        let mut s = TcpStream::connect(server.addr())?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")?;
+        tricklers.push(s);
+    }
     let connected = started.elapsed();
     assert!(
         eventually(Duration::from_secs(3), || {
@@ -45,6 +46,7 @@ fn a_thousand_trickling_connections_do_not_stop_a_good_client_and_are_reclaimed(
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 for s in &mut tricklers {
+                    // The server closes them at the header deadline: writes then fail, by design.
                     let _ = s.write(b"a");
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -54,8 +56,7 @@ fn a_thousand_trickling_connections_do_not_stop_a_good_client_and_are_reclaimed(
     };
     for _ in 0..20 {
         let t = Instant::now();
-        let resp = exchange(server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(resp.status, 200);
+        assert_eq!(server.get("/health")?.status, 200);
         assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     }
     // The header timeout (2 s from each connection's first byte, however it trickles) reclaims
@@ -70,44 +71,39 @@ fn a_thousand_trickling_connections_do_not_stop_a_good_client_and_are_reclaimed(
     );
     assert!(started.elapsed() < Duration::from_secs(8));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let tricklers = trickle.join().unwrap();
+    let tricklers = trickle.join().expect("the trickling thread");
     assert_eq!(
         server.metric(r#"wasmgate_connections_closed_total{reason="header_timeout"}"#),
         TRICKLERS as f64
     );
     drop(tricklers);
-    assert_eq!(
-        exchange(server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").status,
-        200
-    );
+    assert_eq!(server.get("/health")?.status, 200);
+    Ok(())
+}
+
+/// `GET /metrics` on `c` (a keep-alive connection made before the storm): the exposition text.
+fn metrics_on(c: &mut RawClient) -> anyhow::Result<String> {
+    let resp = c
+        .send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")?
+        .response()?;
+    ensure!(resp.status == 200, "GET /metrics answered {}", resp.status);
+    Ok(resp.text())
 }
 
 #[test]
-fn a_connection_storm_past_the_descriptor_limit_leaves_it_serving_and_it_recovers() {
+fn a_connection_storm_past_the_descriptor_limit_leaves_it_serving_and_it_recovers()
+-> anyhow::Result<()> {
     let _calm = crate::support::exclusive_network();
-    raise_fd_limit();
-    let server = ChildServer::spawn(
-        &[
-            "serve",
-            "--config",
-            "tests/configs/fast.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        Some(128),
-        true,
-    );
+    raise_fd_limit()?;
+    let server = ChildServer::start(ChildOptions {
+        nofile: Some(128),
+        ..ChildOptions::serve("tests/configs/fast.toml")
+    })?;
     let addr = server.addr();
-    let fds = |text: &str| metric(text, "wasmgate_open_fds").unwrap();
+    let fds = |text: &str| metric(text, "wasmgate_open_fds").context("wasmgate_open_fds");
     // A client connected before the storm, on keep-alive.
-    let mut veteran = RawClient::connect(addr);
-    let health = |c: &mut RawClient| {
-        c.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        let resp = c.response();
-        assert_eq!(resp.status, 200);
-        resp.text()
-    };
-    let baseline = fds(&health(&mut veteran));
+    let mut veteran = RawClient::connect(addr)?;
+    let baseline = fds(&metrics_on(&mut veteran)?)?;
 
     // The storm: far more connections than the server has descriptors, all held open.
     let mut storm = Vec::new();
@@ -119,7 +115,7 @@ fn a_connection_storm_past_the_descriptor_limit_leaves_it_serving_and_it_recover
     assert!(storm.len() > 500, "only {} connected", storm.len());
     std::thread::sleep(Duration::from_millis(300));
     // It keeps serving the connections it has, and says what is happening.
-    let during = health(&mut veteran);
+    let during = metrics_on(&mut veteran)?;
     assert!(
         metric(
             &during,
@@ -137,16 +133,21 @@ fn a_connection_storm_past_the_descriptor_limit_leaves_it_serving_and_it_recover
         eventually(Duration::from_secs(10), || answers_200(addr, "/health")),
         "serves new clients again"
     );
+    // Until the descriptors are back, a scrape may still lack `wasmgate_open_fds`: keep polling.
     assert!(
-        eventually(Duration::from_secs(10), || fds(&health(&mut veteran))
-            <= baseline + 1.0),
+        try_eventually(Duration::from_secs(10), || Ok(metric(
+            &metrics_on(&mut veteran)?,
+            "wasmgate_open_fds"
+        )
+        .is_some_and(|n| n <= baseline + 1.0)))?,
         "descriptors back to {baseline}"
     );
     drop(veteran);
-    assert!(scrape(addr).contains("wasmgate_open_fds"));
-    server.signal(libc::SIGTERM);
-    let (code, stderr) = server.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("backing off"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(scrape(addr)?.contains("wasmgate_open_fds"));
+    server.signal(libc::SIGTERM)?;
+    let exited = server.wait(Duration::from_secs(10))?;
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    assert!(exited.stderr.contains("backing off"), "{}", exited.stderr);
+    assert!(!exited.stderr.contains("panicked"), "{}", exited.stderr);
+    Ok(())
 }

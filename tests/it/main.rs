@@ -1,5 +1,12 @@
 //! wasmgate's integration tests: real servers on 127.0.0.1:0, real clients (ureq for the happy
 //! paths, raw `TcpStream` for everything a well-behaved client would never send), real guests.
+//!
+//! Every test starts its servers the way the binary does (`wasmgate_server::Server::start`, or the
+//! CLI itself as a child process) and asserts on what an operator sees: status codes and bodies,
+//! `/metrics`, `/ready`, exit codes, and log lines only where the line is the behaviour. The only
+//! `unsafe` is in `support/sys.rs`.
+
+#![deny(unsafe_code)]
 
 mod admission;
 mod authoring;

@@ -1,32 +1,34 @@
 //! The built-in routes through a real HTTP client.
 
-use crate::support::{TestServer, metric};
+use crate::support::{TestServer, exchange, metric};
 
 #[test]
-fn health_answers_ok_with_uptime() {
-    let server = TestServer::start("");
-    let resp = ureq::get(&server.url("/health")).call().unwrap();
+fn health_answers_ok_with_uptime() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let resp = ureq::get(&server.url("/health")).call()?;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.header("content-type"), Some("application/json"));
     assert!(resp.header("date").is_some());
-    let body: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&resp.into_string()?)?;
     assert_eq!(body["status"], "ok");
     assert!(body["uptime"].as_u64().is_some(), "{body}");
+    Ok(())
 }
 
 #[test]
-fn metrics_expose_every_family_after_traffic() {
-    let server = TestServer::start("");
+fn metrics_expose_every_family_after_traffic() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
     for _ in 0..3 {
-        ureq::get(&server.url("/health")).call().unwrap();
+        ureq::get(&server.url("/health")).call()?;
     }
+    // A 404 is an `Err` to ureq, and the point here.
     let _ = ureq::get(&server.url("/nope")).call();
-    let resp = ureq::get(&server.url("/metrics")).call().unwrap();
+    let resp = ureq::get(&server.url("/metrics")).call()?;
     assert_eq!(
         resp.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    let text = resp.into_string().unwrap();
+    let text = resp.into_string()?;
     assert_eq!(
         metric(
             &text,
@@ -60,33 +62,37 @@ fn metrics_expose_every_family_after_traffic() {
             "missing {family} in\n{text}"
         );
     }
+    Ok(())
 }
 
 #[test]
-fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-    let server = TestServer::start("");
-    let err = ureq::get(&server.url("/missing")).call().unwrap_err();
+fn unknown_paths_are_404_and_wrong_methods_405_with_allow() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let err = ureq::get(&server.url("/missing"))
+        .call()
+        .expect_err("a 404 is an error to ureq");
     let ureq::Error::Status(404, resp) = err else {
         panic!("{err:?}")
     };
-    let body: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&resp.into_string()?)?;
     assert_eq!(body["error"], "not_found");
     let err = ureq::post(&server.url("/health"))
         .send_string("x")
-        .unwrap_err();
+        .expect_err("a 405 is an error to ureq");
     let ureq::Error::Status(405, resp) = err else {
         panic!("{err:?}")
     };
     assert_eq!(resp.header("allow"), Some("GET, HEAD"));
+    Ok(())
 }
 
 #[test]
-fn head_gets_the_headers_of_get_without_a_body() {
-    let server = TestServer::start("");
-    let mut c = server.connect();
-    c.send(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    let head = c.response_to(true);
-    let get = c.response();
+fn head_gets_the_headers_of_get_without_a_body() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let mut c = server.connect()?;
+    c.send(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    let head = c.response_to(true)?;
+    let get = c.response()?;
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert_eq!(
@@ -94,11 +100,13 @@ fn head_gets_the_headers_of_get_without_a_body() {
         get.header("content-length"),
         "HEAD announces GET's length"
     );
+    Ok(())
 }
 
 #[test]
-fn server_wide_options_is_answered() {
-    let server = TestServer::start("");
-    let resp = crate::support::exchange(server.addr, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+fn server_wide_options_is_answered() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let resp = exchange(server.addr(), b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")?;
     assert_eq!(resp.status, 200);
+    Ok(())
 }

@@ -3,10 +3,10 @@
 use crate::support::{TestServer, exchange};
 
 #[test]
-fn malformed_requests_get_their_status_and_the_connection_closes() {
+fn malformed_requests_get_their_status_and_the_connection_closes() -> anyhow::Result<()> {
     let server = TestServer::start(
         "[http]\nmax_target_bytes = 64\nmax_header_bytes = 512\nmax_body_bytes = 16\n",
-    );
+    )?;
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100));
     let big_header = format!(
         "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
@@ -31,9 +31,8 @@ fn malformed_requests_get_their_status_and_the_connection_closes() {
         (b"GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417),
     ];
     for (request, status) in cases {
-        let mut c = server.connect();
-        c.send(request);
-        let resp = c.response();
+        let mut c = server.connect()?;
+        let resp = c.send(request)?.response()?;
         assert_eq!(
             resp.status,
             status,
@@ -41,9 +40,9 @@ fn malformed_requests_get_their_status_and_the_connection_closes() {
             String::from_utf8_lossy(request)
         );
         assert_eq!(resp.header("connection"), Some("close"));
-        assert!(resp.json()["error"].is_string());
+        assert!(resp.json()?["error"].is_string());
         assert!(
-            c.is_closed(),
+            c.is_closed()?,
             "closed after {:?}",
             String::from_utf8_lossy(request)
         );
@@ -53,96 +52,111 @@ fn malformed_requests_get_their_status_and_the_connection_closes() {
         "{}",
         server.metrics()
     );
+    Ok(())
 }
 
 #[test]
-fn pipelined_requests_are_answered_in_order() {
-    let server = TestServer::start("");
-    let mut c = server.connect();
+fn pipelined_requests_are_answered_in_order() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let mut c = server.connect()?;
     c.send(
         b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n\
           GET /nope HTTP/1.1\r\nHost: x\r\n\r\n\
           GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
           POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
           GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    let statuses: Vec<u16> = (0..5).map(|_| c.response().status).collect();
+    )?;
+    let statuses = (0..5)
+        .map(|_| c.response().map(|r| r.status))
+        .collect::<std::io::Result<Vec<u16>>>()?;
     assert_eq!(statuses, [200, 404, 200, 405, 200]);
-    assert!(c.is_closed());
+    assert!(c.is_closed()?);
+    Ok(())
 }
 
 #[test]
-fn a_body_is_never_read_as_the_next_request() {
-    let server = TestServer::start("");
-    let mut c = server.connect();
+fn a_body_is_never_read_as_the_next_request() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let mut c = server.connect()?;
     // The body of this GET looks like a request; it must be consumed as a body.
     let smuggled = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     let req = format!(
         "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
         smuggled.len()
     );
-    c.send(req.as_bytes())
-        .send(smuggled)
-        .send(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(c.response().status, 200);
+    c.send(req.as_bytes())?
+        .send(smuggled)?
+        .send(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    assert_eq!(c.response()?.status, 200);
     assert_eq!(
-        c.response().status,
+        c.response()?.status,
         404,
         "the next request is the one after the body"
     );
+    Ok(())
 }
 
 #[test]
-fn http10_closes_unless_keep_alive_is_asked_for() {
-    let server = TestServer::start("");
-    let mut c = server.connect();
-    c.send(b"GET /health HTTP/1.0\r\n\r\n");
-    assert_eq!(c.response().status, 200);
-    assert!(c.is_closed());
-    let mut c = server.connect();
-    c.send(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    let resp = c.response();
+fn http10_closes_unless_keep_alive_is_asked_for() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let mut c = server.connect()?;
+    assert_eq!(
+        c.send(b"GET /health HTTP/1.0\r\n\r\n")?.response()?.status,
+        200
+    );
+    assert!(c.is_closed()?);
+    let mut c = server.connect()?;
+    let resp = c
+        .send(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?
+        .response()?;
     assert_eq!(resp.header("connection"), Some("keep-alive"));
-    c.send(b"GET /health HTTP/1.0\r\n\r\n");
-    assert_eq!(c.response().status, 200);
+    assert_eq!(
+        c.send(b"GET /health HTTP/1.0\r\n\r\n")?.response()?.status,
+        200
+    );
+    Ok(())
 }
 
 #[test]
-fn connection_close_is_honoured_and_absolute_form_is_accepted() {
-    let server = TestServer::start("");
-    let resp = exchange(server.addr, b"GET http://example.com/health?x=1 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+fn connection_close_is_honoured_and_absolute_form_is_accepted() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let resp = exchange(server.addr(), b"GET http://example.com/health?x=1 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")?;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("connection"), Some("close"));
+    Ok(())
 }
 
 #[test]
-fn expect_100_continue_gets_the_interim_response_first() {
-    let server = TestServer::start("");
-    let mut c = server.connect();
-    c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+fn expect_100_continue_gets_the_interim_response_first() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
+    let mut c = server.connect()?;
+    c.send(
+        b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )?;
     assert_eq!(
-        c.response().status,
+        c.response()?.status,
         100,
         "the interim response comes before the body is sent"
     );
-    c.send(b"hello");
-    assert_eq!(c.response().status, 200);
+    assert_eq!(c.send(b"hello")?.response()?.status, 200);
     // Refused before the body: no 100, a final answer, and the connection closes.
-    let mut c = server.connect();
-    c.send(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-    assert_eq!(c.response().status, 404);
-    assert!(c.is_closed());
+    let mut c = server.connect()?;
+    c.send(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")?;
+    assert_eq!(c.response()?.status, 404);
+    assert!(c.is_closed()?);
+    Ok(())
 }
 
 #[test]
-fn leading_empty_lines_are_ignored() {
-    let server = TestServer::start("");
+fn leading_empty_lines_are_ignored() -> anyhow::Result<()> {
+    let server = TestServer::start("")?;
     assert_eq!(
         exchange(
-            server.addr,
+            server.addr(),
             b"\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-        )
+        )?
         .status,
         200
     );
+    Ok(())
 }

@@ -6,9 +6,11 @@
 //! does read a file in it), so a broken probe cannot pass for a sandbox.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::{TestServer, exchange, logs_contain};
+use anyhow::ensure;
+
+use crate::support::{RawClient, Site, TestServer, logs_contain};
 
 /// WASI preview 1 errnos.
 const ESUCCESS: &str = "0";
@@ -18,20 +20,19 @@ const ENOTSOCK: &str = "57";
 const EPERM: &str = "63";
 const EROFS: &str = "69";
 
-/// A scratch directory with a file to read and a symlink pointing out of it, to grant a plugin.
-fn granted_dir() -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wasmgate-sandbox-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("sub")).unwrap();
-    std::fs::write(dir.join("sub/hello.txt"), "granted file\n").unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", dir.join("leak")).unwrap();
-    std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
-    dir
+/// A scratch directory with a file to read and symlinks pointing out of it, to grant a plugin.
+fn granted_dir() -> anyhow::Result<Site> {
+    let site = Site::new("sandbox")?;
+    std::fs::create_dir_all(site.path("sub"))?;
+    std::fs::write(site.path("sub/hello.txt"), "granted file\n")?;
+    std::os::unix::fs::symlink("/etc/passwd", site.path("leak"))?;
+    std::os::unix::fs::symlink("/etc", site.path("etc"))?;
+    Ok(site)
 }
 
-fn server(dir: &std::path::Path) -> TestServer {
+/// The sandbox probe twice (`sandbox` with no grant, `granted` with `dir` as `/data`) and one
+/// route per hostile guest, each under `/g/NAME`.
+fn server(dir: &std::path::Path) -> anyhow::Result<TestServer> {
     let mut toml = format!(
         "[plugins.sandbox]\nwasm = \"tests/guests/sandbox.wat\"\n\
          [plugins.granted]\nwasm = \"tests/guests/sandbox.wat\"\n\
@@ -63,35 +64,34 @@ fn server(dir: &std::path::Path) -> TestServer {
     TestServer::start(&toml)
 }
 
-fn get(server: &TestServer, target: &str) -> crate::support::RawResponse {
-    exchange(
-        server.addr,
-        format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
-    )
-}
-
-/// The guest's `name=value` report.
-fn report(server: &TestServer, target: &str) -> HashMap<String, String> {
-    let resp = get(server, target);
-    assert_eq!(resp.status, 200, "{target}: {}", resp.text());
-    resp.text()
+/// The guest's `name=value` report (an error unless it answered 200).
+fn report(server: &TestServer, target: &str) -> anyhow::Result<HashMap<String, String>> {
+    let resp = server.get(target)?;
+    ensure!(
+        resp.status == 200,
+        "{target}: {} {}",
+        resp.status,
+        resp.text()
+    );
+    Ok(resp
+        .text()
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect())
 }
 
 #[test]
-fn a_guest_cannot_open_host_files_read_the_environment_or_use_sockets() {
-    let dir = granted_dir();
-    let server = server(&dir);
+fn a_guest_cannot_open_host_files_read_the_environment_or_use_sockets() -> anyhow::Result<()> {
+    let dir = granted_dir()?;
+    let server = server(dir.dir())?;
     for path in [
         "/etc/passwd",
         "etc/passwd",
         "../../../../etc/passwd",
         "/proc/self/environ",
     ] {
-        let r = report(&server, &format!("/g/sandbox?{path}"));
+        let r = report(&server, &format!("/g/sandbox?{path}"))?;
         assert_eq!(r["prestat3"], EBADF, "no pre-opened directory at all");
         assert_eq!(r["open"], EBADF, "{path}: nothing to open it relative to");
         assert_eq!((r["create"].as_str(), r["unlink"].as_str()), (EBADF, EBADF));
@@ -110,14 +110,16 @@ fn a_guest_cannot_open_host_files_read_the_environment_or_use_sockets() {
     }
     // The test process's own environment is not empty: the guest really did not see it.
     assert!(std::env::vars().count() > 0);
+    Ok(())
 }
 
 #[test]
-fn a_granted_directory_is_read_only_and_cannot_be_escaped() {
-    let dir = granted_dir();
-    let server = server(&dir);
+fn a_granted_directory_is_read_only_and_cannot_be_escaped() -> anyhow::Result<()> {
+    let site = granted_dir()?;
+    let dir = site.dir();
+    let server = server(dir)?;
     // The positive control: the probe does open and read a file the grant covers.
-    let r = report(&server, "/g/granted?sub/hello.txt");
+    let r = report(&server, "/g/granted?sub/hello.txt")?;
     assert_eq!(r["prestat3"], ESUCCESS);
     assert_eq!(r["open"], ESUCCESS);
     assert_eq!(r["data"], "granted file");
@@ -142,7 +144,7 @@ fn a_granted_directory_is_read_only_and_cannot_be_escaped() {
         "leak",
         "etc/passwd",
     ] {
-        let r = report(&server, &format!("/g/granted?{path}"));
+        let r = report(&server, &format!("/g/granted?{path}"))?;
         assert!(
             [ENOTCAPABLE, EPERM].contains(&r["open"].as_str()),
             "{path}: escaped the grant (errno {})",
@@ -150,87 +152,96 @@ fn a_granted_directory_is_read_only_and_cannot_be_escaped() {
         );
         assert!(!r.contains_key("data"), "{path}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 #[test]
-fn a_secret_left_by_one_request_is_never_seen_by_another_even_concurrently() {
-    let dir = granted_dir();
-    let server = server(&dir);
-    let addr = server.addr;
+fn a_secret_left_by_one_request_is_never_seen_by_another_even_concurrently() -> anyhow::Result<()> {
+    let dir = granted_dir()?;
+    let server = server(dir.dir())?;
+    let addr = server.addr();
     // Concurrent and sequential requests share pool slots; grown pages, globals and the request
     // area must all come back clean every time.
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            std::thread::spawn(move || {
-                let mut c = crate::support::RawClient::connect(addr);
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut c = RawClient::connect(addr)?;
                 for i in 0..50 {
                     let body = format!("secret-{i}");
-                    c.send(
-                        format!(
-                            "POST /g/secret_grow HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .as_bytes(),
+                    let resp = c
+                        .send(
+                            format!(
+                                "POST /g/secret_grow HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )?
+                        .response()?;
+                    ensure!(
+                        (resp.status, resp.text().as_str()) == (200, "clean\n"),
+                        "request {i}: {} {:?}",
+                        resp.status,
+                        resp.text()
                     );
-                    let resp = c.response();
-                    assert_eq!((resp.status, resp.text().as_str()), (200, "clean\n"));
                 }
+                Ok(())
             })
         })
         .collect();
     for t in threads {
-        t.join().unwrap();
+        t.join().expect("a client thread")?;
     }
+    Ok(())
 }
 
 #[test]
-fn every_limit_holds_against_a_guest_written_to_break_it() {
-    let dir = granted_dir();
-    let server = server(&dir);
+fn every_limit_holds_against_a_guest_written_to_break_it() -> anyhow::Result<()> {
+    let dir = granted_dir()?;
+    let server = server(dir.dir())?;
     // Deadline: asleep in a host call, burning no fuel at all.
-    let t = std::time::Instant::now();
-    let resp = get(&server, "/g/sleep");
+    let t = Instant::now();
+    let resp = server.get("/g/sleep")?;
     assert_eq!(
-        (resp.status, resp.json()["error"].as_str()),
+        (resp.status, resp.json()?["error"].as_str()),
         (504, Some("deadline"))
     );
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert_eq!(
-        get(&server, "/g/sleep?10").status,
+        server.get("/g/sleep?10")?.status,
         200,
         "a short sleep is fine"
     );
 
     // Memory: declared up front rather than grown.
-    let resp = get(&server, "/g/big_memory");
+    let resp = server.get("/g/big_memory")?;
     assert_eq!(
-        (resp.status, resp.json()["error"].as_str()),
+        (resp.status, resp.json()?["error"].as_str()),
         (500, Some("memory_limit"))
     );
 
     // Tables: memory the memory cap does not count, bounded by the pool.
-    let r = report(&server, "/g/table_growth");
-    let size: u64 = r["table"].parse().unwrap();
+    let r = report(&server, "/g/table_growth")?;
+    let size: u64 = r["table"].parse()?;
     assert!(
         size <= 20_000,
         "table grew to {size} entries (the pool allows 20,000)"
     );
 
     // Response: pointing past the end of memory reads nothing.
-    let resp = get(&server, "/g/out_of_bounds");
+    let resp = server.get("/g/out_of_bounds")?;
     assert_eq!(
-        (resp.status, resp.json()["error"].as_str()),
+        (resp.status, resp.json()?["error"].as_str()),
         (502, Some("invalid_response"))
     );
 
     // Output: an endless flood of stdout/stderr is capped, and the deadline ends it.
-    let t = std::time::Instant::now();
-    let resp = get(&server, "/g/log_flood");
+    let t = Instant::now();
+    let resp = server.get("/g/log_flood")?;
     assert_eq!(resp.status, 504, "{}", resp.text());
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert!(logs_contain(&["plugin=log_flood", "dropped"]));
 
     // (Fuel, memory growth, stack depth and oversize responses: tests/it/boundaries.rs.)
-    assert_eq!(get(&server, "/health").status, 200);
+    assert_eq!(server.get("/health")?.status, 200);
+    Ok(())
 }

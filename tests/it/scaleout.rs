@@ -1,91 +1,117 @@
 //! Running several processes: readiness separate from liveness, the drain delay, SO_REUSEPORT.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use wasmgate::app::{App, Readiness};
-use wasmgate::config::Config;
+use anyhow::Context as _;
+use wasmgate_server::Readiness;
+use wasmgate_server::config::Config;
 
-use crate::support::{ChildServer, eventually, exchange, repo_root};
+use crate::support::{
+    ChildOptions, ChildServer, RawClient, Site, TestServer, eventually, get, make_fifo, repo_root,
+    try_eventually,
+};
 
-const GET_READY: &[u8] = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n";
-const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+/// A site with the config file `name` (its relative paths resolve against the site).
+fn site_with_config(name: &str, body: &str) -> anyhow::Result<Site> {
+    let site = Site::new("scaleout")?;
+    site.replace(name, body)?;
+    Ok(site)
+}
 
-/// A config file in a temporary directory (paths in it resolve against the repository).
-fn config_file(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmgate-scaleout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let root = repo_root();
-    let body = body.replace("{root}", root.to_str().unwrap());
-    std::fs::write(&path, body).unwrap();
-    path
+/// Sends `GET path` with a `Content-Length: 2` body of which only the first byte arrives: once the
+/// server has read the head, a request in flight, until the test sends the second byte.
+fn in_flight(server: &TestServer, path: &str) -> anyhow::Result<RawClient> {
+    let mut c = server.connect()?;
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na").as_bytes())?;
+    Ok(c)
 }
 
 #[test]
-fn readiness_is_loading_then_ready_then_draining_while_liveness_stays_ok() {
-    let text = "[plugins.ok]\nwasm = \"tests/guests/ok.wat\"\n[[routes]]\nmethod = \"GET\"\npath = \"/ok\"\nplugin = \"ok\"\n";
-    let config = Config::parse(text, std::path::Path::new("t.toml"), &repo_root()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = Arc::new(App::starting(config).unwrap());
-    assert_eq!(app.readiness(), Readiness::Loading);
-    let answer = |route| wasmgate::native::answer(route, &app).status;
-    use wasmgate::routes::NativeRoute::{Health, Ready};
+fn readiness_is_loading_then_ready_then_draining_while_liveness_stays_ok() -> anyhow::Result<()> {
+    // The plugin's module is a FIFO: the first load blocks reading it until the test writes the
+    // module into it, so "loading" lasts exactly as long as the test looks at it.
+    let site = Site::new("scaleout-readiness")?;
+    let module = site.path("ok.wat");
+    make_fifo(&module)?;
+    let text = "[plugins.ok]\nwasm = \"ok.wat\"\n[[routes]]\nmethod = \"GET\"\npath = \"/ok\"\nplugin = \"ok\"\n";
+    let config = Config::parse(text, &site.path("t.toml"), site.dir())?;
+    let server = TestServer::launch(config)?;
+
+    assert_eq!(server.readiness(), Readiness::Loading);
+    let ready = server.get("/ready")?;
     assert_eq!(
-        (answer(Ready), answer(Health)),
+        (ready.status, server.get("/health")?.status),
         (503, 200),
         "alive but not ready while loading"
     );
-    assert!(
-        app.routing().plugins.is_empty(),
+    assert_eq!(ready.json()?["status"], "loading");
+    let plugin = server.get("/ok")?;
+    assert_eq!(
+        (plugin.status, plugin.json()?["error"].as_str()),
+        (503, Some("not_loaded")),
         "plugin routes answer 503 until loaded"
     );
-    rt.block_on(app.load_plugins()).unwrap();
-    assert_eq!(app.readiness(), Readiness::Ready);
-    assert_eq!(answer(Ready), 200);
-    app.begin_draining();
+
+    // Opening the FIFO for writing waits for the loader's read end; closing it ends the module.
+    let wat = std::fs::read(repo_root().join("tests/guests/ok.wat"))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&module)?
+        .write_all(&wat)?;
+    let report = server.plugins_loaded().context("the first load finished")?;
+    assert_eq!(report.loaded, ["ok"], "{report:?}");
+    assert_eq!(server.readiness(), Readiness::Ready);
+    assert_eq!(server.get("/ready")?.status, 200);
+    assert_eq!(server.get("/ok")?.status, 200);
+
+    // Draining: two requests in flight when shutdown begins are still answered, and say that the
+    // server is not ready but alive.
+    let mut ready = in_flight(&server, "/ready")?;
+    let mut health = in_flight(&server, "/health")?;
+    let reading_bodies = r#"wasmgate_connections{state="reading_body"}"#;
+    assert!(
+        eventually(Duration::from_secs(5), || server.metric(reading_bodies)
+            == 2.0),
+        "{}",
+        server.metrics()
+    );
+    server.begin_shutdown();
+    assert_eq!(server.readiness(), Readiness::Draining);
+    let (ready, health) = (
+        ready.send(b"b")?.response()?,
+        health.send(b"b")?.response()?,
+    );
     assert_eq!(
-        (answer(Ready), answer(Health)),
+        (ready.status, health.status),
         (503, 200),
         "draining: not ready, still alive"
     );
+    assert_eq!(ready.json()?["status"], "draining");
+    Ok(())
 }
 
 #[test]
-fn sigterm_turns_ready_off_first_and_stops_accepting_after_the_drain_delay() {
-    let path = config_file(
+fn sigterm_turns_ready_off_first_and_stops_accepting_after_the_drain_delay() -> anyhow::Result<()> {
+    let site = site_with_config(
         "drain.toml",
         "[server]\ndrain_delay = \"700ms\"\n[timeouts]\nshutdown_grace = \"500ms\"\n",
-    );
-    let server = ChildServer::spawn(
-        &[
-            "serve",
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        None,
-        true,
-    );
+    )?;
+    let server = ChildServer::start(ChildOptions::serve(site.path("drain.toml")))?;
     let addr = server.addr();
-    assert_eq!(exchange(addr, GET_READY).status, 200);
+    assert_eq!(get(addr, "/ready")?.status, 200);
     let signalled = Instant::now();
-    server.signal(libc::SIGTERM);
+    server.signal(libc::SIGTERM)?;
     assert!(
-        eventually(Duration::from_millis(300), || exchange(addr, GET_READY)
+        try_eventually(Duration::from_millis(300), || Ok(get(addr, "/ready")?
             .status
-            == 503),
+            == 503))?,
         "not ready at once"
     );
-    let resp = exchange(addr, GET_READY);
-    assert_eq!(resp.json()["status"], "draining");
+    let resp = get(addr, "/ready")?;
+    assert_eq!(resp.json()?["status"], "draining");
     assert_eq!(
-        exchange(addr, GET_HEALTH).status,
+        get(addr, "/health")?.status,
         200,
         "new connections are still served during the delay"
     );
@@ -101,56 +127,43 @@ fn sigterm_turns_ready_off_first_and_stops_accepting_after_the_drain_delay() {
         signalled.elapsed() >= Duration::from_millis(650),
         "not before the delay"
     );
-    let (code, stderr) = server.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "{stderr}");
+    let exited = server.wait(Duration::from_secs(10))?;
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    Ok(())
 }
 
 #[test]
-fn reuse_port_lets_processes_share_an_address() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+fn reuse_port_lets_processes_share_an_address() -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let shared = config_file("shared.toml", "[server]\nreuse_port = true\n");
-    let alone = config_file("alone.toml", "");
-    let serve_shared = || {
-        ChildServer::spawn(
-            &[
-                "serve",
-                "--config",
-                shared.to_str().unwrap(),
-                "--listen",
-                &listen,
-            ],
-            None,
-            true,
-        )
+    let site = site_with_config("shared.toml", "[server]\nreuse_port = true\n")?;
+    site.replace("alone.toml", "")?;
+    let serve = |config: &str| {
+        let config = site.path(config).to_string_lossy().into_owned();
+        ChildOptions::new(&["serve", "--config", &config, "--listen", &listen])
     };
-    let (a, b) = (serve_shared(), serve_shared());
+    let (a, b) = (
+        ChildServer::start(serve("shared.toml"))?,
+        ChildServer::start(serve("shared.toml"))?,
+    );
     assert_eq!(a.addr(), b.addr());
     for _ in 0..20 {
-        assert_eq!(exchange(a.addr(), GET_HEALTH).status, 200);
+        assert_eq!(get(a.addr(), "/health")?.status, 200);
     }
     // Without reuse_port the address is taken.
-    let c = ChildServer::spawn(
-        &[
-            "serve",
-            "--config",
-            alone.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ],
-        None,
-        false,
-    );
-    let (code, stderr) = c.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(1), "{stderr}");
+    let c = ChildServer::start(ChildOptions {
+        wait_ready: false,
+        ..serve("alone.toml")
+    })?;
+    let exited = c.wait(Duration::from_secs(10))?;
+    assert_eq!(exited.code, Some(1), "{}", exited.stderr);
     // One process goes away; the other keeps the address served.
-    a.signal(libc::SIGTERM);
-    assert_eq!(a.wait(Duration::from_secs(10)).0, Some(0));
+    a.signal(libc::SIGTERM)?;
+    assert_eq!(a.wait(Duration::from_secs(10))?.code, Some(0));
     for _ in 0..20 {
-        assert_eq!(exchange(b.addr(), GET_HEALTH).status, 200);
+        assert_eq!(get(b.addr(), "/health")?.status, 200);
     }
+    Ok(())
 }
