@@ -68,6 +68,9 @@ pub struct PluginGrants {
     /// Stores of `[stores.*]` the plugin may use (`kv = [...]`): the module may import the `kv_*`
     /// functions, and opens only these.
     pub kv: Vec<String>,
+    /// Destinations the plugin may call (`allowed_outbound_hosts = [...]`): the module may import
+    /// `http_send`, and reaches only these.
+    pub outbound: Vec<AllowEntry>,
 }
 
 impl PluginGrants {
@@ -77,7 +80,7 @@ impl PluginGrants {
         match grant {
             wasmgate_abi::Grant::Vars => self.vars,
             wasmgate_abi::Grant::Kv => !self.kv.is_empty(),
-            wasmgate_abi::Grant::Outbound => false,
+            wasmgate_abi::Grant::Outbound => !self.outbound.is_empty(),
         }
     }
 }
@@ -134,12 +137,14 @@ impl Default for RuntimeSettings {
 
 mod error;
 mod file;
+mod outbound;
 mod stores;
 mod values;
 mod vars;
 
 pub use crate::clientaddr::IpNet;
 pub use error::ConfigError;
+pub use outbound::{AllowEntry, HostPattern, OutboundSettings, Scheme};
 pub use stores::{SqliteSync, StoreBackend, StoreConfig, StoreLimits};
 pub use vars::{MAX_VAR_BYTES, Var, VarSource, Vars};
 
@@ -172,6 +177,8 @@ pub struct Config {
     pub module_cache: Option<PathBuf>,
     /// Limits of every plugin that does not set its own.
     pub plugin_defaults: PluginLimits,
+    /// Bounds of plugins' outbound HTTP calls (`[outbound]`).
+    pub outbound: OutboundSettings,
     /// Key-value stores by name, in name order (`[stores.NAME]`).
     pub stores: Vec<StoreConfig>,
     /// Plugins by name, in the order the file lists them.

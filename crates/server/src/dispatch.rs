@@ -21,7 +21,7 @@ use crate::native::{self, Probe};
 use crate::reload::{Routing, RoutingCell, Target};
 use crate::request_id::RequestId;
 use crate::routes::Match;
-use crate::runtime::GuestRequest;
+use crate::runtime::{CallMeta, GuestRequest};
 
 /// The answer to one request, and the route label it is counted under.
 pub(crate) struct Answer<'r> {
@@ -131,7 +131,14 @@ impl Dispatcher {
                 return error_answer(err, pattern);
             }
         };
-        let result = plugin.call(&request, limits, request_id, &served.env).await;
+        let meta = CallMeta {
+            id: request_id,
+            traceparent: head
+                .header("traceparent")
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string),
+        };
+        let result = plugin.call(&request, limits, meta, &served.env).await;
         permit.finish(Outcome::of(&result));
         match result {
             Ok(resp) => {

@@ -32,6 +32,7 @@ mod guard;
 mod kv;
 mod metrics;
 mod native;
+mod outbound;
 mod reload;
 mod request_id;
 pub mod routes;

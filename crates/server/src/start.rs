@@ -19,7 +19,8 @@ use crate::guard::Guards;
 use crate::kv::Stores;
 use crate::metrics::{Metrics, Sources};
 use crate::native::{Probe, Readiness};
-use crate::reload::{History, Loader, ReloadError, Report};
+use crate::outbound::Outbound;
+use crate::reload::{History, Loader, ReloadError, Report, Services};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::server::shutdown::{self, Trigger};
 use crate::server::{self, AcceptLimits, ConnLimits, Context, Summary};
@@ -44,6 +45,9 @@ pub enum StartError {
     /// A key-value store is configured in a way no retry can fix (an invalid Redis URL).
     #[error("cannot open a store: {0}")]
     Store(String),
+    /// The outbound HTTP settings cannot be used (an unreadable `ca_file`).
+    #[error("cannot set up outbound HTTP: {0}")]
+    Outbound(String),
 }
 
 /// Starts servers. See [`Server::start`].
@@ -144,11 +148,18 @@ impl Parts {
             Stores::open(&config.stores, &metrics).map_err(|e| StartError::Store(e.to_string()))?,
         );
         let probe = Arc::new(Probe::new(&stores));
+        let outbound = Arc::new(
+            Outbound::new(&config.outbound, metrics.clone()).map_err(StartError::Outbound)?,
+        );
+        let services = Services {
+            stores: stores.clone(),
+            outbound,
+        };
         let loader = Arc::new(Loader::new(
             runtime,
             config.clone(),
             probe.clone(),
-            stores.clone(),
+            services,
             history,
         ));
         let ctx = Arc::new(Context {

@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::outbound::{AllowEntry, OutboundSettings};
 use super::stores::{self, DEFAULT_DATA_DIR, RawStore, StoreConfig};
 use super::values::{Count, Count32, Delay, Dur, Listen, Size};
 use super::vars::{self, RawVar};
@@ -51,6 +52,7 @@ pub(super) fn parse(
         &err,
     )?;
 
+    let outbound = raw.outbound.resolve(base_dir, &err)?;
     let data_dir = base_dir.join(raw.server.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR));
     let mut store_configs: Vec<StoreConfig> = Vec::with_capacity(raw.stores.len());
     for (name, table) in &raw.stores {
@@ -155,7 +157,13 @@ pub(super) fn parse(
                 ));
             }
         }
+        let outbound = table
+            .allowed_outbound_hosts
+            .iter()
+            .map(|e| AllowEntry::parse(e.get_ref()).map_err(|m| err(e.span(), m)))
+            .collect::<Result<Vec<_>, _>>()?;
         let grants = PluginGrants {
+            outbound,
             vars: table.vars.is_some(),
             kv: table.kv.iter().map(|s| s.get_ref().clone()).collect(),
             env: table.env,
@@ -236,6 +244,7 @@ pub(super) fn parse(
         runtime,
         module_cache,
         plugin_defaults,
+        outbound,
         stores: store_configs,
         plugins,
         routes,
@@ -286,6 +295,8 @@ struct RawFile {
     runtime: RawRuntime,
     #[serde(default)]
     plugin_defaults: RawPluginLimits,
+    #[serde(default)]
+    outbound: RawOutbound,
     #[serde(default)]
     stores: BTreeMap<String, Spanned<RawStore>>,
     #[serde(default)]
@@ -352,6 +363,54 @@ impl RawServer {
             };
         }
         Ok(server)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    connect_timeout: Option<Spanned<Dur>>,
+    timeout: Option<Spanned<Dur>>,
+    max_response_bytes: Option<Spanned<Size>>,
+    max_request_bytes: Option<Spanned<Size>>,
+    max_calls_per_request: Option<Spanned<Count32>>,
+    max_concurrency: Option<Spanned<Count32>>,
+    max_redirects: Option<Spanned<u32>>,
+    request_id_header: Option<Spanned<String>>,
+    ca_file: Option<String>,
+    #[serde(default)]
+    resolve: BTreeMap<String, Spanned<String>>,
+}
+
+impl RawOutbound {
+    fn resolve(
+        &self,
+        base_dir: &Path,
+        err: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
+    ) -> Result<OutboundSettings, ConfigError> {
+        let mut out = resolve!(self, OutboundSettings::default(), {
+            connect_timeout, timeout, max_response_bytes, max_request_bytes,
+            max_calls_per_request, max_concurrency, max_redirects
+        });
+        if let Some(header) = &self.request_id_header {
+            let name = header.get_ref();
+            out.request_id_header = match name.as_str() {
+                "" => None,
+                n if wasmgate_http::is_token(n.as_bytes()) => Some(n.to_ascii_lowercase()),
+                n => return Err(err(header.span(), format!("`{n}` is not a header name"))),
+            };
+        }
+        out.ca_file = self.ca_file.as_ref().map(|f| base_dir.join(f));
+        for (name, addr) in &self.resolve {
+            let ip = addr.get_ref().parse().map_err(|_| {
+                err(
+                    addr.span(),
+                    format!("`{}` is not an IP address (for `{name}`)", addr.get_ref()),
+                )
+            })?;
+            out.resolve.insert(name.to_ascii_lowercase(), ip);
+        }
+        Ok(out)
     }
 }
 
@@ -461,6 +520,8 @@ struct RawPlugin {
     vars: Option<Spanned<BTreeMap<String, Spanned<RawVar>>>>,
     #[serde(default)]
     kv: Vec<Spanned<String>>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<Spanned<String>>,
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]

@@ -431,13 +431,11 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// Parses the decimal text of an integer as stored by `incr`: an optional `-` and digits.
+/// Parses the decimal text of an integer as `incr` stores it: canonical (no `+`, no leading
+/// zeros, no `-0`), so SQLite accepts exactly what Redis's `INCRBY` accepts.
 fn parse_counter(value: &[u8]) -> Option<i64> {
-    let digits = value.strip_prefix(b"-").unwrap_or(value);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
+    let n: i64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    (n.to_string().as_bytes() == value).then_some(n)
 }
 
 #[cfg(test)]

@@ -175,6 +175,24 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// How a plugin's outbound HTTP call ended: the `outcome` of
+    /// `wasmgate_outbound_calls_total` (the ABI error code's name the plugin saw).
+    OutboundOutcome {
+        Ok => "ok", "the upstream answered (any status)";
+        Denied => "denied", "not on the plugin's allow-list; no connection made";
+        AddressBlocked => "address_blocked", "a guarded address (SSRF guard); no connection made";
+        Dns => "dns", "the name did not resolve";
+        Connect => "connect", "no connection could be made";
+        Timeout => "timeout", "the call's bound or the request's deadline passed";
+        TooLarge => "too_large", "the request or the response was over its cap";
+        LimitReached => "limit_reached", "max_calls_per_request reached";
+        Busy => "busy", "the plugin's max_concurrency was reached";
+        Protocol => "protocol", "invalid HTTP, TLS failure or too many redirects";
+        Invalid => "invalid", "a malformed URL, method or header";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +225,7 @@ mod tests {
         distinct::<AcceptErrorKind>();
         distinct::<KvOp>();
         distinct::<KvOutcome>();
+        distinct::<OutboundOutcome>();
     }
 
     #[test]

@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 
 pub(crate) use labels::{
     AcceptErrorKind, CallOutcome, CloseReason, ConnState, KvOp, KvOutcome, LabelValue,
-    LoadErrorKind, RejectReason, ReloadResult, TimeoutKind,
+    LoadErrorKind, OutboundOutcome, RejectReason, ReloadResult, TimeoutKind,
 };
 pub(crate) use scrape::{GuardReading, LoadReading, PluginLoadReading, Sources};
 
@@ -65,6 +65,14 @@ struct StoreLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    plugin: String,
+    host: String,
+    outcome: &'static str,
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KvLabels {
     store: String,
     op: &'static str,
@@ -96,6 +104,10 @@ pub(crate) struct Metrics {
     kv_operations: Family<KvLabels, Counter>,
     kv_latency: Arc<Latencies>,
     kv_up: Family<StoreLabel, Gauge>,
+    outbound_calls: Family<OutboundLabels, Counter>,
+    outbound_latency: Arc<Latencies>,
+    outbound_sent: Family<PluginLabel, Counter>,
+    outbound_received: Family<PluginLabel, Counter>,
 }
 
 impl Metrics {
@@ -122,6 +134,13 @@ impl Metrics {
             plugin_fuel: Family::default(),
             kv_operations: Family::default(),
             kv_up: Family::default(),
+            outbound_calls: Family::default(),
+            outbound_latency: Arc::new(Latencies::new(
+                "outbound_duration_seconds",
+                "Outbound HTTP call latency (answered calls), by plugin and destination host",
+            )),
+            outbound_sent: Family::default(),
+            outbound_received: Family::default(),
             kv_latency: Arc::new(Latencies::new(
                 "kv_operation_duration_seconds",
                 "Key-value store operation latency, by store and op",
@@ -198,8 +217,27 @@ impl Metrics {
             "1 when the store's last operation or health check reached its backend, else 0",
             m.kv_up.clone(),
         );
+        r.register(
+            "outbound_calls",
+            labels::help::<OutboundOutcome>(
+                "Plugins' outbound HTTP calls, by plugin, destination host, outcome and status class",
+                "outcome",
+            ),
+            m.outbound_calls.clone(),
+        );
+        r.register(
+            "outbound_sent_bytes",
+            "Request body bytes plugins sent upstream",
+            m.outbound_sent.clone(),
+        );
+        r.register(
+            "outbound_received_bytes",
+            "Response body bytes plugins received from upstreams",
+            m.outbound_received.clone(),
+        );
         r.register_collector(Box::new(m.latency.clone()));
         r.register_collector(Box::new(m.kv_latency.clone()));
+        r.register_collector(Box::new(m.outbound_latency.clone()));
         r.register_collector(Box::new(scrape::Scraped { sources }));
         Metrics { registry, ..m }
     }
@@ -330,6 +368,47 @@ impl Metrics {
                 .histogram(&[("store", store), ("op", op.label())])
                 .observe(elapsed);
         }
+    }
+
+    /// One outbound call: its outcome, the answer's status class (`none` without an answer), its
+    /// latency (when answered) and its body bytes both ways.
+    pub(crate) fn outbound_call(
+        &self,
+        plugin: &str,
+        host: &str,
+        outcome: OutboundOutcome,
+        status: Option<u16>,
+        elapsed: Duration,
+        (sent, received): (u64, u64),
+    ) {
+        let status_class = match status {
+            Some(100..=199) => "1xx",
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(_) => "5xx",
+            None => "none",
+        };
+        self.outbound_calls
+            .get_or_create(&OutboundLabels {
+                plugin: plugin.to_string(),
+                host: host.to_string(),
+                outcome: outcome.label(),
+                status_class,
+            })
+            .inc();
+        if status.is_some() {
+            self.outbound_latency
+                .histogram(&[("plugin", plugin), ("host", host)])
+                .observe(elapsed);
+        }
+        let plugin = PluginLabel {
+            plugin: plugin.to_string(),
+        };
+        self.outbound_sent.get_or_create(&plugin).inc_by(sent);
+        self.outbound_received
+            .get_or_create(&plugin)
+            .inc_by(received);
     }
 
     /// Whether the store reached its backend last time.

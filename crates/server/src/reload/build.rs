@@ -11,10 +11,10 @@ use std::collections::HashMap;
 
 use std::sync::Arc;
 
+use super::Services;
 use super::history::History;
 use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
-use crate::kv::Stores;
 use crate::metrics::LoadErrorKind;
 use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash};
 
@@ -58,7 +58,7 @@ pub(super) fn build(
     config: &Config,
     previous: Option<&Routing>,
     history: &History,
-    stores: &Stores,
+    services: &Services,
 ) -> (Routing, Report) {
     let routes = super::route_table(config);
     let mut plugins = HashMap::new();
@@ -71,11 +71,25 @@ pub(super) fn build(
             .grants
             .kv
             .iter()
-            .filter_map(|name| stores.get(name).cloned())
+            .filter_map(|name| services.stores.get(name).cloned())
             .collect::<Vec<_>>();
+        let outbound = match services
+            .outbound
+            .client(&plugin.name, &plugin.grants.outbound)
+        {
+            Ok(client) => client,
+            Err(message) => {
+                tracing::error!(plugin = %plugin.name, error = %message, "outbound client refused");
+                None
+            }
+        };
         let served = |p: Plugin| Served {
             plugin: p,
-            env: Arc::new(HostEnv::new(plugin.vars.clone(), kv.clone())),
+            env: Arc::new(HostEnv::new(
+                plugin.vars.clone(),
+                kv.clone(),
+                outbound.clone(),
+            )),
         };
         match load_one(runtime, plugin, old.map(|s| &s.plugin)) {
             Ok(Loaded::Unchanged(p)) => {

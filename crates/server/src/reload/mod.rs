@@ -21,6 +21,7 @@ pub(crate) use history::History;
 use crate::config::{Config, ConfigError, PluginLimits};
 use crate::kv::Stores;
 use crate::native::Probe;
+use crate::outbound::Outbound;
 use crate::routes::{NativeRoute, RouteTable};
 use crate::runtime::{HostEnv, Plugin, Runtime};
 
@@ -129,8 +130,16 @@ pub(crate) struct Loader {
     /// settings are fixed for the process's life, and a reload that changes them says so.
     fixed: Config,
     probe: Arc<Probe>,
-    /// The stores plugins are bound to (opened at start; `[stores]` changes need a restart).
-    stores: Arc<Stores>,
+    /// The services plugins are bound to.
+    services: Services,
+}
+
+/// The host services plugins are bound to at each (re)load. Fixed at start: `[stores]` and
+/// `[outbound]` changes need a restart; grants to them are reloadable.
+#[derive(Debug, Clone)]
+pub(crate) struct Services {
+    pub(crate) stores: Arc<Stores>,
+    pub(crate) outbound: Arc<Outbound>,
 }
 
 impl Loader {
@@ -140,7 +149,7 @@ impl Loader {
         runtime: Runtime,
         config: Config,
         probe: Arc<Probe>,
-        stores: Arc<Stores>,
+        services: Services,
         history: Arc<History>,
     ) -> Loader {
         Loader {
@@ -152,7 +161,7 @@ impl Loader {
             history,
             fixed: config,
             probe,
-            stores,
+            services,
         }
     }
 
@@ -225,7 +234,7 @@ impl Loader {
                 &config,
                 current.as_deref(),
                 &this.history,
-                &this.stores,
+                &this.services,
             )
         })
         .await?;
@@ -241,6 +250,7 @@ impl Loader {
             ("server", old.server != new.server),
             ("timeouts", old.timeouts != new.timeouts),
             ("stores", old.stores != new.stores),
+            ("outbound", old.outbound != new.outbound),
             ("http", old.http != new.http),
             (
                 "runtime",

@@ -13,10 +13,13 @@ use std::time::Instant;
 use wasmgate_abi::{Errno, HOST_FUNCTIONS, HOST_MODULE, HostFn, Param};
 use wasmtime::{Caller, Extern, FuncType, Linker, Memory, Trap, Val, ValType};
 
+use super::httpcalls as http;
 use super::kvcalls as kv;
 use super::store::StoreData;
 use crate::config::Vars;
 use crate::kv::Store;
+use crate::outbound::{Forwarded, PluginClient};
+use crate::request_id::RequestId;
 
 /// Fuel one host call costs before its bytes: a host call does work the guest's instruction count
 /// does not see, and a guest looping on host calls must still run out of fuel.
@@ -30,18 +33,42 @@ pub struct HostEnv {
     pub(crate) vars: Arc<Vars>,
     /// The stores granted to it (`kv = [...]`), by name.
     pub(crate) kv: Vec<Arc<Store>>,
+    /// Its outbound HTTP client (`allowed_outbound_hosts`), if it may call anything.
+    pub(crate) outbound: Option<Arc<PluginClient>>,
 }
 
 impl HostEnv {
-    /// The services of a plugin configured with `vars` and granted `kv`.
-    pub(crate) fn new(vars: Arc<Vars>, kv: Vec<Arc<Store>>) -> HostEnv {
-        HostEnv { vars, kv }
+    /// The services of a plugin configured with `vars`, granted `kv`, calling out through
+    /// `outbound`.
+    pub(crate) fn new(
+        vars: Arc<Vars>,
+        kv: Vec<Arc<Store>>,
+        outbound: Option<Arc<PluginClient>>,
+    ) -> HostEnv {
+        HostEnv { vars, kv, outbound }
     }
 
     /// A plugin bound to its variables only (tools and benchmarks that run plugins outside a
     /// server).
     pub fn with_vars(vars: Arc<Vars>) -> HostEnv {
-        HostEnv::new(vars, Vec::new())
+        HostEnv::new(vars, Vec::new(), None)
+    }
+}
+
+/// What a call knows of the inbound request besides its bytes: its id (for the guest's log lines,
+/// and forwarded on outbound calls) and its `traceparent` (passed through on outbound calls).
+#[derive(Debug, Clone)]
+pub struct CallMeta {
+    pub id: RequestId,
+    pub traceparent: Option<String>,
+}
+
+impl From<RequestId> for CallMeta {
+    fn from(id: RequestId) -> CallMeta {
+        CallMeta {
+            id,
+            traceparent: None,
+        }
     }
 }
 
@@ -54,12 +81,26 @@ pub(crate) struct HostCtx {
     /// Operations made on each granted store (indexed like `env.kv`), against its
     /// `max_ops_per_request`.
     pub(crate) kv_ops: Vec<u32>,
+    /// Outbound calls made, against `max_calls_per_request`.
+    pub(crate) outbound_calls: u32,
+    /// What outbound calls forward of the inbound request.
+    pub(crate) forwarded: Forwarded,
 }
 
 impl HostCtx {
-    pub(crate) fn new(env: Arc<HostEnv>, deadline: Instant, plugin: Arc<str>) -> HostCtx {
+    pub(crate) fn new(
+        env: Arc<HostEnv>,
+        deadline: Instant,
+        plugin: Arc<str>,
+        meta: CallMeta,
+    ) -> HostCtx {
         HostCtx {
             kv_ops: vec![0; env.kv.len()],
+            outbound_calls: 0,
+            forwarded: Forwarded {
+                request_id: Some(meta.id.to_string()),
+                traceparent: meta.traceparent,
+            },
             env,
             deadline,
             plugin,
@@ -162,29 +203,39 @@ async fn dispatch(
         return Outcome::fail(Errno::Unavailable, "no host services");
     };
     // A store operation is counted (and refused past its limit) before it runs.
-    let store = match f.grant {
+    let service = match f.grant {
         wasmgate_abi::Grant::Kv => match kv::admit(host, args.bytes(0)) {
-            Ok(store) => Some(store),
+            Ok(store) => Service::Store(store),
             Err(outcome) => return outcome,
         },
-        _ => None,
+        wasmgate_abi::Grant::Outbound => match http::admit(host) {
+            Ok(client) => Service::Http(client, host.forwarded.clone()),
+            Err(outcome) => return outcome,
+        },
+        wasmgate_abi::Grant::Vars => Service::Vars,
     };
     let (env, deadline) = (host.env.clone(), host.deadline);
     let plugin = host.plugin.clone();
     let work = async move {
-        match (f.name, store) {
-            ("var_get", _) => var_get(&env, &plugin, &args),
-            (name, Some(store)) => kv::call(name, &store, &args, deadline).await,
-            (other, None) => Outcome::fail(
-                Errno::Unavailable,
-                format!("`wasmgate.{other}` is not available on this host"),
-            ),
+        match service {
+            Service::Vars => var_get(&env, &plugin, &args),
+            Service::Store(store) => kv::call(f.name, &store, &args, deadline).await,
+            Service::Http(client, forwarded) => {
+                http::send(&client, &args, &forwarded, deadline).await
+            }
         }
     };
     match tokio::time::timeout_at(deadline.into(), work).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::fail(Errno::Timeout, "the request's deadline passed"),
     }
+}
+
+/// The service a call was admitted to.
+enum Service {
+    Vars,
+    Store(Arc<Store>),
+    Http(Arc<PluginClient>, Forwarded),
 }
 
 /// `var_get(name) -> value`.

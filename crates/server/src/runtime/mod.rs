@@ -16,6 +16,7 @@ mod abi;
 mod engine;
 mod error;
 mod hostcalls;
+mod httpcalls;
 mod kvcalls;
 mod plugin;
 mod store;
@@ -39,7 +40,7 @@ use wasmtime::{Engine, ExternType, FuncType, Linker, Module, Store};
 
 pub use abi::{GuestResponse, ResponseError};
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
-pub use hostcalls::HostEnv;
+pub use hostcalls::{CallMeta, HostEnv};
 pub use plugin::Plugin;
 pub use wasi::GrantError;
 /// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.

@@ -15,11 +15,10 @@ use super::GuestRequest;
 use super::Shared;
 use super::abi::{self, GuestResponse, ResponseError};
 use super::error::{CallError, DeadlineExceeded, chain};
-use super::hostcalls::{HostCtx, HostEnv};
+use super::hostcalls::{CallMeta, HostCtx, HostEnv};
 use super::store::{StoreData, new_store};
 use super::wasi::{Capture, ResolvedGrants};
 use crate::config::{PluginGrants, PluginLimits};
-use crate::request_id::RequestId;
 use wasmgate_abi::AbiVersion;
 
 /// A compiled, validated, pre-linked plugin. Cheap to clone; calls are independent (each gets its
@@ -186,9 +185,11 @@ impl Plugin {
         &self,
         req: &GuestRequest<'_>,
         limits: &PluginLimits,
-        request_id: RequestId,
+        meta: impl Into<CallMeta>,
         env: &Arc<HostEnv>,
     ) -> Result<GuestResponse, CallError> {
+        let meta = meta.into();
+        let request_id = meta.id;
         let deadline = Instant::now() + limits.deadline;
         let encoded = req
             .encode(self.version)
@@ -199,7 +200,7 @@ impl Plugin {
             })?;
         let max_response = limits.max_response_bytes;
         let capture = Capture::new(self.inner.name.clone(), Some(request_id));
-        let host = HostCtx::new(env.clone(), deadline, self.inner.name.clone());
+        let host = HostCtx::new(env.clone(), deadline, self.inner.name.clone(), meta);
         let exports = self.inner.exports;
         // Boxed: the call's state (wasmtime's async call futures, the timeout, the slot wait) is
         // several KiB, and unboxed it would be part of every connection task's future, idle

@@ -1,0 +1,166 @@
+//! The DNS resolver of plugins' clients: names become addresses here, and only addresses the SSRF
+//! guard lets through are given to the connector.
+//!
+//! Owns the check that makes DNS rebinding useless: the guard runs on the answer, after
+//! resolution, and the connector connects only to what this resolver returns — there is no second
+//! lookup that could answer differently. `[outbound] resolve` pins names to addresses (for tests
+//! and for operators, like curl's `--resolve`); pinned answers are guarded the same way.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use super::OutboundError;
+use super::guard;
+use crate::config::AllowEntry;
+
+/// Why a name gave no usable address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ResolveError {
+    #[error("{name} does not resolve: {reason}")]
+    Dns { name: String, reason: String },
+    #[error("{name} resolves only to guarded addresses ({addr}: {why})")]
+    Blocked {
+        name: String,
+        addr: IpAddr,
+        why: &'static str,
+    },
+}
+
+impl From<ResolveError> for OutboundError {
+    fn from(e: ResolveError) -> OutboundError {
+        match e {
+            ResolveError::Dns { name, reason } => OutboundError::Dns(format!("{name}: {reason}")),
+            ResolveError::Blocked { name, addr, why } => OutboundError::AddressBlocked {
+                host: name,
+                addr,
+                why,
+            },
+        }
+    }
+}
+
+/// A resolver for one plugin's client.
+pub(super) struct GuardedResolver {
+    pinned: BTreeMap<String, IpAddr>,
+    allow: Arc<[AllowEntry]>,
+}
+
+impl GuardedResolver {
+    pub(super) fn new(pinned: BTreeMap<String, IpAddr>, allow: Arc<[AllowEntry]>) -> Self {
+        GuardedResolver { pinned, allow }
+    }
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let name = name.as_str().to_ascii_lowercase();
+        let pinned = self.pinned.get(&name).copied();
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let found: Vec<IpAddr> = match pinned {
+                Some(ip) => vec![ip],
+                None => tokio::net::lookup_host((name.as_str(), 0))
+                    .await
+                    .map_err(|e| ResolveError::Dns {
+                        name: name.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .map(|a| a.ip())
+                    .collect(),
+            };
+            let addrs = admit(&name, &found, &allow)?;
+            let addrs: Addrs = Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The addresses of `found` the guard lets through: public ones, and guarded ones an entry of
+/// `allow` names. An empty result is an error naming the first refusal.
+fn admit(name: &str, found: &[IpAddr], allow: &[AllowEntry]) -> Result<Vec<IpAddr>, ResolveError> {
+    if found.is_empty() {
+        return Err(ResolveError::Dns {
+            name: name.to_string(),
+            reason: "no address".into(),
+        });
+    }
+    let mut first_refusal = None;
+    let admitted: Vec<IpAddr> = found
+        .iter()
+        .copied()
+        .filter(|&ip| match guard::classify(ip) {
+            None => true,
+            Some(_) if allow.iter().any(|e| e.names_address(ip)) => true,
+            Some(why) => {
+                first_refusal.get_or_insert((ip, why));
+                false
+            }
+        })
+        .collect();
+    match (admitted.is_empty(), first_refusal) {
+        (true, Some((addr, why))) => Err(ResolveError::Blocked {
+            name: name.to_string(),
+            addr,
+            why: why.describe(),
+        }),
+        _ => Ok(admitted),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(list: &[&str]) -> Vec<AllowEntry> {
+        list.iter().map(|e| AllowEntry::parse(e).unwrap()).collect()
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_name_resolving_to_a_guarded_address_is_refused() {
+        let allow = entries(&["http://api.test:*"]);
+        let err = admit("api.test", &ips(&["127.0.0.1"]), &allow).unwrap_err();
+        assert!(matches!(err, ResolveError::Blocked { .. }), "{err}");
+        let err = admit("meta.test", &ips(&["169.254.169.254"]), &allow).unwrap_err();
+        assert!(err.to_string().contains("cloud metadata"), "{err}");
+    }
+
+    #[test]
+    fn guarded_answers_are_dropped_and_public_ones_kept() {
+        let allow = entries(&["https://mixed.test"]);
+        let got = admit("mixed.test", &ips(&["10.0.0.1", "8.8.8.8"]), &allow).unwrap();
+        assert_eq!(
+            got,
+            ips(&["8.8.8.8"]),
+            "rebinding to a private address gains nothing"
+        );
+    }
+
+    #[test]
+    fn an_entry_naming_the_address_lets_it_through() {
+        let allow = entries(&["http://api.test:*", "http://127.0.0.1:*"]);
+        assert_eq!(
+            admit("api.test", &ips(&["127.0.0.1"]), &allow).unwrap(),
+            ips(&["127.0.0.1"])
+        );
+        let allow = entries(&["http://localhost:8080"]);
+        assert_eq!(
+            admit("localhost", &ips(&["127.0.0.1", "::1"]), &allow).unwrap(),
+            ips(&["127.0.0.1", "::1"])
+        );
+    }
+
+    #[test]
+    fn no_answer_is_a_dns_error() {
+        assert!(matches!(
+            admit("none.test", &[], &[]),
+            Err(ResolveError::Dns { .. })
+        ));
+    }
+}
