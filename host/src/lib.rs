@@ -5,6 +5,8 @@
 //! build commands for plugins), `new` (scaffolding), `up --watch` (rebuild on save). Serving is one
 //! call into `wasmgate-server` (`Server::start`), the same call the integration tests make.
 
+#![deny(unsafe_code)]
+
 pub mod builder;
 pub mod cli;
 mod rebuild;

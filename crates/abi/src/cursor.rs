@@ -6,7 +6,7 @@
 //! mirrors. Every read goes through `get`, never through indexing, so a malformed input can only
 //! produce a [`DecodeError`], never a panic.
 
-use crate::codec::{DecodeError, EncodeError, Field, RawPair};
+use crate::message::{DecodeError, EncodeError, Field, RawPair};
 
 /// How a `str` field is named in errors: itself, and its length prefix.
 #[derive(Clone, Copy)]

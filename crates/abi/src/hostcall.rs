@@ -6,8 +6,8 @@
 //! imports; docs/ABI.md "Host functions" is its prose. This module owns names, types and
 //! encodings only: what a function *does* is the host's services' business.
 
-use crate::codec::{DecodeError, EncodeError, RawPair};
 use crate::cursor::{BODY, HEADERS, Reader, StrField, Writer, field, pairs_len};
+use crate::message::{DecodeError, EncodeError, RawPair};
 
 /// The import module of every host function.
 pub const MODULE: &str = "wasmgate";

@@ -36,15 +36,16 @@
 mod codec;
 mod cursor;
 mod hostcall;
+mod message;
 mod refusal;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{DecodeError, EncodeError, Field, RawPair, RawRequest, RawResponse, tag};
 pub use hostcall::{
     ABSENT, Errno, Grant, HOST_FUNCTIONS, HostFn, KeyPage, MODULE as HOST_MODULE, OutboundRequest,
     Param, ValType, host_function,
 };
+pub use message::{DecodeError, EncodeError, Field, RawPair, RawRequest, RawResponse, tag};
 pub use refusal::{HOST_OWNED_HEADERS, Refusal, check_header, check_status};
 
 /// The ABI versions, as `wasmgate_abi_version()` returns them. A host dispatches on it: each

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::codec::RawResponse;
+use crate::message::RawResponse;
 
 /// Headers whose values decide message framing: the host writes them itself, and refuses a
 /// response that sets them (matched ASCII case-insensitively). A guest's `Date`, by contrast,

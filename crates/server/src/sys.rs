@@ -10,8 +10,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::metrics::AcceptErrorKind;
-
 /// What [`CountingAlloc`] has counted, sharded: each of the first threads to allocate owns a
 /// shard, and readers sum them. One pair of global counters would be a cache line that every
 /// allocation on every core writes (under load ~3.5% of the server's CPU), and even a shard of
@@ -194,17 +192,6 @@ pub fn is_resource_exhaustion(err: &std::io::Error) -> bool {
     )
 }
 
-/// What an accept error was, for metrics.
-pub(crate) fn accept_error_kind(err: &std::io::Error) -> AcceptErrorKind {
-    match err.raw_os_error() {
-        Some(libc::EMFILE) => AcceptErrorKind::Emfile,
-        Some(libc::ENFILE) => AcceptErrorKind::Enfile,
-        Some(libc::ENOBUFS | libc::ENOMEM) => AcceptErrorKind::NoMem,
-        Some(libc::ECONNABORTED) => AcceptErrorKind::Aborted,
-        _ => AcceptErrorKind::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,7 +225,6 @@ mod tests {
         assert!(is_resource_exhaustion(&emfile));
         // Only a plausibility check: the answer depends on the machine's kernel.
         let _ = has_pagemap_scan();
-        assert_eq!(accept_error_kind(&emfile), AcceptErrorKind::Emfile);
         // The test harness runs tests on threads of their own: never single-threaded here, so
         // the environment must be left alone.
         assert!(!single_threaded());

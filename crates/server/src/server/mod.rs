@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{HttpLimits, Timeouts};
 use crate::dispatch::Dispatcher;
-use crate::metrics::Metrics;
+use crate::metrics::{AcceptErrorKind, Metrics};
 use crate::sys;
 use registry::Registry;
 
@@ -130,7 +130,7 @@ pub(crate) async fn run(
                 });
             }
             Err(err) => {
-                let kind = sys::accept_error_kind(&err);
+                let kind = accept_error_kind(&err);
                 ctx.metrics.accept_error(kind);
                 if sys::is_resource_exhaustion(&err) {
                     tracing::warn!(error = %err, ?kind, backoff_ms = backoff.as_millis() as u64, "accept failed: out of resources, backing off");
@@ -183,4 +183,30 @@ async fn drain(mut tasks: JoinSet<()>, registry: &Registry, grace: Duration) -> 
         "server stopped"
     );
     summary
+}
+
+/// What an accept error was, for metrics.
+fn accept_error_kind(err: &std::io::Error) -> AcceptErrorKind {
+    match err.raw_os_error() {
+        Some(libc::EMFILE) => AcceptErrorKind::Emfile,
+        Some(libc::ENFILE) => AcceptErrorKind::Enfile,
+        Some(libc::ENOBUFS | libc::ENOMEM) => AcceptErrorKind::NoMem,
+        Some(libc::ECONNABORTED) => AcceptErrorKind::Aborted,
+        _ => AcceptErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_errors_are_classified_by_errno() {
+        let kind = |errno| accept_error_kind(&std::io::Error::from_raw_os_error(errno));
+        assert_eq!(kind(libc::EMFILE), AcceptErrorKind::Emfile);
+        assert_eq!(kind(libc::ENFILE), AcceptErrorKind::Enfile);
+        assert_eq!(kind(libc::ENOBUFS), AcceptErrorKind::NoMem);
+        assert_eq!(kind(libc::ECONNABORTED), AcceptErrorKind::Aborted);
+        assert_eq!(kind(libc::EINVAL), AcceptErrorKind::Other);
+    }
 }
