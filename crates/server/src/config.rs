@@ -36,6 +36,20 @@ pub struct PluginLimits {
     pub breaker_backoff: std::time::Duration,
     /// Longest quarantine period.
     pub breaker_backoff_max: std::time::Duration,
+    /// Longest one outbound call (`http_send`) may take, from sending to the body's last byte ->
+    /// `timeout`. Never past the inbound request's `deadline` either, whichever comes first.
+    pub outbound_timeout: std::time::Duration,
+    /// Largest request body one outbound call may send -> `too_large`.
+    pub max_outbound_request_bytes: usize,
+    /// Largest response body one outbound call reads -> `too_large`: an upstream cannot make the
+    /// host buffer more (an endless body is cut here).
+    pub max_outbound_response_bytes: usize,
+    /// Outbound calls one inbound request may make -> `limit_reached` past it: a loop in the
+    /// guest cannot fan out without bound.
+    pub max_outbound_calls: u32,
+    /// Outbound calls of this plugin in flight at once, so connections it holds to upstreams. A
+    /// call past it waits for a place, within its own bounds, then fails `busy`.
+    pub max_outbound_concurrency: u32,
 }
 
 impl Default for PluginLimits {
@@ -50,6 +64,11 @@ impl Default for PluginLimits {
             breaker_threshold: 20,
             breaker_backoff: std::time::Duration::from_secs(1),
             breaker_backoff_max: std::time::Duration::from_secs(30),
+            outbound_timeout: std::time::Duration::from_secs(10),
+            max_outbound_request_bytes: 1024 * 1024,
+            max_outbound_response_bytes: 1024 * 1024,
+            max_outbound_calls: 8,
+            max_outbound_concurrency: 16,
         }
     }
 }
@@ -177,7 +196,7 @@ pub struct Config {
     pub module_cache: Option<PathBuf>,
     /// Limits of every plugin that does not set its own.
     pub plugin_defaults: PluginLimits,
-    /// Bounds of plugins' outbound HTTP calls (`[outbound]`).
+    /// The host's outbound HTTP policy (`[outbound]`); each plugin's bounds are in its limits.
     pub outbound: OutboundSettings,
     /// Key-value stores by name, in name order (`[stores.NAME]`).
     pub stores: Vec<StoreConfig>,

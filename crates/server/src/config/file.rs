@@ -370,11 +370,6 @@ impl RawServer {
 #[serde(deny_unknown_fields)]
 struct RawOutbound {
     connect_timeout: Option<Spanned<Dur>>,
-    timeout: Option<Spanned<Dur>>,
-    max_response_bytes: Option<Spanned<Size>>,
-    max_request_bytes: Option<Spanned<Size>>,
-    max_calls_per_request: Option<Spanned<Count32>>,
-    max_concurrency: Option<Spanned<Count32>>,
     max_redirects: Option<Spanned<u32>>,
     request_id_header: Option<Spanned<String>>,
     ca_file: Option<String>,
@@ -389,8 +384,7 @@ impl RawOutbound {
         err: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
     ) -> Result<OutboundSettings, ConfigError> {
         let mut out = resolve!(self, OutboundSettings::default(), {
-            connect_timeout, timeout, max_response_bytes, max_request_bytes,
-            max_calls_per_request, max_concurrency, max_redirects
+            connect_timeout, max_redirects
         });
         if let Some(header) = &self.request_id_header {
             let name = header.get_ref();
@@ -499,13 +493,20 @@ struct RawPluginLimits {
     breaker_threshold: Option<Spanned<Count32>>,
     breaker_backoff: Option<Spanned<Dur>>,
     breaker_backoff_max: Option<Spanned<Dur>>,
+    outbound_timeout: Option<Spanned<Dur>>,
+    max_outbound_request_bytes: Option<Spanned<Size>>,
+    max_outbound_response_bytes: Option<Spanned<Size>>,
+    max_outbound_calls: Option<Spanned<Count32>>,
+    max_outbound_concurrency: Option<Spanned<Count32>>,
 }
 
 impl RawPluginLimits {
     fn resolve(&self, defaults: PluginLimits) -> PluginLimits {
         resolve!(self, defaults, {
             fuel, deadline, max_memory_bytes, max_response_bytes,
-            max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max
+            max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max,
+            outbound_timeout, max_outbound_request_bytes, max_outbound_response_bytes,
+            max_outbound_calls, max_outbound_concurrency
         })
     }
 }
@@ -537,13 +538,20 @@ struct RawPlugin {
     breaker_threshold: Option<Spanned<Count32>>,
     breaker_backoff: Option<Spanned<Dur>>,
     breaker_backoff_max: Option<Spanned<Dur>>,
+    outbound_timeout: Option<Spanned<Dur>>,
+    max_outbound_request_bytes: Option<Spanned<Size>>,
+    max_outbound_response_bytes: Option<Spanned<Size>>,
+    max_outbound_calls: Option<Spanned<Count32>>,
+    max_outbound_concurrency: Option<Spanned<Count32>>,
 }
 
 impl RawPlugin {
     fn resolve(&self, defaults: PluginLimits) -> PluginLimits {
         resolve!(self, defaults, {
             fuel, deadline, max_memory_bytes, max_response_bytes,
-            max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max
+            max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max,
+            outbound_timeout, max_outbound_request_bytes, max_outbound_response_bytes,
+            max_outbound_calls, max_outbound_concurrency
         })
     }
 }

@@ -1,5 +1,6 @@
-//! Outbound HTTP settings: the `[outbound]` section (bounds shared by every plugin) and the syntax
-//! of one `allowed_outbound_hosts` entry.
+//! Outbound HTTP settings: the `[outbound]` section (the host's policy, shared by every plugin;
+//! each plugin's own bounds are `max_outbound_*` limits in `PluginLimits`) and the syntax of one
+//! `allowed_outbound_hosts` entry.
 //!
 //! Owns what an allow-list entry means: a scheme, a host (exact, an IP address, or `*.domain` for
 //! any name under `domain`), and a port (a number, or `*`; the scheme's default when absent). It
@@ -12,23 +13,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The bounds of every outbound call, shared by all plugins.
+/// The host's outbound policy, shared by all plugins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundSettings {
-    /// Longest wait for a connection (DNS included) -> `connect` (or `timeout`).
+    /// Longest wait for a connection (DNS included) -> `connect` (or `timeout` when the call's
+    /// own bound comes first).
     pub connect_timeout: Duration,
-    /// Longest a whole call may take, from sending to the last byte of the body -> `timeout`.
-    /// Never past the inbound request's deadline either.
-    pub timeout: Duration,
-    /// Largest response body read -> `too_large`: an upstream cannot make a plugin buffer more.
-    pub max_response_bytes: usize,
-    /// Largest request (body) a plugin may send -> `too_large`.
-    pub max_request_bytes: usize,
-    /// Calls one inbound request may make -> `limit_reached` past it.
-    pub max_calls_per_request: u32,
-    /// Calls of one plugin in flight at once (so connections to upstreams) -> a call waits for a
-    /// place until its bound, then `busy`.
-    pub max_concurrency: u32,
     /// Redirects followed (each target checked against the allow-list and the SSRF guard); 0
     /// returns a 3xx to the plugin as it is.
     pub max_redirects: u32,
@@ -46,11 +36,6 @@ impl Default for OutboundSettings {
     fn default() -> Self {
         OutboundSettings {
             connect_timeout: Duration::from_secs(2),
-            timeout: Duration::from_secs(10),
-            max_response_bytes: 1024 * 1024,
-            max_request_bytes: 1024 * 1024,
-            max_calls_per_request: 8,
-            max_concurrency: 16,
             max_redirects: 0,
             request_id_header: Some("x-request-id".to_string()),
             ca_file: None,

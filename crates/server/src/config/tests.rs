@@ -24,8 +24,15 @@ fn embedded_default_is_exactly_the_documented_defaults() {
     assert_eq!(config.runtime, RuntimeSettings::default());
     assert_eq!(config.plugin_defaults, PluginLimits::default());
     let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["echo", "hello", "submit", "validate"]);
-    assert_eq!(config.routes.len(), 4);
+    assert_eq!(
+        names,
+        ["echo", "hello", "links", "submit", "validate", "whoami"]
+    );
+    assert_eq!(config.routes.len(), 10);
+    assert_eq!(config.outbound, OutboundSettings::default());
+    let stores: Vec<&str> = config.stores.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(stores, ["links"]);
+    assert_eq!(config.stores[0].limits, StoreLimits::default());
     assert!(
         config
             .plugins

@@ -186,8 +186,8 @@ vocabulary! {
         Connect => "connect", "no connection could be made";
         Timeout => "timeout", "the call's bound or the request's deadline passed";
         TooLarge => "too_large", "the request or the response was over its cap";
-        LimitReached => "limit_reached", "max_calls_per_request reached";
-        Busy => "busy", "the plugin's max_concurrency was reached";
+        LimitReached => "limit_reached", "max_outbound_calls reached";
+        Busy => "busy", "the plugin's max_outbound_concurrency was reached";
         Protocol => "protocol", "invalid HTTP, TLS failure or too many redirects";
         Invalid => "invalid", "a malformed URL, method or header";
     }

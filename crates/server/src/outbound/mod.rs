@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use tokio::sync::Semaphore;
 
-use crate::config::{AllowEntry, OutboundSettings};
+use crate::config::{AllowEntry, OutboundSettings, PluginLimits};
 use crate::metrics::{Metrics, OutboundOutcome};
 use resolver::{GuardedResolver, ResolveError};
 
@@ -59,7 +59,9 @@ pub(crate) enum OutboundError {
     Timeout(Duration),
     #[error("{0}")]
     TooLarge(String),
-    #[error("plugin `{plugin}` already has {max} outbound calls in flight (max_concurrency)")]
+    #[error(
+        "plugin `{plugin}` already has {max} outbound calls in flight (max_outbound_concurrency)"
+    )]
     Busy { plugin: String, max: u32 },
     #[error("the upstream broke the protocol: {0}")]
     Protocol(String),
@@ -108,13 +110,35 @@ pub(crate) struct Answer {
     pub(crate) body: Vec<u8>,
 }
 
+/// One plugin's bounds on its outbound calls (its `max_outbound_*` limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    timeout: Duration,
+    max_request_bytes: usize,
+    max_response_bytes: usize,
+    max_calls: u32,
+    max_concurrency: u32,
+}
+
+impl Bounds {
+    pub(crate) fn of(limits: &PluginLimits) -> Bounds {
+        Bounds {
+            timeout: limits.outbound_timeout,
+            max_request_bytes: limits.max_outbound_request_bytes,
+            max_response_bytes: limits.max_outbound_response_bytes,
+            max_calls: limits.max_outbound_calls,
+            max_concurrency: limits.max_outbound_concurrency,
+        }
+    }
+}
+
 /// The outbound service: settings and the plugins' clients.
 pub(crate) struct Outbound {
     settings: OutboundSettings,
     /// Extra trusted roots (`ca_file`), read once.
     roots: Vec<reqwest::Certificate>,
-    /// Each plugin's client, replaced when its allow-list changes on a reload (so a plugin has
-    /// one client, and its pooled connections survive reloads that keep the list).
+    /// Each plugin's client, replaced when its allow-list or bounds change on a reload (so a
+    /// plugin has one client, and its pooled connections survive reloads that keep them).
     clients: Mutex<HashMap<String, Arc<PluginClient>>>,
     metrics: Arc<Metrics>,
 }
@@ -149,20 +173,25 @@ impl Outbound {
         })
     }
 
-    /// The client of `plugin` allowed to reach `allow` (`None` when it may reach nothing).
+    /// The client of `plugin` allowed to reach `allow` within `bounds` (`None` when it may reach
+    /// nothing).
     pub(crate) fn client(
         &self,
         plugin: &str,
         allow: &[AllowEntry],
+        bounds: Bounds,
     ) -> Result<Option<Arc<PluginClient>>, String> {
         if allow.is_empty() {
             return Ok(None);
         }
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(plugin).filter(|c| *c.allow == *allow) {
+        if let Some(c) = clients
+            .get(plugin)
+            .filter(|c| *c.allow == *allow && c.bounds == bounds)
+        {
             return Ok(Some(c.clone()));
         }
-        let client = Arc::new(PluginClient::new(plugin, allow, self)?);
+        let client = Arc::new(PluginClient::new(plugin, allow, bounds, self)?);
         clients.insert(plugin.to_string(), client.clone());
         Ok(Some(client))
     }
@@ -174,7 +203,9 @@ pub(crate) struct PluginClient {
     allow: Arc<[AllowEntry]>,
     http: reqwest::Client,
     permits: Semaphore,
-    settings: OutboundSettings,
+    bounds: Bounds,
+    /// The request id's header name (`[outbound] request_id_header`).
+    request_id_header: Option<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -187,7 +218,12 @@ impl std::fmt::Debug for PluginClient {
 }
 
 impl PluginClient {
-    fn new(plugin: &str, allow: &[AllowEntry], service: &Outbound) -> Result<PluginClient, String> {
+    fn new(
+        plugin: &str,
+        allow: &[AllowEntry],
+        bounds: Bounds,
+        service: &Outbound,
+    ) -> Result<PluginClient, String> {
         let allow: Arc<[AllowEntry]> = allow.into();
         let settings = &service.settings;
         let policy = {
@@ -211,7 +247,7 @@ impl PluginClient {
             .user_agent(USER_AGENT)
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(settings.max_concurrency as usize)
+            .pool_max_idle_per_host(bounds.max_concurrency as usize)
             .redirect(if settings.max_redirects == 0 {
                 reqwest::redirect::Policy::none()
             } else {
@@ -231,15 +267,16 @@ impl PluginClient {
             plugin: plugin.to_string(),
             allow,
             http,
-            permits: Semaphore::new(settings.max_concurrency.max(1) as usize),
-            settings: settings.clone(),
+            permits: Semaphore::new(bounds.max_concurrency.max(1) as usize),
+            bounds,
+            request_id_header: settings.request_id_header.clone(),
             metrics: service.metrics.clone(),
         })
     }
 
     /// Outbound calls one inbound request may make.
     pub(crate) fn max_calls_per_request(&self) -> u32 {
-        self.settings.max_calls_per_request
+        self.bounds.max_calls
     }
 
     /// Sends `call`, bounded by the call's timeout and by `deadline` (the inbound request's).
@@ -250,7 +287,7 @@ impl PluginClient {
         deadline: Instant,
     ) -> Result<Answer, OutboundError> {
         let started = Instant::now();
-        let until = deadline.min(started + self.settings.timeout);
+        let until = deadline.min(started + self.bounds.timeout);
         let url = std::str::from_utf8(call.url)
             .ok()
             .and_then(|u| Url::parse(u).ok())
@@ -299,16 +336,16 @@ impl PluginClient {
         forwarded: &Forwarded,
     ) -> Result<Answer, OutboundError> {
         check(&self.plugin, &self.allow, &url)?;
-        if call.body.len() > self.settings.max_request_bytes {
+        if call.body.len() > self.bounds.max_request_bytes {
             return Err(OutboundError::TooLarge(format!(
-                "a request body of {} bytes is more than max_request_bytes ({})",
+                "a request body of {} bytes is more than max_outbound_request_bytes ({})",
                 call.body.len(),
-                self.settings.max_request_bytes
+                self.bounds.max_request_bytes
             )));
         }
         let method = reqwest::Method::from_bytes(call.method)
             .map_err(|_| OutboundError::Invalid("the method is not an HTTP token".into()))?;
-        let id_header = self.settings.request_id_header.as_deref();
+        let id_header = self.request_id_header.as_deref();
         let headers = headers(&call.headers, forwarded, id_header)?;
         let _place = match self.permits.try_acquire() {
             Ok(p) => p,
@@ -318,7 +355,7 @@ impl PluginClient {
                 .await
                 .map_err(|_| OutboundError::Busy {
                     plugin: self.plugin.clone(),
-                    max: self.settings.max_concurrency,
+                    max: self.bounds.max_concurrency,
                 })?,
         };
         let response = self
@@ -329,7 +366,7 @@ impl PluginClient {
             .send()
             .await
             .map_err(classify)?;
-        let cap = self.settings.max_response_bytes;
+        let cap = self.bounds.max_response_bytes;
         if response.content_length().is_some_and(|n| n > cap as u64) {
             return Err(too_large(cap));
         }
@@ -357,7 +394,7 @@ impl PluginClient {
 
 fn too_large(cap: usize) -> OutboundError {
     OutboundError::TooLarge(format!(
-        "the response body is larger than max_response_bytes ({cap})"
+        "the response body is larger than max_outbound_response_bytes ({cap})"
     ))
 }
 

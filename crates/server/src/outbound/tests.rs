@@ -117,21 +117,35 @@ async fn serve(sock: &mut tokio::net::TcpStream, script: Script, heads: &Mutex<V
 }
 
 fn settings(f: impl FnOnce(&mut OutboundSettings)) -> OutboundSettings {
-    let mut s = OutboundSettings {
-        timeout: Duration::from_secs(5),
-        ..OutboundSettings::default()
-    };
+    let mut s = OutboundSettings::default();
     f(&mut s);
     s
 }
 
+/// A client with the default bounds, but a 5 s timeout.
 fn client(settings: &OutboundSettings, allow: &[&str]) -> Arc<PluginClient> {
+    bounded(settings, |_| {}, allow)
+}
+
+fn bounded(
+    settings: &OutboundSettings,
+    f: impl FnOnce(&mut Bounds),
+    allow: &[&str],
+) -> Arc<PluginClient> {
     let service = Outbound::new(settings, Arc::new(Metrics::new(Sources::none()))).unwrap();
     let allow: Vec<AllowEntry> = allow
         .iter()
         .map(|e| AllowEntry::parse(e).unwrap())
         .collect();
-    service.client("p", &allow).unwrap().expect("a client")
+    let mut bounds = Bounds {
+        timeout: Duration::from_secs(5),
+        ..Bounds::of(&PluginLimits::default())
+    };
+    f(&mut bounds);
+    service
+        .client("p", &allow, bounds)
+        .unwrap()
+        .expect("a client")
 }
 
 fn get(url: &str) -> Call<'_> {
@@ -262,8 +276,9 @@ async fn redirects_are_returned_unless_followed_and_followed_ones_are_checked() 
 #[tokio::test]
 async fn a_slow_upstream_times_out_at_the_calls_bound_and_at_the_deadline() {
     let up = Upstream::start(Script::Slow(Duration::from_secs(5))).await;
-    let c = client(
-        &settings(|s| s.timeout = Duration::from_millis(300)),
+    let c = bounded(
+        &settings(|_| {}),
+        |b| b.timeout = Duration::from_millis(300),
         &["http://127.0.0.1:*"],
     );
     let started = Instant::now();
@@ -295,8 +310,9 @@ async fn a_slow_upstream_times_out_at_the_calls_bound_and_at_the_deadline() {
 #[tokio::test]
 async fn an_endless_body_is_cut_at_the_cap() {
     let up = Upstream::start(Script::Endless).await;
-    let c = client(
-        &settings(|s| s.max_response_bytes = 100_000),
+    let c = bounded(
+        &settings(|_| {}),
+        |b| b.max_response_bytes = 100_000,
         &["http://127.0.0.1:*"],
     );
     let err = c
@@ -309,8 +325,9 @@ async fn an_endless_body_is_cut_at_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_concurrency_cap_bounds_connections_to_the_upstream() {
     let up = Upstream::start(Script::Slow(Duration::from_millis(30))).await;
-    let c = client(
-        &settings(|s| s.max_concurrency = 4),
+    let c = bounded(
+        &settings(|_| {}),
+        |b| b.max_concurrency = 4,
         &["http://127.0.0.1:*"],
     );
     let url = up.url("/");
@@ -355,7 +372,7 @@ async fn nothing_listening_is_a_connect_error_and_bad_input_is_invalid() {
         matches!(err, Err(OutboundError::Invalid(_))),
         "the host owns Host"
     );
-    let big = vec![0u8; OutboundSettings::default().max_request_bytes + 1];
+    let big = vec![0u8; PluginLimits::default().max_outbound_request_bytes + 1];
     let call = Call {
         method: b"POST",
         url: url.as_bytes(),

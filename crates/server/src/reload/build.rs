@@ -16,6 +16,7 @@ use super::history::History;
 use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
 use crate::metrics::LoadErrorKind;
+use crate::outbound::Bounds;
 use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash};
 
 /// What a (re)load did, for the log line that closes it and for callers that wait on it.
@@ -73,10 +74,11 @@ pub(super) fn build(
             .iter()
             .filter_map(|name| services.stores.get(name).cloned())
             .collect::<Vec<_>>();
-        let outbound = match services
-            .outbound
-            .client(&plugin.name, &plugin.grants.outbound)
-        {
+        let outbound = match services.outbound.client(
+            &plugin.name,
+            &plugin.grants.outbound,
+            Bounds::of(&plugin.limits),
+        ) {
             Ok(client) => client,
             Err(message) => {
                 tracing::error!(plugin = %plugin.name, error = %message, "outbound client refused");

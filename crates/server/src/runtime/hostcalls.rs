@@ -81,7 +81,7 @@ pub(crate) struct HostCtx {
     /// Operations made on each granted store (indexed like `env.kv`), against its
     /// `max_ops_per_request`.
     pub(crate) kv_ops: Vec<u32>,
-    /// Outbound calls made, against `max_calls_per_request`.
+    /// Outbound calls made, against `max_outbound_calls`.
     pub(crate) outbound_calls: u32,
     /// What outbound calls forward of the inbound request.
     pub(crate) forwarded: Forwarded,

@@ -14,7 +14,7 @@ use wasmgate_abi::{Errno, OutboundRequest, RawResponse};
 use super::hostcalls::{Args, HostCtx, Outcome};
 use crate::outbound::{Call, Forwarded, OutboundError, PluginClient};
 
-/// The plugin's client, counting one call; or the refusal: past `max_calls_per_request`.
+/// The plugin's client, counting one call; or the refusal: past `max_outbound_calls`.
 pub(super) fn admit(host: &mut HostCtx) -> Result<Arc<PluginClient>, Outcome> {
     let Some(client) = host.env.outbound.clone() else {
         return Err(Outcome::fail(
@@ -26,7 +26,7 @@ pub(super) fn admit(host: &mut HostCtx) -> Result<Arc<PluginClient>, Outcome> {
     if host.outbound_calls >= max {
         return Err(Outcome::fail(
             Errno::LimitReached,
-            format!("this request already made {max} outbound calls (max_calls_per_request)"),
+            format!("this request already made {max} outbound calls (max_outbound_calls)"),
         ));
     }
     host.outbound_calls += 1;
