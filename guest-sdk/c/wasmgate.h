@@ -96,6 +96,10 @@ typedef struct wg_str {
 /* A `wg_str` of a string literal, without its NUL: `WG_LIT("GET")`. Literals only. */
 #define WG_LIT(s) ((wg_str){("" s), sizeof("" s) - 1})
 
+/* Most header fields a response may carry (MAX_RESPONSE_HEADERS in docs/ABI.md); one more is
+ * recorded as the response's mistake, like any header the host would refuse. */
+#define WG_MAX_RESPONSE_HEADERS 100
+
 /* An owned byte string, allocated with malloc: release it with `wg_bytes_free` (or `free(ptr)`).
  * Results of host calls are NUL-terminated one byte past `len` as a convenience, so text without
  * NUL bytes can be printed with "%s"; `ptr` is NULL when the result is empty. */
@@ -698,8 +702,15 @@ static inline bool wg_header_host_owned(wg_str name) {
 
 /* Appends the header `name: value` (repeated names are kept, in order: several set-cookie). One
  * the host would refuse is not added, is recorded as the response's mistake, and returns false:
- * the checks are the host's, in its order (token name, host-owned name, value bytes). */
+ * the checks are the host's, in its order (header count, token name, host-owned name, value
+ * bytes). */
 static inline bool wg_add_header_str(wg_response *r, wg_str name, wg_str value) {
+    if (r->header_count >= WG_MAX_RESPONSE_HEADERS) {
+        if (!r->error[0]) {
+            wg_priv_msg(r->error, "more than 100 header fields (the most the host sends)");
+        }
+        return false;
+    }
     bool bad_name = !wg_header_name_ok(name);
     bool owned = !bad_name && wg_header_host_owned(name);
     bool bad_value = !bad_name && !owned && !wg_header_value_ok(value);

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use wasmgate_server::config::{Config, PluginSource};
+use wasmgate_server::config::{Config, PluginConfig, PluginGrants, PluginLimits, PluginSource};
 
 /// An HTTP/1.1 server whose routes are WebAssembly plugins.
 #[derive(Parser, Debug)]
@@ -109,13 +109,31 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", report(&err));
             let config_error = err
                 .chain()
                 .any(|e| e.is::<wasmgate_server::config::ConfigError>());
             ExitCode::from(if config_error { 2 } else { 1 })
         }
     }
+}
+
+/// `err` and its causes, joined by `: ` like `{:#}`, but without a cause whose text the message
+/// before it already quotes (many errors say "cannot X: {cause}" *and* expose the cause), so each
+/// reason is printed once.
+fn report(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn load_config(args: &ConfigArg) -> anyhow::Result<Config> {
@@ -167,10 +185,12 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
         method: args.method.clone(),
     };
     let created = crate::scaffold::new_plugin(root, &config, &spec)?;
-    println!(
-        "created {}: a handler in src/lib.rs, its test, a README",
-        created.crate_dir.display()
-    );
+    if let Some(crate_dir) = &created.crate_dir {
+        println!(
+            "created {}: a handler in src/lib.rs, its test, a README",
+            crate_dir.display()
+        );
+    }
     println!(
         "added route {} {} -> {} in {}",
         created.method,
@@ -178,30 +198,84 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
         args.name,
         created.config.display()
     );
-    println!(
-        "next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save"
-    );
+    if created.crate_dir.is_some() {
+        println!(
+            "next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save"
+        );
+    } else {
+        println!(
+            "next: the plugin now also gets these requests; dispatch on the matched route with \
+             `wasmgate_sdk::Router` (docs/writing-plugins.md)"
+        );
+    }
     Ok(())
 }
 
 fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     let runtime = wasmgate_server::runtime::Runtime::new(&config.runtime)?;
-    let configured = config.plugins.iter().find(|p| {
-        std::path::absolute(p.source.module_path()).ok() == std::path::absolute(file).ok()
-    });
-    let grants = configured.map(|p| p.grants.clone()).unwrap_or_default();
-    let name = configured.map_or_else(
-        || {
-            file.file_stem()
-                .map_or("plugin".into(), |s| s.to_string_lossy().into_owned())
-        },
-        |p| p.name.clone(),
+    let mounting: Vec<&PluginConfig> = config
+        .plugins
+        .iter()
+        .filter(|p| {
+            std::path::absolute(p.source.module_path()).ok() == std::path::absolute(file).ok()
+        })
+        .collect();
+    if mounting.is_empty() {
+        // Not in the configuration: checked as a plugin with the defaults and no grants.
+        let name = file
+            .file_stem()
+            .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
+        let plugin = runtime
+            .load(
+                &name,
+                file,
+                &PluginGrants::default(),
+                &config.plugin_defaults,
+            )
+            .with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
+        print_module(file, &plugin);
+        println!(
+            "as [plugin_defaults] of {}, with no grants:",
+            config.source.display()
+        );
+        print_limits(&config.plugin_defaults);
+        return Ok(());
+    }
+    // Each plugin mounting the file is checked with its own grants and limits: one may accept
+    // the module and another refuse it.
+    let mut refused = Vec::new();
+    for (i, p) in mounting.iter().enumerate() {
+        match runtime.load(&p.name, file, &p.grants, &p.limits) {
+            Ok(plugin) => {
+                if i == 0 {
+                    print_module(file, &plugin);
+                }
+                println!("plugin `{}` in {}: ok", p.name, config.source.display());
+                print_limits(&p.limits);
+                print_grants(p);
+            }
+            Err(err) => {
+                println!(
+                    "plugin `{}` in {}: refused",
+                    p.name,
+                    config.source.display()
+                );
+                refused.push(err.to_string());
+            }
+        }
+    }
+    anyhow::ensure!(
+        refused.is_empty(),
+        "{} is not a valid wasmgate plugin: {}",
+        file.display(),
+        refused.join("; ")
     );
-    let plugin = runtime
-        .load(&name, file, &grants)
-        .with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
+    Ok(())
+}
+
+/// The module itself: version, hash, exports and imports.
+fn print_module(file: &Path, plugin: &wasmgate_server::runtime::Plugin) {
     let (exports, imports) = plugin.describe();
-    let limits = configured.map_or(config.plugin_defaults, |p| p.limits);
     println!(
         "{}: ok, ABI version {}",
         file.display(),
@@ -216,16 +290,55 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     for (name, ty) in imports {
         println!("  {name:<40} {ty}");
     }
-    let source = match configured {
-        Some(p) => format!("plugin `{}` in {}", p.name, config.source.display()),
-        None => format!("[plugin_defaults] of {}", config.source.display()),
-    };
-    println!("limits ({source}):");
+}
+
+fn print_limits(limits: &PluginLimits) {
     println!(
-        "  fuel {}  deadline {:?}  memory {} bytes  response {} bytes",
+        "  limits: fuel {}  deadline {:?}  memory {} bytes  response {} bytes",
         limits.fuel, limits.deadline, limits.max_memory_bytes, limits.max_response_bytes
     );
-    Ok(())
+}
+
+/// What the plugin is granted. Variables are listed by name and source; values never (a secret
+/// must not reach a terminal or a CI log through `check`).
+fn print_grants(p: &PluginConfig) {
+    let g = &p.grants;
+    let mut any = false;
+    let mut line = |text: String| {
+        any = true;
+        println!("  grant: {text}");
+    };
+    if !g.env.is_empty() {
+        line(format!("env {}", g.env.join(", ")));
+    }
+    for dir in &g.dirs {
+        line(format!(
+            "dir {} as {} (read-only)",
+            dir.host.display(),
+            dir.guest
+        ));
+    }
+    if g.vars {
+        let vars: Vec<String> = p
+            .vars
+            .describe()
+            .map(|(name, source, secret)| {
+                let secret = if secret { ", secret" } else { "" };
+                format!("{name} ({source}{secret})")
+            })
+            .collect();
+        line(format!("vars [{}]", vars.join(", ")));
+    }
+    if !g.kv.is_empty() {
+        line(format!("kv {}", g.kv.join(", ")));
+    }
+    if !g.outbound.is_empty() {
+        let hosts: Vec<String> = g.outbound.iter().map(ToString::to_string).collect();
+        line(format!("allowed_outbound_hosts {}", hosts.join(", ")));
+    }
+    if !any {
+        println!("  grants: none");
+    }
 }
 
 /// Serves until SIGTERM/SIGINT. With `rebuild` (`up`) and watching, plugin sources are watched too.
@@ -259,12 +372,12 @@ fn serve(mut config: Config, args: &ServeArgs, rebuild: bool) -> anyhow::Result<
 
 fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = match &args.log_level {
-        Some(level) => {
-            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level `{level}`"))?
-        }
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let directives = match &args.log_level {
+        Some(level) => level.clone(),
+        None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
     };
+    let filter = EnvFilter::try_new(with_quiet_wasi_spans(&directives))
+        .with_context(|| format!("invalid log filter `{directives}` (--log-level or RUST_LOG)"))?;
     // Colours only for a person at a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
@@ -280,4 +393,47 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
             .init(),
     }
     Ok(())
+}
+
+/// `directives` plus `wasmtime_wasi=warn` unless they say something about `wasmtime_wasi`
+/// themselves. wasmtime-wasi opens an INFO span around every WASI call (`fd_write{fd=Fd(1)
+/// ciovs=*guest 0xffcb8/1}`): at the default level every line a guest prints would carry it, and
+/// JSON logs a `span` of guest pointers. A guest's line should read as the guest wrote it, with
+/// its plugin and request id; anyone debugging WASI itself can still ask for those spans.
+fn with_quiet_wasi_spans(directives: &str) -> String {
+    if directives.contains("wasmtime_wasi") {
+        directives.to_string()
+    } else if directives.trim().is_empty() {
+        "wasmtime_wasi=warn".to_string()
+    } else {
+        format!("{directives},wasmtime_wasi=warn")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_printed_once() {
+        let inner = std::io::Error::other("wasm trap: unreachable");
+        let quoting = anyhow::Error::new(inner).context("guest trapped: wasm trap: unreachable");
+        let err = quoting.context("x.wat is not a valid wasmgate plugin");
+        assert_eq!(
+            report(&err),
+            "x.wat is not a valid wasmgate plugin: guest trapped: wasm trap: unreachable"
+        );
+        let plain = anyhow::Error::new(std::io::Error::other("denied")).context("cannot read a");
+        assert_eq!(report(&plain), "cannot read a: denied");
+    }
+
+    #[test]
+    fn wasi_call_spans_stay_quiet_unless_asked_for() {
+        assert_eq!(with_quiet_wasi_spans("info"), "info,wasmtime_wasi=warn");
+        assert_eq!(
+            with_quiet_wasi_spans("debug,wasmtime_wasi=trace"),
+            "debug,wasmtime_wasi=trace"
+        );
+        assert_eq!(with_quiet_wasi_spans(""), "wasmtime_wasi=warn");
+    }
 }

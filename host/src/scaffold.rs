@@ -30,8 +30,18 @@ pub enum ScaffoldError {
     InvalidName(String),
     #[error("a plugin named `{name}` already exists ({where_})")]
     Exists { name: String, where_: String },
-    #[error("the new route would make the config invalid, nothing was created:\n{0}")]
+    /// The configuration file is invalid as it is.
+    #[error("{0}")]
     Config(#[from] wasmgate_server::config::ConfigError),
+    /// The route (or plugin) to add would make the configuration invalid. The message is the
+    /// parser's, without a position: the offending text is the addition, not the file.
+    #[error("cannot add `{method} {route}` to {}: {message}; nothing was changed", config.display())]
+    Refused {
+        method: String,
+        route: String,
+        config: PathBuf,
+        message: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -44,7 +54,8 @@ pub enum ScaffoldError {
 /// What was created, for the message that follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
-    pub crate_dir: PathBuf,
+    /// The new crate; `None` when a route was added to a plugin that already existed.
+    pub crate_dir: Option<PathBuf>,
     pub config: PathBuf,
     pub method: String,
     pub route: String,
@@ -53,7 +64,9 @@ pub struct Created {
 /// The SDK this binary was built with, for a plugins workspace created from nothing.
 const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
-/// Creates `plugins/NAME` under `root` and adds it to `config_path` (created when missing).
+/// Creates `plugins/NAME` under `root` and adds it and its route to `config_path` (created when
+/// missing). When the configuration already has a plugin `NAME` and a route is given, adds only
+/// that route to it: one plugin serving several routes (dispatching with the SDK's `Router`).
 pub fn new_plugin(
     root: &Path,
     config_path: &Path,
@@ -69,13 +82,6 @@ pub fn new_plugin(
     }
     let method = spec.method.clone().unwrap_or_else(|| "GET".to_string());
     let route = spec.route.clone().unwrap_or_else(|| format!("/{name}"));
-    let crate_dir = root.join("plugins").join(name);
-    if crate_dir.exists() {
-        return Err(ScaffoldError::Exists {
-            name: name.clone(),
-            where_: crate_dir.display().to_string(),
-        });
-    }
     let old = match std::fs::read_to_string(config_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -87,21 +93,53 @@ pub fn new_plugin(
         }
     };
     let base = config_path.parent().unwrap_or(Path::new("."));
+    let route_entry =
+        format!("\n[[routes]]\nmethod = \"{method}\"\npath = \"{route}\"\nplugin = \"{name}\"\n");
+    // The real parser decides: bad pattern, conflicting route, bad method -> refused, with why.
+    let with = |addition: &str| -> Result<String, ScaffoldError> {
+        let new_config = format!("{}\n{addition}", old.trim_end_matches('\n'));
+        match Config::parse(&new_config, config_path, base) {
+            Ok(_) => Ok(new_config),
+            Err(err) => Err(ScaffoldError::Refused {
+                method: method.clone(),
+                route: route.clone(),
+                config: config_path.to_path_buf(),
+                message: err.message,
+            }),
+        }
+    };
+    let crate_dir = root.join("plugins").join(name);
     if Config::parse(&old, config_path, base)?
         .plugin(name)
         .is_some()
     {
-        return Err(ScaffoldError::Exists {
-            name: name.clone(),
-            where_: format!("[plugins.{name}] in {}", config_path.display()),
+        if spec.route.is_none() {
+            return Err(ScaffoldError::Exists {
+                name: name.clone(),
+                where_: format!(
+                    "[plugins.{name}] in {}; give `--route PATTERN` to add a route to it",
+                    config_path.display()
+                ),
+            });
+        }
+        let new_config = with(&route_entry)?;
+        write(config_path, &new_config)?;
+        return Ok(Created {
+            crate_dir: None,
+            config: config_path.to_path_buf(),
+            method,
+            route,
         });
     }
-    let addition = format!(
-        "\n[plugins.{name}]\ncrate = \"plugins/{name}\"\n\n[[routes]]\nmethod = \"{method}\"\npath = \"{route}\"\nplugin = \"{name}\"\n"
-    );
-    let new_config = format!("{}{addition}", old.trim_end_matches('\n'));
-    // The real parser decides: bad pattern, conflicting route, bad method -> refused, with why.
-    Config::parse(&new_config, config_path, base)?;
+    if crate_dir.exists() {
+        return Err(ScaffoldError::Exists {
+            name: name.clone(),
+            where_: crate_dir.display().to_string(),
+        });
+    }
+    let new_config = with(&format!(
+        "[plugins.{name}]\ncrate = \"plugins/{name}\"\n{route_entry}"
+    ))?;
 
     let workspace = root.join("plugins/Cargo.toml");
     let members = match std::fs::read_to_string(&workspace) {
@@ -123,7 +161,7 @@ pub fn new_plugin(
     write(&workspace, &members)?;
     write(config_path, &new_config)?;
     Ok(Created {
-        crate_dir,
+        crate_dir: Some(crate_dir),
         config: config_path.to_path_buf(),
         method,
         route,
@@ -185,7 +223,9 @@ const CARGO_CONFIG: &str = "[build]\ntarget = \"wasm32-wasip1\"\n\n[alias]\n\
 fn cargo_toml(name: &str) -> String {
     format!(
         "[package]\nname = \"{name}\"\nedition.workspace = true\nversion.workspace = true\npublish.workspace = true\n\n\
-         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwasmgate-sdk.workspace = true\n"
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwasmgate-sdk.workspace = true\n\
+         # `#[derive(Serialize, Deserialize)]` for request and response bodies.\n\
+         serde = {{ version = \"1\", features = [\"derive\"] }}\n"
     )
 }
 
@@ -315,7 +355,10 @@ mod tests {
         let err = new_plugin(&root, &config, &spec("todo", None))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("already exists"), "{err}");
+        assert!(
+            err.contains("already exists") && err.contains("--route"),
+            "{err}"
+        );
         let err = new_plugin(&root, &config, &spec("other", Some("/todos/:key")))
             .unwrap_err()
             .to_string();
@@ -324,6 +367,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("conflicts with `GET /todos/:id`"), "{err}");
+        // The refusal is about the addition: no position in a file that does not contain it, and
+        // the parser's reason once.
+        assert!(err.starts_with("cannot add `GET /todos/:id` to "), "{err}");
+        assert!(
+            !(0..10).any(|d| err.contains(&format!(".toml:{d}"))),
+            "no line number: {err}"
+        );
+        assert_eq!(err.matches("conflicts with").count(), 1, "{err}");
         let err = new_plugin(&root, &config, &spec("other", Some("no-slash")))
             .unwrap_err()
             .to_string();
@@ -341,6 +392,39 @@ mod tests {
         );
         assert!(!root.join("plugins/other").exists(), "no crate left behind");
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_route_is_added_to_an_existing_plugin_and_its_crate_left_alone() {
+        let root = temp("add-route");
+        let config = root.join("wasmgate.toml");
+        new_plugin(&root, &config, &spec("links", Some("/links"))).unwrap();
+        let lib = root.join("plugins/links/src/lib.rs");
+        let source = std::fs::read_to_string(&lib).unwrap();
+        let added = new_plugin(&root, &config, &spec("links", Some("/l/:code"))).unwrap();
+        assert_eq!(added.crate_dir, None);
+        let parsed = Config::from_file(&config).unwrap();
+        let routes: Vec<(&str, &str)> = parsed
+            .routes
+            .iter()
+            .map(|r| (r.pattern.as_str(), r.plugin.as_str()))
+            .collect();
+        assert_eq!(routes, [("/links", "links"), ("/l/:code", "links")]);
+        assert_eq!(parsed.plugins.len(), 1);
+        assert_eq!(std::fs::read_to_string(&lib).unwrap(), source);
+        // The same route twice is refused, and the file stays as it was.
+        let before = std::fs::read_to_string(&config).unwrap();
+        let err = new_plugin(&root, &config, &spec("links", Some("/l/:code")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn the_scaffold_depends_on_serde_with_derive() {
+        assert!(cargo_toml("x").contains("serde = { version = \"1\", features = [\"derive\"] }"));
     }
 
     #[test]

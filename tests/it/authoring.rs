@@ -77,15 +77,153 @@ fn new_refuses_with_the_reason_through_the_cli() -> anyhow::Result<()> {
     assert!(out.contains("added route POST /api/:id -> api"), "{out}");
     let (code, _, err) = wasmgate(&["new", "api"], dir)?;
     assert_eq!(code, 1);
-    assert!(err.contains("already exists"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("--route"),
+        "{err}"
+    );
+    let lines = std::fs::read_to_string(site.path("wasmgate.toml"))?
+        .lines()
+        .count();
     let (code, _, err) = wasmgate(
         &["new", "other", "--route", "/api/:key", "--method", "POST"],
         dir,
     )?;
-    assert_eq!(code, 2, "a would-be config error");
+    assert_eq!(code, 1, "{err}");
+    // The refused text is the addition, not the file: no `wasmgate.toml:LINE` past its end, and
+    // the reason once.
     assert!(
-        err.contains("wasmgate.toml:") && err.contains("use one name"),
+        err.contains("cannot add `POST /api/:key` to wasmgate.toml")
+            && err.contains("use one name")
+            && err.contains("nothing was changed"),
         "{err}"
     );
+    assert!(
+        !err.contains(&format!("wasmgate.toml:{}", lines + 1)),
+        "{err}"
+    );
+    assert_eq!(err.matches("use one name").count(), 1, "{err}");
+    assert!(!site.path("plugins/other").exists());
+    Ok(())
+}
+
+#[test]
+fn new_adds_a_route_to_an_existing_plugin() -> anyhow::Result<()> {
+    let site = Site::new("authoring-route")?;
+    let dir = site.dir();
+    let (code, _, err) = wasmgate(&["new", "links", "--route", "/links"], dir)?;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = wasmgate(&["new", "links", "--route", "/l/:code"], dir)?;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("added route GET /l/:code -> links") && out.contains("Router"),
+        "{out}"
+    );
+    assert!(!out.contains("created"), "no second crate: {out}");
+    let config = std::fs::read_to_string(site.path("wasmgate.toml"))?;
+    assert_eq!(config.matches("[plugins.links]").count(), 1, "{config}");
+    assert_eq!(config.matches("plugin = \"links\"").count(), 2, "{config}");
+    let manifest = std::fs::read_to_string(site.path("plugins/links/Cargo.toml"))?;
+    assert!(
+        manifest.contains("serde = { version = \"1\", features = [\"derive\"] }"),
+        "{manifest}"
+    );
+    Ok(())
+}
+
+/// A module whose initial memory is larger than its plugin's `max_memory_bytes` is refused when
+/// it loads (not at every request), by `check` and by the server, naming both sizes.
+#[test]
+fn a_module_starting_above_its_memory_limit_is_refused_at_load() -> anyhow::Result<()> {
+    let site = Site::new("authoring-memory")?;
+    let ok = std::fs::read_to_string(repo_root().join("tests/guests/ok.wat"))?;
+    site.replace(
+        "big.wat",
+        ok.replace(
+            "(memory (export \"memory\") 1)",
+            "(memory (export \"memory\") 3)",
+        ),
+    )?;
+    site.replace(
+        "wasmgate.toml",
+        "[plugins.big]\nwasm = \"big.wat\"\nmax_memory_bytes = \"128KiB\"\n\
+         [[routes]]\nmethod = \"GET\"\npath = \"/big\"\nplugin = \"big\"\n",
+    )?;
+    let (code, _, err) = wasmgate(&["check", "big.wat"], site.dir())?;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("196608 bytes (3 pages") && err.contains("max_memory_bytes = 131072"),
+        "{err}"
+    );
+    let server = site.start()?;
+    assert_eq!(server.get("/big")?.status, 503);
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains(r#"wasmgate_plugin_last_error_info{plugin="big",kind="limits",error="#),
+        "{metrics}"
+    );
+    // At the limit it loads.
+    site.replace(
+        "wasmgate.toml",
+        "[plugins.big]\nwasm = \"big.wat\"\nmax_memory_bytes = \"192KiB\"\n\
+         [[routes]]\nmethod = \"GET\"\npath = \"/big\"\nplugin = \"big\"\n",
+    )?;
+    drop(server);
+    let (code, _, err) = wasmgate(&["check", "big.wat"], site.dir())?;
+    assert_eq!(code, 0, "{err}");
+    Ok(())
+}
+
+/// `check` on a file two plugins mount checks it against each one's grants and limits, lists
+/// what each is granted, and never prints a variable's value.
+#[test]
+fn check_shows_every_plugin_mounting_the_file_with_its_grants_but_no_secret() -> anyhow::Result<()>
+{
+    let site = Site::new("authoring-mounts")?;
+    std::fs::copy(
+        repo_root().join("tests/guests/greet_v2.wat"),
+        site.path("greet.wat"),
+    )?;
+    std::fs::create_dir_all(site.path("data"))?;
+    site.replace(
+        "wasmgate.toml",
+        "[plugins.a]\nwasm = \"greet.wat\"\nfuel = 1234\ndirs = [{ host = \"data\", guest = \"/data\" }]\n\
+         [plugins.a.vars]\ngreeting = { value = \"s3cr3t-value\", secret = true }\n\
+         [plugins.b]\nwasm = \"greet.wat\"\nfuel = 5678\n[plugins.b.vars]\n",
+    )?;
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("plugin `a`") && out.contains("fuel 1234"),
+        "{out}"
+    );
+    assert!(
+        out.contains("plugin `b`") && out.contains("fuel 5678"),
+        "{out}"
+    );
+    assert!(out.contains("greeting (literal, secret)"), "{out}");
+    assert!(out.contains("/data (read-only)"), "{out}");
+    assert!(
+        !out.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "{out}{err}"
+    );
+    Ok(())
+}
+
+/// A failure's reason is printed once, not once per level of its error chain.
+#[test]
+fn check_prints_a_load_failure_once() -> anyhow::Result<()> {
+    let site = Site::new("authoring-once")?;
+    let ok = std::fs::read_to_string(repo_root().join("tests/guests/ok.wat"))?;
+    site.replace(
+        "trap.wat",
+        ok.replace(
+            "(func (export \"wasmgate_abi_version\") (result i32) (i32.const 1))",
+            "(func (export \"wasmgate_abi_version\") (result i32) unreachable)",
+        ),
+    )?;
+    let (code, _, err) = wasmgate(&["check", "trap.wat"], site.dir())?;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("guest trapped").count(), 1, "{err}");
+    assert_eq!(err.matches("unreachable").count(), 1, "{err}");
     Ok(())
 }

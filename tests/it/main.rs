@@ -15,6 +15,7 @@ mod boundaries;
 mod connections;
 mod fairness;
 mod faults;
+mod guest_logs;
 mod hostile_clients;
 mod lifecycle;
 mod native;

@@ -189,6 +189,37 @@ fn config_reload_adds_and_removes_routes_under_load_and_an_invalid_config_change
     Ok(())
 }
 
+/// Only content changes reload: reading the watched files (as an editor, `cat` or a build does)
+/// reloads nothing, and one save reloads once.
+#[test]
+fn reading_watched_files_reloads_nothing_and_one_save_reloads_once() -> anyhow::Result<()> {
+    let site = Site::new("reload-reads")?;
+    site.replace("v.wat", versioned_guest(1))?;
+    let server = start(&site, "")?;
+    for _ in 0..5 {
+        std::fs::read(site.path("v.wat"))?;
+        std::fs::read(site.path("wasmgate.toml"))?;
+        std::fs::read_dir(site.dir())?.count();
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        server.metric(CONFIG_RELOADS_OK),
+        0.0,
+        "reads are not changes"
+    );
+    site.replace("v.wat", versioned_guest(2))?;
+    assert!(try_eventually(Duration::from_secs(5), || Ok(
+        current_version(server.addr())? == 2
+    ))?);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        server.metric(CONFIG_RELOADS_OK),
+        1.0,
+        "one save, one reload"
+    );
+    Ok(())
+}
+
 #[test]
 fn sighup_reloads_without_watching() -> anyhow::Result<()> {
     let site = Site::new("reload-sighup")?;

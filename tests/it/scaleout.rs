@@ -46,12 +46,9 @@ fn readiness_is_loading_then_ready_then_draining_while_liveness_stays_ok() -> an
         "alive but not ready while loading"
     );
     assert_eq!(ready.json()?["status"], "loading");
-    let plugin = server.get("/ok")?;
-    assert_eq!(
-        (plugin.status, plugin.json()?["error"].as_str()),
-        (503, Some("not_loaded")),
-        "plugin routes answer 503 until loaded"
-    );
+    // A request for the plugin while it loads waits for the load instead of failing.
+    let mut early = server.connect()?;
+    early.send(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")?;
 
     // Opening the FIFO for writing waits for the loader's read end; closing it ends the module.
     let wat = std::fs::read(repo_root().join("tests/guests/ok.wat"))?;
@@ -59,6 +56,11 @@ fn readiness_is_loading_then_ready_then_draining_while_liveness_stays_ok() -> an
         .write(true)
         .open(&module)?
         .write_all(&wat)?;
+    assert_eq!(
+        early.response()?.status,
+        200,
+        "the request sent during the load is answered once the plugin is loaded"
+    );
     let report = server.plugins_loaded().context("the first load finished")?;
     assert_eq!(report.loaded, ["ok"], "{report:?}");
     assert_eq!(server.readiness(), Readiness::Ready);
@@ -88,6 +90,41 @@ fn readiness_is_loading_then_ready_then_draining_while_liveness_stays_ok() -> an
         "draining: not ready, still alive"
     );
     assert_eq!(ready.json()?["status"], "draining");
+    Ok(())
+}
+
+/// The wait for a loading plugin is bounded by the plugin's deadline: past it, the request gets
+/// the 503 `not_loaded` it would get for a plugin that failed to load.
+#[test]
+fn a_request_waits_for_a_loading_plugin_no_longer_than_its_deadline() -> anyhow::Result<()> {
+    let site = Site::new("scaleout-load-wait")?;
+    let module = site.path("ok.wat");
+    make_fifo(&module)?;
+    let text = "[plugins.ok]\nwasm = \"ok.wat\"\ndeadline = \"300ms\"\n\
+                [[routes]]\nmethod = \"GET\"\npath = \"/ok\"\nplugin = \"ok\"\n";
+    let config = Config::parse(text, &site.path("t.toml"), site.dir())?;
+    let server = TestServer::launch(config)?;
+    let asked = Instant::now();
+    let plugin = server.get("/ok")?;
+    let waited = asked.elapsed();
+    assert_eq!(
+        (plugin.status, plugin.json()?["error"].as_str()),
+        (503, Some("not_loaded")),
+        "still loading after the deadline"
+    );
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "waited {waited:?}, bounded by the 300 ms deadline"
+    );
+    assert_eq!(server.get("/health")?.status, 200, "never waits");
+    // Let the load finish so the server stops cleanly.
+    let wat = std::fs::read(repo_root().join("tests/guests/ok.wat"))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&module)?
+        .write_all(&wat)?;
+    server.plugins_loaded().context("the first load finished")?;
+    assert_eq!(server.get("/ok")?.status, 200);
     Ok(())
 }
 

@@ -46,7 +46,7 @@ pub use hostcall::{
     Param, ValType, host_function,
 };
 pub use message::{DecodeError, EncodeError, Field, RawPair, RawRequest, RawResponse, tag};
-pub use refusal::{HOST_OWNED_HEADERS, Refusal, check_header, check_status};
+pub use refusal::{HOST_OWNED_HEADERS, MAX_RESPONSE_HEADERS, Refusal, check_header, check_status};
 
 /// The ABI versions, as `wasmgate_abi_version()` returns them. A host dispatches on it: each
 /// version fixes the request layout, the imports a module may have and the exports it must have.

@@ -16,6 +16,11 @@ use crate::message::RawResponse;
 /// replaces the host's (docs/ABI.md, Clarifications 8).
 pub const HOST_OWNED_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
 
+/// Most header fields a response may carry. Generous for real responses (a few dozen, several
+/// `Set-Cookie`s), and the same order as the request side's `[http] max_headers` default: a guest
+/// cannot make the host write (and clients parse) thousands of fields.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+
 /// A rule of docs/ABI.md that a response breaks. Names and values are shown lossily and cut to
 /// 64 bytes, so a refusal can be logged whatever the guest sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +43,11 @@ pub enum Refusal {
     HostOwnedHeader {
         /// The header's name, as sent.
         name: String,
+    },
+    /// More than [`MAX_RESPONSE_HEADERS`] header fields.
+    TooManyHeaders {
+        /// How many the response has.
+        count: usize,
     },
 }
 
@@ -62,6 +72,11 @@ impl fmt::Display for Refusal {
                 f,
                 "response header `{name}` is owned by the host (framing: Content-Length, \
                  Transfer-Encoding, Connection) and may not be set by a plugin"
+            ),
+            Refusal::TooManyHeaders { count } => write!(
+                f,
+                "the response has {count} header fields, more than the {MAX_RESPONSE_HEADERS} \
+                 a plugin may send"
             ),
         }
     }
@@ -113,11 +128,16 @@ pub fn check_header(index: u32, name: &[u8], value: &[u8]) -> Result<(), Refusal
 }
 
 impl RawResponse<'_> {
-    /// The first rule this response breaks, in encoding order (status, then each header), or
-    /// `None` when the host sends it as it is.
+    /// The first rule this response breaks, in encoding order (status, the header count, then
+    /// each header), or `None` when the host sends it as it is.
     pub fn refusal(&self) -> Option<Refusal> {
         if let Err(r) = check_status(self.status) {
             return Some(r);
+        }
+        if self.headers.len() > MAX_RESPONSE_HEADERS {
+            return Some(Refusal::TooManyHeaders {
+                count: self.headers.len(),
+            });
         }
         (0u32..)
             .zip(&self.headers)

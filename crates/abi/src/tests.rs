@@ -421,6 +421,26 @@ fn refuses_host_owned_headers_in_any_case_but_not_date() {
 }
 
 #[test]
+fn a_response_may_carry_max_response_headers_and_not_one_more() {
+    let at_limit = vec![(&b"set-cookie"[..], &b"a=1"[..]); MAX_RESPONSE_HEADERS];
+    assert_eq!(refused(&at_limit), None);
+    let past = vec![(&b"set-cookie"[..], &b"a=1"[..]); MAX_RESPONSE_HEADERS + 1];
+    let refusal = refused(&past);
+    assert_eq!(
+        refusal,
+        Some(Refusal::TooManyHeaders {
+            count: MAX_RESPONSE_HEADERS + 1
+        })
+    );
+    assert!(
+        refusal
+            .unwrap()
+            .to_string()
+            .contains("101 header fields, more than the 100")
+    );
+}
+
+#[test]
 fn the_first_broken_rule_is_named_with_its_index() {
     let r = refused(&[(b"ok", b"1"), (b"bad name", b"2"), (b"connection", b"x")]);
     assert_eq!(

@@ -57,7 +57,12 @@ fn hello_wasm() -> std::path::PathBuf {
 fn plugin_call(c: &mut Criterion) {
     let runtime = Runtime::new(&RuntimeSettings::default()).unwrap();
     let plugin = runtime
-        .load("hello", &hello_wasm(), &PluginGrants::default())
+        .load(
+            "hello",
+            &hello_wasm(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     let limits = PluginLimits::default();
     let req = GuestRequest {

@@ -48,8 +48,23 @@ pub(crate) struct Origin {
 }
 
 impl Dispatcher {
-    /// The routing one request uses from its head to its answer.
-    pub(crate) fn routing(&self) -> Arc<Routing> {
+    /// The routing one request (`method`, `path`) uses from its head to its answer. While the
+    /// first load runs, a request for a plugin waits for it, bounded by the plugin's deadline, and
+    /// then gets the loaded routing: a client that saw `/health` answer and sends its first
+    /// request at once is served, not refused. (A plugin that failed to load still answers 503.)
+    pub(crate) async fn routing_for(&self, method: &str, path: &str) -> Arc<Routing> {
+        let routing = self.routing.current();
+        if !routing.loading {
+            return routing;
+        }
+        let bound = match routing.routes.matches(method, path) {
+            Match::Found {
+                target: Target::Plugin { limits, .. },
+                ..
+            } => limits.deadline,
+            _ => return routing,
+        };
+        let _ = tokio::time::timeout(bound, self.probe.first_load_done()).await;
         self.routing.current()
     }
 

@@ -48,3 +48,4 @@ pub use reload::{Refused, ReloadError, Report};
 pub use request_id::RequestId;
 pub use server::Summary;
 pub use start::{Running, Server, ShutdownHandle, StartError};
+pub use watch::is_content_change;

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::reload::Loader;
@@ -19,6 +20,23 @@ use crate::server::shutdown::Signal;
 /// Events buffered between the watcher thread and the reload task; when full, further events
 /// are dropped, which loses nothing: one pending reload re-reads everything anyway.
 const EVENT_QUEUE: usize = 64;
+
+/// Whether a file event can mean new content: a create, a data change, a rename, a remove, or a
+/// close after writing. Opening, reading, a read-only close and a metadata change (`touch`,
+/// `chmod`) cannot, and must not start work: a build reads its own sources, so counting reads
+/// as changes makes a rebuild start the next one forever. Unknown kinds count, to miss nothing.
+/// The one rule for every watcher (this module's and `wasmgate up --watch`'s).
+pub fn is_content_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => true,
+    }
+}
 
 /// Why a reload was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +116,9 @@ impl FileWatcher {
         let watched = files.clone();
         let handler = move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
+            if !is_content_change(&event.kind) {
+                return;
+            }
             let files = watched.read().unwrap_or_else(|e| e.into_inner());
             if event.paths.iter().any(|p| files.contains(&absolute(p))) {
                 // Full queue: a reload is already pending and will see this change too.
@@ -153,4 +174,35 @@ impl FileWatcher {
 /// `path` made absolute (events carry absolute paths; config paths may be relative).
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn only_events_that_can_change_content_count() {
+        let counts = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Any,
+        ];
+        let ignored = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+        ];
+        for kind in counts {
+            assert!(is_content_change(&kind), "{kind:?}");
+        }
+        for kind in ignored {
+            assert!(!is_content_change(&kind), "{kind:?}");
+        }
+    }
 }

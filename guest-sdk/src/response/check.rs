@@ -38,6 +38,8 @@ pub enum ResponseError {
     /// [`Response::redirect`](crate::Response::redirect) was given a status that is not a
     /// redirect with a `Location` (301, 302, 303, 307, 308).
     InvalidRedirect(u16),
+    /// More header fields than the host sends (`wasmgate_abi::MAX_RESPONSE_HEADERS`).
+    TooManyHeaders,
 }
 
 impl fmt::Display for ResponseError {
@@ -66,6 +68,11 @@ impl fmt::Display for ResponseError {
                 f,
                 "status {s} is not a redirect (Response::redirect takes 301, 302, 303, 307 or 308)"
             ),
+            Self::TooManyHeaders => write!(
+                f,
+                "more than {} header fields (the most the host sends)",
+                wasmgate_abi::MAX_RESPONSE_HEADERS
+            ),
         }
     }
 }
@@ -92,6 +99,8 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), ResponseError>
             let (name, value) = (name.to_owned(), value.to_owned());
             Err(ResponseError::InvalidHeaderValue { name, value })
         }
+        // One header is checked here; the count is checked where headers are added.
+        Err(Refusal::TooManyHeaders { .. }) => Err(ResponseError::TooManyHeaders),
     }
 }
 
@@ -111,6 +120,18 @@ mod tests {
                 Some(&ResponseError::InvalidStatus(bad))
             );
         }
+    }
+
+    #[test]
+    fn the_hosts_header_count_is_reached_and_not_passed() {
+        let mut resp = Response::ok();
+        for i in 0..wasmgate_abi::MAX_RESPONSE_HEADERS {
+            resp = resp.header("set-cookie", format!("c{i}=1"));
+        }
+        assert!(resp.build_error().is_none());
+        let resp = resp.header("set-cookie", "one=more");
+        assert_eq!(resp.build_error(), Some(&ResponseError::TooManyHeaders));
+        assert_eq!(resp.headers().count(), wasmgate_abi::MAX_RESPONSE_HEADERS);
     }
 
     #[test]

@@ -125,6 +125,9 @@ impl Response {
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let (name, value) = (name.into(), value.into());
+        if self.headers.len() >= wasmgate_abi::MAX_RESPONSE_HEADERS {
+            return self.fail(ResponseError::TooManyHeaders);
+        }
         match check_header(&name, &value) {
             Ok(()) => {
                 self.headers.push((name, value));

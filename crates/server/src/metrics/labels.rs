@@ -110,6 +110,7 @@ vocabulary! {
         Io => "io", "the module file could not be read";
         Compile => "compile", "not valid wasm, or it does not compile";
         Abi => "abi", "it does not follow the plugin ABI";
+        Limits => "limits", "it needs more memory or table space than its limits allow";
         Grant => "grant", "a grant of its configuration cannot be honoured";
         Link => "link", "its imports cannot be linked";
         Check => "check", "the load-time check call failed";

@@ -17,7 +17,7 @@ use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
 use crate::metrics::LoadErrorKind;
 use crate::outbound::Bounds;
-use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash};
+use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash, fits};
 
 /// What a (re)load did, for the log line that closes it and for callers that wait on it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -125,6 +125,7 @@ pub(super) fn build(
             config: config.clone(),
             routes,
             plugins,
+            loading: false,
         },
         report,
     )
@@ -141,14 +142,15 @@ fn load_one(
     old: Option<&Plugin>,
 ) -> Result<Loaded, LoadError> {
     let path = config.source.module_path();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| LoadError::Io {
         plugin: config.name.clone(),
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     if let Some(old) = old
         && old.hash() == content_hash(&bytes)
         && old.grants() == &config.grants
+        && fits(&bytes, &config.limits)
     {
         return Ok(Loaded::Unchanged(old.clone()));
     }
@@ -162,7 +164,8 @@ fn load_one(
             bytes.len() / 1024
         );
     }
-    let loaded = runtime.load_file_bytes(&config.name, path, &bytes, &config.grants);
+    let loaded =
+        runtime.load_file_bytes(&config.name, path, &bytes, &config.grants, &config.limits);
     if progress {
         let outcome = if loaded.is_ok() { "done" } else { "failed" };
         eprintln!("{outcome} in {} ms", started.elapsed().as_millis());

@@ -66,6 +66,9 @@ pub(crate) struct Routing {
     /// Loaded plugins by name. A configured plugin that never loaded is absent: its routes answer
     /// 503 until it loads.
     pub(crate) plugins: HashMap<String, Served>,
+    /// This is the routing served while the first load runs (no plugin loaded yet): a request for
+    /// a plugin waits for that load instead of failing (`Dispatcher::routing_for`).
+    pub(crate) loading: bool,
 }
 
 /// A loaded plugin and the host services it is bound to in this routing: a reload that changes
@@ -78,12 +81,13 @@ pub(crate) struct Served {
 
 impl Routing {
     /// The routes of `config` with no plugin loaded yet: what the server serves while the first
-    /// load runs (plugin routes answer 503, `/ready` says `loading`).
+    /// load runs (a plugin route waits for the load, `/ready` says `loading`).
     fn unloaded(config: Config) -> Routing {
         Routing {
             routes: route_table(&config),
             plugins: HashMap::new(),
             config,
+            loading: true,
         }
     }
 }

@@ -17,8 +17,18 @@ use crate::config::RuntimeSettings;
 /// stack; we keep at least that much headroom whatever `max_stack_bytes` is.
 const HOST_STACK_HEADROOM: usize = 1536 * 1024;
 
-/// Builds the engine: fuel and epoch instrumentation, async execution on fibers, and a pooling
-/// allocator sized from `settings`.
+/// Linear memories a plugin may define: one, its exported `memory` (the ABI passes every pointer
+/// in it). A pool slot holds exactly this many.
+pub(crate) const MAX_MEMORIES: u32 = 1;
+/// Tables a plugin may define (a compiled Rust or C module has at most one, for indirect calls).
+pub(crate) const MAX_TABLES: u32 = 1;
+/// Elements a plugin's table may start with or grow to: each pool slot reserves this many
+/// pointer-sized entries (wasmtime's default, named here so that the load check and the pool
+/// agree, and docs/ABI.md can cite it).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
+
+/// Builds the engine: fuel and epoch instrumentation, async execution on fibers, the wasm features
+/// plugins may use, and a pooling allocator sized from `settings`.
 pub(crate) fn build_engine(
     settings: &RuntimeSettings,
     cache_dir: Option<&std::path::Path>,
@@ -31,6 +41,7 @@ pub(crate) fn build_engine(
     // we only ever use the `*_async` entry points so guests run on fibers and can yield.
     config.consume_fuel(true);
     config.epoch_interruption(true);
+    wasm_features(&mut config);
     config.max_wasm_stack(settings.max_stack_bytes);
     let fiber_stack = settings
         .max_stack_bytes
@@ -45,6 +56,33 @@ pub(crate) fn build_engine(
         settings,
     )));
     Engine::new(&config).map_err(|e| RuntimeError::Engine(chain(&e)))
+}
+
+/// The WebAssembly features a plugin may use (docs/ABI.md "Module kind" lists them). On: what
+/// Rust and C toolchains emit for `wasm32-wasip1` (the MVP with mutable globals, sign extension,
+/// saturating conversions, multi-value, bulk memory, reference types), and the finished, purely
+/// computational proposals a guest may opt into: 128-bit SIMD, relaxed SIMD, tail calls,
+/// extended constants. Off, so a module using them is refused at load with the proposal's name:
+/// threads and shared memory (an instance per request has no one to share with), 64-bit and
+/// multiple memories (the ABI is one 32-bit memory), garbage collection and typed function
+/// references (a GC heap per pool slot for no guest we ship), exception handling and stack
+/// switching (unwinding across host calls is not part of the ABI), and the still-moving wide
+/// arithmetic and custom page sizes.
+fn wasm_features(config: &mut Config) {
+    config
+        .wasm_simd(true)
+        .wasm_relaxed_simd(true)
+        .wasm_tail_call(true)
+        .wasm_extended_const(true)
+        .wasm_threads(false)
+        .wasm_memory64(false)
+        .wasm_multi_memory(false)
+        .wasm_gc(false)
+        .wasm_function_references(false)
+        .wasm_exceptions(false)
+        .wasm_stack_switching(false)
+        .wasm_wide_arithmetic(false)
+        .wasm_custom_page_sizes(false);
 }
 
 /// wasmtime's compiled-module cache in `dir`, or `None` (with a warning) when the directory cannot
@@ -94,8 +132,9 @@ fn pooling_config(settings: &RuntimeSettings) -> PoolingAllocationConfig {
         .total_stacks(slots)
         .total_gc_heaps(slots)
         .total_component_instances(0)
-        .max_memories_per_module(1)
-        .max_tables_per_module(1)
+        .max_memories_per_module(MAX_MEMORIES)
+        .max_tables_per_module(MAX_TABLES)
+        .table_elements(MAX_TABLE_ELEMENTS)
         .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
     tune_teardown(&mut pool, settings.keep_resident_bytes);
     pool

@@ -33,12 +33,11 @@ pub enum RuntimeError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The module file could not be read.
-    #[error("plugin `{plugin}`: cannot read {path}: {source}")]
+    #[error("plugin `{plugin}`: cannot read {path}: {cause}")]
     Io {
         plugin: String,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Not valid wasm / wat, or wasmtime could not compile it.
     #[error("plugin `{plugin}`: cannot compile: {message}")]
@@ -52,22 +51,26 @@ pub enum LoadError {
         plugin: String,
         problems: Vec<AbiProblem>,
     },
+    /// The module needs more than a pool slot holds or the plugin's limits allow.
+    #[error("plugin `{plugin}` does not fit its limits: {}", join(problems))]
+    Resources {
+        plugin: String,
+        problems: Vec<super::resources::ResourceProblem>,
+    },
     /// A grant in the configuration cannot be honoured (e.g. a directory that does not exist).
-    #[error("plugin `{plugin}`: grant cannot be honoured: {source}")]
+    #[error("plugin `{plugin}`: grant cannot be honoured: {cause}")]
     Grant {
         plugin: String,
-        #[source]
-        source: super::wasi::GrantError,
+        cause: super::wasi::GrantError,
     },
     /// Pre-linking against WASI failed after validation passed (should not happen).
     #[error("plugin `{plugin}`: cannot link: {message}")]
     Link { plugin: String, message: String },
     /// The load-time check instance (`_initialize` + `wasmgate_abi_version()`) failed.
-    #[error("plugin `{plugin}`: load-time check call failed ({}): {source}", source.kind())]
+    #[error("plugin `{plugin}`: load-time check call failed ({}): {cause}", cause.kind())]
     Check {
         plugin: String,
-        #[source]
-        source: Box<CallError>,
+        cause: Box<CallError>,
     },
 }
 
@@ -84,7 +87,7 @@ fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
     }
 }
 
-fn join(problems: &[AbiProblem]) -> String {
+fn join(problems: &[impl ToString]) -> String {
     let v: Vec<String> = problems.iter().map(ToString::to_string).collect();
     v.join("; ")
 }
@@ -96,6 +99,7 @@ impl LoadError {
             LoadError::Io { .. } => LoadErrorKind::Io,
             LoadError::Compile { .. } => LoadErrorKind::Compile,
             LoadError::Abi { .. } => LoadErrorKind::Abi,
+            LoadError::Resources { .. } => LoadErrorKind::Limits,
             LoadError::Grant { .. } => LoadErrorKind::Grant,
             LoadError::Link { .. } => LoadErrorKind::Link,
             LoadError::Check { .. } => LoadErrorKind::Check,

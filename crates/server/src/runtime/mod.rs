@@ -19,6 +19,7 @@ mod hostcalls;
 mod httpcalls;
 mod kvcalls;
 mod plugin;
+mod resources;
 mod store;
 mod validate;
 mod wasi;
@@ -42,6 +43,7 @@ pub use abi::{GuestResponse, ResponseError};
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
 pub use hostcalls::{CallMeta, HostEnv};
 pub use plugin::Plugin;
+pub use resources::ResourceProblem;
 pub use wasi::GrantError;
 /// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.
 pub use wasmgate_abi::RawRequest as GuestRequest;
@@ -110,13 +112,14 @@ impl Runtime {
         name: &str,
         path: &Path,
         grants: &PluginGrants,
+        limits: &PluginLimits,
     ) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| LoadError::Io {
             plugin: name.to_string(),
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        self.load_file_bytes(name, path, &bytes, grants)
+        self.load_file_bytes(name, path, &bytes, grants, limits)
     }
 
     /// Loads `bytes` already read from `path` (which only decides how they are interpreted).
@@ -126,6 +129,7 @@ impl Runtime {
         path: &Path,
         bytes: &[u8],
         grants: &PluginGrants,
+        limits: &PluginLimits,
     ) -> Result<Plugin, LoadError> {
         if path.extension().is_some_and(|e| e == "wasm") && !bytes.starts_with(b"\0asm") {
             return Err(LoadError::Compile {
@@ -136,24 +140,36 @@ impl Runtime {
                 ),
             });
         }
-        self.load_bytes(name, bytes, grants)
+        self.load_bytes(name, bytes, grants, limits)
     }
 
-    /// Compiles `bytes` (binary or text), checks imports and exports against the ABI and the
-    /// plugin's grants, pre-links against WASI and the host functions, then runs `_initialize` +
-    /// `wasmgate_abi_version()` on a throwaway instance and checks what that version allows.
-    /// Blocks for the compilation; callable from inside or outside a tokio runtime.
+    /// Compiles `bytes` (binary or text), checks that it fits a pool slot and `limits`, checks
+    /// imports and exports against the ABI and the plugin's grants, pre-links against WASI and
+    /// the host functions, then runs `_initialize` + `wasmgate_abi_version()` on a throwaway
+    /// instance and checks what that version allows. Blocks for the compilation; callable from
+    /// inside or outside a tokio runtime.
     pub fn load_bytes(
         &self,
         name: &str,
         bytes: &[u8],
         grants: &PluginGrants,
+        limits: &PluginLimits,
     ) -> Result<Plugin, LoadError> {
         let plugin_name = || name.to_string();
-        let module = Module::new(&self.shared.engine, bytes).map_err(|e| LoadError::Compile {
+        let compile_error = |message| LoadError::Compile {
             plugin: plugin_name(),
-            message: error::chain(&e),
-        })?;
+            message,
+        };
+        let binary = wat::parse_bytes(bytes).map_err(|e| compile_error(e.to_string()))?;
+        let problems = resources::check(&binary, limits.max_memory_bytes);
+        if !problems.is_empty() {
+            return Err(LoadError::Resources {
+                plugin: plugin_name(),
+                problems,
+            });
+        }
+        let module = Module::from_binary(&self.shared.engine, &binary)
+            .map_err(|e| compile_error(error::chain(&e)))?;
         let problems = validate::check_module(&module, &self.shared.wasi_types, name, grants);
         if !problems.is_empty() {
             return Err(LoadError::Abi {
@@ -162,9 +178,9 @@ impl Runtime {
             });
         }
         let resolved =
-            wasi::ResolvedGrants::resolve(name, grants).map_err(|source| LoadError::Grant {
+            wasi::ResolvedGrants::resolve(name, grants).map_err(|cause| LoadError::Grant {
                 plugin: plugin_name(),
-                source,
+                cause,
             })?;
         let pre = self
             .shared
@@ -191,7 +207,7 @@ impl Runtime {
         let version = block_on_own_thread(plugin.declared_version(&check_limits)).map_err(|e| {
             LoadError::Check {
                 plugin: plugin_name(),
-                source: Box::new(e),
+                cause: Box::new(e),
             }
         })?;
         let Some(version) = AbiVersion::from_declared(version) else {
@@ -253,6 +269,12 @@ fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<Strin
             _ => None,
         })
         .collect()
+}
+
+/// Whether a module (`bytes`, binary or text) that loaded before still fits `limits`: a reload
+/// that lowers `max_memory_bytes` below its initial memory must load it again, and be refused.
+pub(crate) fn fits(bytes: &[u8], limits: &PluginLimits) -> bool {
+    wat::parse_bytes(bytes).is_ok_and(|b| resources::check(&b, limits.max_memory_bytes).is_empty())
 }
 
 /// The content hash plugins are identified by: lowercase hex SHA-256 of the module file's bytes

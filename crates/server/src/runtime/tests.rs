@@ -38,19 +38,34 @@ fn guest_path(name: &str) -> PathBuf {
 
 pub(super) fn load(name: &str) -> Plugin {
     runtime()
-        .load(name, &guest_path(name), &PluginGrants::default())
+        .load(
+            name,
+            &guest_path(name),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
 fn load_err(name: &str) -> LoadError {
-    match runtime().load(name, &guest_path(name), &PluginGrants::default()) {
+    match runtime().load(
+        name,
+        &guest_path(name),
+        &PluginGrants::default(),
+        &PluginLimits::default(),
+    ) {
         Ok(_) => panic!("{name} should not load"),
         Err(e) => e,
     }
 }
 
 fn load_wat_err(wat: &str) -> LoadError {
-    match runtime().load_bytes("inline", wat.as_bytes(), &PluginGrants::default()) {
+    match runtime().load_bytes(
+        "inline",
+        wat.as_bytes(),
+        &PluginGrants::default(),
+        &PluginLimits::default(),
+    ) {
         Ok(_) => panic!("should not load:\n{wat}"),
         Err(e) => e,
     }
@@ -345,7 +360,12 @@ fn garbage_does_not_compile_and_wasm_extension_needs_a_binary() {
         std::env::temp_dir().join(format!("wasmgate-not-binary-{}.wasm", std::process::id()));
     std::fs::write(&path, "(module)").unwrap();
     let e = runtime()
-        .load("x", &path, &PluginGrants::default())
+        .load(
+            "x",
+            &path,
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap_err();
     let _ = std::fs::remove_file(&path);
     assert_eq!(e.kind(), LoadErrorKind::Compile);
@@ -355,6 +375,7 @@ fn garbage_does_not_compile_and_wasm_extension_needs_a_binary() {
             "x",
             std::path::Path::new("/nonexistent/x.wasm"),
             &PluginGrants::default(),
+            &PluginLimits::default(),
         )
         .unwrap_err();
     assert_eq!(e.kind(), LoadErrorKind::Io);
@@ -371,7 +392,7 @@ fn a_granted_directory_must_exist() {
         ..PluginGrants::default()
     };
     let e = runtime()
-        .load("ok", &guest_path("ok"), &grants)
+        .load("ok", &guest_path("ok"), &grants, &PluginLimits::default())
         .unwrap_err();
     assert_eq!(e.kind(), LoadErrorKind::Grant);
 }
@@ -395,7 +416,12 @@ const GRANTS_PROBE: &str = r#"(module
 #[tokio::test]
 async fn sandbox_is_empty_unless_granted() {
     let bare = runtime()
-        .load_bytes("grants", GRANTS_PROBE.as_bytes(), &PluginGrants::default())
+        .load_bytes(
+            "grants",
+            GRANTS_PROBE.as_bytes(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     assert_eq!(call(&bare, "", &limits()).await.unwrap().status, 200);
     let grants = PluginGrants {
@@ -408,7 +434,12 @@ async fn sandbox_is_empty_unless_granted() {
         ..PluginGrants::default()
     };
     let granted = runtime()
-        .load_bytes("grants", GRANTS_PROBE.as_bytes(), &grants)
+        .load_bytes(
+            "grants",
+            GRANTS_PROBE.as_bytes(),
+            &grants,
+            &PluginLimits::default(),
+        )
         .unwrap();
     assert_eq!(call(&granted, "", &limits()).await.unwrap().status, 211);
 }
@@ -446,10 +477,15 @@ fn the_load_check_is_bounded_by_its_own_deadline() {
             ..RuntimeSettings::default()
         })
         .unwrap()
-        .load_bytes("slow_init", wat.as_bytes(), &PluginGrants::default())
+        .load_bytes(
+            "slow_init",
+            wat.as_bytes(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
     };
     match load(Duration::from_millis(100)) {
-        Err(LoadError::Check { source, .. }) => assert_eq!(source.kind(), "deadline"),
+        Err(LoadError::Check { cause, .. }) => assert_eq!(cause.kind(), "deadline"),
         other => panic!("expected a check deadline, got {other:?}"),
     }
     let t = Instant::now();
@@ -460,7 +496,12 @@ fn the_load_check_is_bounded_by_its_own_deadline() {
 #[tokio::test]
 async fn a_guest_asleep_in_a_host_call_still_meets_its_deadline() {
     let p = runtime()
-        .load_bytes("sleeper", SLEEPER.as_bytes(), &PluginGrants::default())
+        .load_bytes(
+            "sleeper",
+            SLEEPER.as_bytes(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     let l = PluginLimits {
         deadline: Duration::from_millis(100),
@@ -482,7 +523,12 @@ async fn alloc_returning_zero_or_a_bad_pointer_is_a_trap() {
               (func (export "wasmgate_handle") (param i32 i32) (result i64) (i64.const 0)))"#
         );
         let p = runtime()
-            .load_bytes("alloc", wat.as_bytes(), &PluginGrants::default())
+            .load_bytes(
+                "alloc",
+                wat.as_bytes(),
+                &PluginGrants::default(),
+                &PluginLimits::default(),
+            )
             .unwrap();
         let e = call(&p, "", &limits()).await.unwrap_err();
         assert_eq!(e.kind(), "trap");
@@ -510,8 +556,12 @@ async fn calls_wait_for_a_free_instance_slot() {
     })
     .unwrap();
     let g = PluginGrants::default();
-    let spin = rt.load("spin", &guest_path("spin"), &g).unwrap();
-    let ok = rt.load("ok", &guest_path("ok"), &g).unwrap();
+    let spin = rt
+        .load("spin", &guest_path("spin"), &g, &PluginLimits::default())
+        .unwrap();
+    let ok = rt
+        .load("ok", &guest_path("ok"), &g, &PluginLimits::default())
+        .unwrap();
     let slow = PluginLimits {
         fuel: u64::MAX / 2,
         deadline: Duration::from_millis(100),
@@ -574,5 +624,37 @@ async fn guest_stderr_is_logged_line_by_line_with_plugin_and_request_id() {
             l.contains("request_id=0000000000000007") && l.contains("stream=\"stderr\""),
             "{l}"
         );
+    }
+}
+
+/// The features docs/ABI.md lists as off are refused at load, naming the proposal; those it lists
+/// as on compile (the module may still fail the ABI checks, but not for its features).
+#[test]
+fn wasm_features_off_are_refused_by_name_and_on_ones_compile() {
+    for (wat, kind, feature) in [
+        (
+            "(module (memory i64 1))",
+            LoadErrorKind::Compile,
+            "memory64",
+        ),
+        // Caught before compiling, in wasmgate's words (`resources`).
+        (
+            "(module (memory 1 1 shared))",
+            LoadErrorKind::Limits,
+            "threads",
+        ),
+        ("(module (type (struct)))", LoadErrorKind::Compile, "gc"),
+        ("(module (tag))", LoadErrorKind::Compile, "exceptions"),
+    ] {
+        let e = load_wat_err(wat);
+        assert_eq!(e.kind(), kind, "{wat}: {e}");
+        assert!(e.to_string().contains(feature), "{wat}: {e}");
+    }
+    for wat in [
+        "(module (func (result v128) (v128.const i64x2 0 0)))",
+        "(module (func $f (return_call $f)))",
+    ] {
+        let e = load_wat_err(wat);
+        assert_eq!(e.kind(), LoadErrorKind::Abi, "{wat} compiles: {e}");
     }
 }

@@ -44,7 +44,12 @@ async fn call_with(p: &Plugin, env: &Arc<HostEnv>, fuel: u64) -> Result<GuestRes
 #[tokio::test]
 async fn a_granted_host_call_returns_its_result_through_wasmgate_alloc() {
     let p = runtime()
-        .load("greet", &guest("greet_v2"), &granted())
+        .load(
+            "greet",
+            &guest("greet_v2"),
+            &granted(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     assert_eq!(p.abi_version(), AbiVersion::V2);
     let env = vars(&[("greeting", "hi there")]);
@@ -57,7 +62,12 @@ async fn a_granted_host_call_returns_its_result_through_wasmgate_alloc() {
 #[tokio::test]
 async fn a_failure_is_a_code_and_a_message_not_a_trap() {
     let p = runtime()
-        .load("greet", &guest("greet_v2"), &granted())
+        .load(
+            "greet",
+            &guest("greet_v2"),
+            &granted(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     let r = call_with(&p, &vars(&[("other", "x")]), limits().fuel)
         .await
@@ -72,7 +82,12 @@ async fn a_failure_is_a_code_and_a_message_not_a_trap() {
 #[tokio::test]
 async fn host_calls_cost_fuel() {
     let p = runtime()
-        .load("greet", &guest("greet_v2"), &granted())
+        .load(
+            "greet",
+            &guest("greet_v2"),
+            &granted(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     // Enough for the guest's instructions, not for the call's base cost.
     let err = call_with(
@@ -88,7 +103,12 @@ async fn host_calls_cost_fuel() {
 #[test]
 fn an_ungranted_import_is_refused_at_load_naming_the_grant() {
     let err = runtime()
-        .load("greet", &guest("greet_v2"), &PluginGrants::default())
+        .load(
+            "greet",
+            &guest("greet_v2"),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -122,7 +142,14 @@ const VAR_GET: &str = "(param i32 i32 i32) (result i32)";
 
 #[tokio::test]
 async fn arguments_outside_memory_are_invalid_and_a_bad_ret_traps() {
-    let load = |wat: &str| runtime().load_bytes("probe", wat.as_bytes(), &granted());
+    let load = |wat: &str| {
+        runtime().load_bytes(
+            "probe",
+            wat.as_bytes(),
+            &granted(),
+            &PluginLimits::default(),
+        )
+    };
     let env = vars(&[("greeting", "hi")]);
     // name out of bounds: `invalid` (2), a value the guest sees.
     let p = load(&probe(
@@ -149,7 +176,12 @@ async fn arguments_outside_memory_are_invalid_and_a_bad_ret_traps() {
 fn unknown_mistyped_and_v1_host_imports_are_refused() {
     let load = |wat: &str| {
         runtime()
-            .load_bytes("probe", wat.as_bytes(), &granted())
+            .load_bytes(
+                "probe",
+                wat.as_bytes(),
+                &granted(),
+                &PluginLimits::default(),
+            )
             .unwrap_err()
             .to_string()
     };
@@ -180,7 +212,12 @@ fn unknown_mistyped_and_v1_host_imports_are_refused() {
 #[tokio::test]
 async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
     let p = runtime()
-        .load("mirror", &guest("mirror_v2"), &PluginGrants::default())
+        .load(
+            "mirror",
+            &guest("mirror_v2"),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     let mut req = get("");
     req.body = b"the body";
@@ -206,7 +243,12 @@ async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
     assert_eq!(seen, req);
     // The same request to a v1 guest carries no fields (its layout has no place for them).
     let v1 = runtime()
-        .load("echo", &guest("echo"), &PluginGrants::default())
+        .load(
+            "echo",
+            &guest("echo"),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
         .unwrap();
     assert_eq!(v1.abi_version(), AbiVersion::V1);
     let r = v1

@@ -193,17 +193,19 @@ impl<T: Transport> Connection<T> {
         let head = self.parser.head();
         let (head_len, framing, version) = (head.head_len, head.framing, head.version);
         let (wants_keep_alive, expect_continue) = (head.keep_alive, head.expect_continue);
-        let routing = self.ctx.dispatcher.routing();
-        let (matched, span) = {
-            let view = head.view(&self.buf);
-            let span = tracing::debug_span!(
-                "request",
-                id = %request_id,
-                method = view.method(),
-                target = view.target()
-            );
-            (routing.routes.matches(view.method(), view.path()), span)
-        };
+        let view = head.view(&self.buf);
+        let routing = self
+            .ctx
+            .dispatcher
+            .routing_for(view.method(), view.path())
+            .await;
+        let span = tracing::debug_span!(
+            "request",
+            id = %request_id,
+            method = view.method(),
+            target = view.target()
+        );
+        let matched = routing.routes.matches(view.method(), view.path());
 
         let mut body = Vec::new();
         if !matches!(framing, BodyFraming::None) {
