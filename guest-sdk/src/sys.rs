@@ -4,8 +4,10 @@
 //!
 //! It owns the memory contract of docs/ABI.md: `wasmgate_alloc` hands the host a buffer from the
 //! global allocator and remembers it; `wasmgate_handle` takes exactly that buffer back
-//! (refusing any address it did not hand out) and leaks the encoded response, which is sound and
-//! cheap because the host drops the whole instance after one request. A host call's result
+//! (refusing any address it did not hand out) and keeps the encoded response alive until the
+//! next `wasmgate_handle` of the same instance (the host has read it by then), which frees it: a
+//! fresh instance is dropped whole after one request anyway, and a reused one (see
+//! [`reusable!`](crate::reusable!)) does not grow by one response per request. A host call's result
 //! arrives the same way (the host calls `wasmgate_alloc` during the import call, then writes
 //! `(ptr, len)` at `ret`), and `imports` (wasm32 only) takes it back by the same rule. It must
 //! not contain any request, response or service logic: everything past "here is a `Vec<u8>`" is
@@ -27,6 +29,9 @@ thread_local! {
     /// request, and in v2 the result of each host call. Borrowed only inside `alloc` and
     /// `reclaim`, never across a host call, because the host calls `alloc` during one.
     static LIVE: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// The last encoded response: the host reads it after `wasmgate_handle` returns, so it lives
+    /// until the next call of this instance.
+    static LAST_RESPONSE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `wasmgate_alloc(size)`: the address of `size` writable bytes, or 0 if they cannot be had.
@@ -87,20 +92,25 @@ fn reclaim(addr: usize, len: usize) -> Result<Vec<u8>, String> {
 }
 
 /// `wasmgate_handle(ptr, len)`: takes back the request buffer, runs the handler, returns
-/// `(resp_ptr << 32) | resp_len`. The response buffer is leaked on purpose (see module docs).
+/// `(resp_ptr << 32) | resp_len`. The response stays allocated until the next call of this
+/// instance (see module docs).
 ///
 /// # Panics
 /// (That is, traps.) If `ptr` was not returned by `alloc`, or `len` exceeds what was allocated:
 /// the host broke the ABI and there is nothing sensible to answer.
 pub fn handle<R: IntoResponse>(ptr: i32, len: i32, handler: impl FnOnce(Request) -> R) -> i64 {
     handler::install_panic_hook();
+    // The previous response of this instance has been read: free it before building the next.
+    LAST_RESPONSE.with_borrow_mut(|last| *last = Vec::new());
     let input = reclaim(ptr as u32 as usize, len as u32 as usize)
         .unwrap_or_else(|e| panic!("wasmgate_handle: {e}"));
-    let output: &'static [u8] = handler::serve(input, handler).leak();
+    let output = handler::serve(input, handler);
     let resp_ptr = u32::try_from(output.as_ptr().addr())
         .expect("wasmgate_handle: response address does not fit 32 bits (native target?)");
     // `serve` guarantees the encoding fits a u32 (wire::EncodeError otherwise).
     let resp_len = output.len() as u32;
+    // Moving the Vec moves no bytes: the address handed to the host stays valid.
+    LAST_RESPONSE.with_borrow_mut(|last| *last = output);
     ((u64::from(resp_ptr) << 32) | u64::from(resp_len)) as i64
 }
 
@@ -399,6 +409,34 @@ macro_rules! handler {
         #[unsafe(no_mangle)]
         pub extern "C" fn wasmgate_handle(ptr: i32, len: i32) -> i64 {
             $crate::__rt::handle(ptr, len, $handler)
+        }
+    };
+}
+
+/// Declares that an instance of this plugin may serve more than one request (docs/ABI.md,
+/// `wasmgate_reusable`): generates the export returning 1. Reuse then happens only where the
+/// operator turns it on (`[plugins.NAME] reuse = { max_requests = N }`), and an instance is
+/// thrown away after any failure.
+///
+/// Use it when the handler keeps nothing from one request that a later request must not see:
+/// globals, `static`s, `thread_local!`s and caches live on in a warm instance (that is the
+/// point: a cache built once serves many requests). The SDK itself is safe to reuse: it frees
+/// each request and each response.
+///
+/// ```rust,standalone_crate
+/// wasmgate_sdk::handler!(|_req| wasmgate_sdk::Response::text(200, "hi\n"));
+/// wasmgate_sdk::reusable!();
+///
+/// assert_eq!(wasmgate_reusable(), 1);
+/// ```
+#[macro_export]
+macro_rules! reusable {
+    () => {
+        /// This plugin's instances may serve more than one request (docs/ABI.md).
+        // SAFETY: the name is the ABI's, reserved for this macro, invoked once per crate.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wasmgate_reusable() -> i32 {
+            1
         }
     };
 }

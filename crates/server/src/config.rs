@@ -296,6 +296,27 @@ pub struct PluginConfig {
     /// The command `wasmgate build` runs (with `sh -c`, in the config's directory) to produce a
     /// `wasm` module, e.g. a C plugin's `clang` line; `None` for ready modules and crates.
     pub build: Option<String>,
+    /// Instance reuse, when the operator opts in (`reuse = { ... }`); it happens only if the
+    /// module opts in too (docs/ABI.md, `wasmgate_reusable`). `None`: a fresh instance per request.
+    pub reuse: Option<ReuseSettings>,
+}
+
+/// `[plugins.NAME] reuse = { max_requests = N, idle_timeout = "30s" }`: keep a plugin's instances
+/// warm between requests instead of creating a fresh one per request. State a request leaves in
+/// an instance (globals, heap) is visible to later requests of the same plugin version; it never
+/// crosses to another plugin or version (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReuseSettings {
+    /// Requests one instance serves before it is thrown away, so leaks and fragmentation in the
+    /// guest stay bounded.
+    pub max_requests: u32,
+    /// How long an instance may wait unused before it is thrown away (and its pool slot freed).
+    pub idle_timeout: std::time::Duration,
+}
+
+impl ReuseSettings {
+    /// `idle_timeout` when the table leaves it out.
+    pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 }
 
 /// One `[[routes]]` entry.

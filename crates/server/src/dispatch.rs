@@ -128,7 +128,11 @@ impl Dispatcher {
         if let Some(meta) = &meta {
             request.fields = meta.fields(pattern);
         }
-        let permit = match self.guards.admit(plugin_name, plugin.hash(), limits).await {
+        let guard = served
+            .guard
+            .get_or_init(|| self.guards.guard(plugin_name))
+            .clone();
+        let permit = match guard.admit(plugin.hash(), limits).await {
             Ok(permit) => permit,
             Err(rejection) => {
                 let (err, outcome) = match rejection {
@@ -153,12 +157,17 @@ impl Dispatcher {
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .map(str::to_string),
         };
-        let result = plugin.call(&request, limits, meta, &served.env).await;
+        let result = plugin
+            .call(&request, limits, meta, &served.env, served.warm.as_ref())
+            .await;
         permit.finish(Outcome::of(&result));
         match result {
             Ok(resp) => {
                 self.metrics
                     .plugin_call(plugin_name, CallOutcome::Ok, resp.fuel_used);
+                if resp.reused {
+                    self.metrics.plugin_reused(plugin_name);
+                }
                 let mut response = Response::new(resp.status).body(resp.body);
                 response.headers = resp
                     .headers

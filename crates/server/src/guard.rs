@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::PluginLimits;
@@ -76,19 +77,9 @@ pub(crate) struct Guards {
 }
 
 impl Guards {
-    /// Waits for a place to call `plugin` (whose loaded module has content hash `hash`) under
-    /// `limits`, or says why not. Hold the permit for the whole call and give it the outcome.
-    pub(crate) async fn admit(
-        &self,
-        plugin: &str,
-        hash: &str,
-        limits: &PluginLimits,
-    ) -> Result<Permit, Rejection> {
-        let guard = self.guard(plugin);
-        guard.admit(hash, limits).await
-    }
-
-    fn guard(&self, plugin: &str) -> Arc<Guard> {
+    /// `plugin`'s guard, created on first use. Callers keep it (the routing caches it per loaded
+    /// plugin), so the map's lock is taken once per plugin and reload, not once per request.
+    pub(crate) fn guard(&self, plugin: &str) -> Arc<Guard> {
         let mut map = lock(&self.plugins);
         if let Some(g) = map.get(plugin) {
             return g.clone();
@@ -111,29 +102,59 @@ impl Guards {
 }
 
 /// One plugin's admission state.
+///
+/// The common case takes no lock: the gate is read through an `ArcSwap`, and while the breaker is
+/// closed with no failure in a row (`healthy`), a call is admitted and its answer recorded with
+/// atomics only. The breaker's mutex is taken only when something is wrong (a failure, a
+/// quarantine, a probe) or a new module version appears.
 #[derive(Debug, Default)]
-struct Guard {
+pub(crate) struct Guard {
     plugin: String,
     /// The semaphore of the current `max_concurrency`; replaced when the limit changes (calls
     /// holding a permit of the old one finish under it).
-    gate: Mutex<Option<(usize, Arc<Semaphore>)>>,
+    gate: ArcSwapOption<Gate>,
     breaker: Mutex<Breaker>,
+    /// The version (see [`version`]) whose breaker is closed with no broken call in a row; 0 when
+    /// none is, and the breaker's lock decides.
+    healthy: AtomicU64,
     in_flight: AtomicUsize,
     queued: AtomicUsize,
     rejected_overloaded: AtomicU64,
     rejected_quarantined: AtomicU64,
 }
 
+/// A semaphore with the `max_concurrency` it was made for.
+#[derive(Debug)]
+struct Gate {
+    max: usize,
+    semaphore: Arc<Semaphore>,
+}
+
+/// A module version's short, non-zero fingerprint (FNV-1a of its content hash), so that "is this
+/// version healthy?" is one atomic comparison.
+fn version(hash: &str) -> u64 {
+    let fnv = hash.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    fnv | 1
+}
+
 impl Guard {
-    async fn admit(
+    /// Waits for a place to call the plugin (whose loaded module has content hash `hash`) under
+    /// `limits`, or says why not. Hold the permit for the whole call and give it the outcome.
+    pub(crate) async fn admit(
         self: Arc<Self>,
         hash: &str,
         limits: &PluginLimits,
     ) -> Result<Permit, Rejection> {
+        let version = version(hash);
+        let healthy = self.healthy.load(Ordering::Acquire) == version;
         // Refuse a quarantined plugin before queueing: a 503 now beats one after a wait.
-        lock(&self.breaker)
-            .check(hash, Instant::now())
-            .map_err(|e| self.rejected(e))?;
+        if !healthy {
+            lock(&self.breaker)
+                .check(hash, Instant::now())
+                .map_err(|e| self.rejected(e))?;
+        }
         let semaphore = self.semaphore(limits.max_concurrency);
         let place = match semaphore.clone().try_acquire_owned() {
             Ok(place) => place,
@@ -153,29 +174,55 @@ impl Guard {
             }
         };
         // The breaker may have opened while this call waited, or be due for its probe.
-        let probe = lock(&self.breaker)
-            .admit(hash, Instant::now())
-            .map_err(|e| self.rejected(e))?;
+        let probe = if self.healthy.load(Ordering::Acquire) == version {
+            false
+        } else {
+            lock(&self.breaker)
+                .admit(hash, Instant::now())
+                .map_err(|e| self.rejected(e))?
+        };
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(Permit {
             guard: self,
             _place: place,
             probe,
+            version,
             limits: *limits,
             finished: false,
         })
     }
 
     fn semaphore(&self, max: usize) -> Arc<Semaphore> {
-        let mut gate = lock(&self.gate);
-        match &*gate {
-            Some((n, s)) if *n == max => s.clone(),
-            _ => {
-                let s = Arc::new(Semaphore::new(max.max(1)));
-                *gate = Some((max, s.clone()));
-                s
-            }
+        if let Some(gate) = &*self.gate.load()
+            && gate.max == max
+        {
+            return gate.semaphore.clone();
         }
+        // First call, or `max_concurrency` changed: one new gate, even if several calls race.
+        self.gate.rcu(|current| match current {
+            Some(gate) if gate.max == max => Some(gate.clone()),
+            _ => Some(Arc::new(Gate {
+                max,
+                semaphore: Arc::new(Semaphore::new(max.max(1))),
+            })),
+        });
+        match &*self.gate.load() {
+            Some(gate) => gate.semaphore.clone(),
+            None => unreachable!("the gate was just set"),
+        }
+    }
+
+    /// Records a finished call under the breaker's lock, and whether it is healthy after it.
+    fn record(&self, outcome: Outcome, probe: bool, limits: &PluginLimits) -> Option<Duration> {
+        let mut breaker = lock(&self.breaker);
+        let opened = breaker.record(outcome, probe, Instant::now(), limits);
+        let healthy = if breaker.is_healthy() {
+            version(&breaker.hash)
+        } else {
+            0
+        };
+        self.healthy.store(healthy, Ordering::Release);
+        opened
     }
 
     fn rejected(&self, r: Rejection) -> Rejection {
@@ -238,6 +285,8 @@ pub(crate) struct Permit {
     guard: Arc<Guard>,
     _place: OwnedSemaphorePermit,
     probe: bool,
+    /// The module version the call ran.
+    version: u64,
     limits: PluginLimits,
     finished: bool,
 }
@@ -245,8 +294,19 @@ pub(crate) struct Permit {
 impl Permit {
     pub(crate) fn finish(mut self, outcome: Outcome) {
         self.finished = true;
-        let opened =
-            lock(&self.guard.breaker).record(outcome, self.probe, Instant::now(), &self.limits);
+        // The common case changes nothing: an answer (or a slow call) of a healthy version.
+        let unchanged = !self.probe
+            && match outcome {
+                Outcome::Answered => {
+                    self.guard.healthy.load(Ordering::Acquire) == self.version
+                }
+                Outcome::Neutral => true,
+                Outcome::Broken => false,
+            };
+        if unchanged {
+            return;
+        }
+        let opened = self.guard.record(outcome, self.probe, &self.limits);
         if let Some(period) = opened {
             tracing::warn!(
                 plugin = %self.guard.plugin,
@@ -262,7 +322,7 @@ impl Drop for Permit {
     fn drop(&mut self) {
         self.guard.in_flight.fetch_sub(1, Ordering::Relaxed);
         if !self.finished && self.probe {
-            lock(&self.guard.breaker).record(Outcome::Neutral, true, Instant::now(), &self.limits);
+            self.guard.record(Outcome::Neutral, true, &self.limits);
         }
     }
 }
@@ -357,6 +417,11 @@ impl Breaker {
             }
             Outcome::Neutral => None,
         }
+    }
+
+    /// Closed with no broken call in a row: nothing for the next call to decide under the lock.
+    fn is_healthy(&self) -> bool {
+        self.state == BreakerState::Closed && self.consecutive == 0 && !self.hash.is_empty()
     }
 
     /// A different module (hot reload) starts with a closed breaker.
@@ -497,15 +562,15 @@ mod tests {
     async fn the_queue_is_bounded_fifo_and_cancelled_waiters_leave_it() {
         let guards = Arc::new(Guards::default());
         let l = limits(1, 2, 100);
-        let first = guards.admit("p", "h", &l).await.unwrap();
-        let waiter = |g: Arc<Guards>| async move { g.admit("p", "h", &l).await };
+        let first = guards.guard("p").admit("h", &l).await.unwrap();
+        let waiter = |g: Arc<Guards>| async move { g.guard("p").admit("h", &l).await };
         let a = tokio::spawn(waiter(guards.clone()));
         let b = tokio::spawn(waiter(guards.clone()));
         tokio::time::sleep(Duration::from_millis(20)).await;
         let s = &guards.readings()[0];
         assert_eq!((s.in_flight, s.queued), (1, 2));
         assert_eq!(
-            guards.admit("p", "h", &l).await.unwrap_err(),
+            guards.guard("p").admit("h", &l).await.unwrap_err(),
             Rejection::Overloaded {
                 retry_after: OVERLOADED_RETRY_AFTER
             }
@@ -521,7 +586,7 @@ mod tests {
         drop(second);
         assert_eq!(guards.readings()[0].in_flight, 0);
         // Other plugins have their own places.
-        let other = guards.admit("q", "h", &l).await.unwrap();
+        let other = guards.guard("q").admit("h", &l).await.unwrap();
         drop(other);
     }
 
@@ -533,16 +598,38 @@ mod tests {
             ..limits(4, 4, 1)
         };
         guards
-            .admit("p", "h", &l)
+            .guard("p")
+            .admit("h", &l)
             .await
             .unwrap()
             .finish(Outcome::Broken);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let probe = guards.admit("p", "h", &l).await.unwrap();
+        let probe = guards.guard("p").admit("h", &l).await.unwrap();
         assert!(probe.probe);
-        assert!(guards.admit("p", "h", &l).await.is_err());
+        assert!(guards.guard("p").admit("h", &l).await.is_err());
         drop(probe);
-        assert!(guards.admit("p", "h", &l).await.unwrap().probe);
+        assert!(guards.guard("p").admit("h", &l).await.unwrap().probe);
+    }
+
+    #[tokio::test]
+    async fn a_healthy_version_takes_the_fast_path_and_a_failure_leaves_it() {
+        let guards = Guards::default();
+        let l = limits(4, 4, 2);
+        let g = guards.guard("p");
+        assert_eq!(g.healthy.load(Ordering::Relaxed), 0, "unknown until a call answers");
+        g.clone().admit("h1", &l).await.unwrap().finish(Outcome::Answered);
+        assert_eq!(g.healthy.load(Ordering::Relaxed), version("h1"));
+        g.clone().admit("h1", &l).await.unwrap().finish(Outcome::Broken);
+        assert_eq!(g.healthy.load(Ordering::Relaxed), 0, "a failure in a row");
+        g.clone().admit("h1", &l).await.unwrap().finish(Outcome::Broken);
+        assert!(
+            matches!(g.clone().admit("h1", &l).await, Err(Rejection::Quarantined { .. })),
+            "two in a row open the breaker, seen on the slow path"
+        );
+        // A new version starts closed, and is healthy once it answers.
+        g.clone().admit("h2", &l).await.unwrap().finish(Outcome::Answered);
+        assert_eq!(g.healthy.load(Ordering::Relaxed), version("h2"));
+        assert_ne!(version("h1"), version("h2"));
     }
 
     #[test]

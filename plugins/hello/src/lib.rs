@@ -1,4 +1,6 @@
 //! `GET /hello/:name` → `200 {"message": "Hello, <name>!"}`. The benchmark plugin: keep it tiny.
+//! It keeps nothing between requests, so it declares itself reusable: with `reuse` in its
+//! `[plugins.hello]` table, warm instances serve it (docs/configuration.md).
 
 use wasmgate_sdk::{Request, Response, serde_json::json};
 
@@ -8,6 +10,7 @@ fn hello(req: Request) -> Response {
 }
 
 wasmgate_sdk::handler!(hello);
+wasmgate_sdk::reusable!();
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use super::vars::{self, RawVar};
 
 use super::{
     Config, ConfigError, DirGrant, HttpLimits, PluginConfig, PluginGrants, PluginLimits,
-    PluginSource, RouteConfig, RuntimeSettings, ServerSettings, Timeouts,
+    PluginSource, ReuseSettings, RouteConfig, RuntimeSettings, ServerSettings, Timeouts,
 };
 use crate::routes::RouteTable;
 
@@ -176,6 +176,12 @@ pub(super) fn parse(
                 })
                 .collect(),
         };
+        let reuse = table.reuse.as_ref().map(|r| ReuseSettings {
+            max_requests: r.max_requests.into(),
+            idle_timeout: r
+                .idle_timeout
+                .map_or(ReuseSettings::DEFAULT_IDLE_TIMEOUT, Into::into),
+        });
         plugins.push(PluginConfig {
             name,
             source,
@@ -183,6 +189,7 @@ pub(super) fn parse(
             grants,
             vars: std::sync::Arc::new(vars::collect(resolved)),
             build,
+            reuse,
         });
     }
 
@@ -523,6 +530,7 @@ struct RawPlugin {
     kv: Vec<Spanned<String>>,
     #[serde(default)]
     allowed_outbound_hosts: Vec<Spanned<String>>,
+    reuse: Option<RawReuse>,
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]
@@ -554,6 +562,13 @@ impl RawPlugin {
             max_outbound_calls, max_outbound_concurrency
         })
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReuse {
+    max_requests: Count32,
+    idle_timeout: Option<Dur>,
 }
 
 #[derive(Deserialize)]

@@ -202,3 +202,35 @@ fn unreadable_file_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn reuse_is_per_plugin_opt_in_with_a_default_idle_timeout() {
+    let c = parse(&format!("{PLUGIN}reuse = {{ max_requests = 1000 }}\n")).unwrap();
+    assert_eq!(
+        c.plugin("p").unwrap().reuse,
+        Some(ReuseSettings {
+            max_requests: 1000,
+            idle_timeout: ReuseSettings::DEFAULT_IDLE_TIMEOUT
+        })
+    );
+    let c = parse(&format!(
+        "{PLUGIN}reuse = {{ max_requests = 1, idle_timeout = \"250ms\" }}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.plugin("p").unwrap().reuse.unwrap().idle_timeout,
+        Duration::from_millis(250)
+    );
+    assert_eq!(parse(PLUGIN).unwrap().plugin("p").unwrap().reuse, None);
+    for (text, needle) in [
+        ("reuse = { max_requests = 0 }", "from 1 to"),
+        ("reuse = { idle_timeout = \"1s\" }", "missing field `max_requests`"),
+        ("reuse = { max_requests = 5, idle_timeout = \"0s\" }", "non-zero"),
+        ("reuse = { max_requests = 5, warm = 3 }", "unknown field `warm`"),
+        ("reuse = true", "invalid type"),
+    ] {
+        let err = error(&format!("{PLUGIN}{text}\n"));
+        assert!(err.contains(needle), "{text}: {err}");
+        assert!(err.starts_with("w.toml:3:"), "{text}: {err}");
+    }
+}

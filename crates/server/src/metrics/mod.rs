@@ -101,6 +101,7 @@ pub(crate) struct Metrics {
     bytes_out: Counter,
     plugin_calls: Family<PluginOutcome, Counter>,
     plugin_fuel: Family<PluginLabel, Counter>,
+    plugin_reused: Family<PluginLabel, Counter>,
     kv_operations: Family<KvLabels, Counter>,
     kv_latency: Arc<Latencies>,
     kv_up: Family<StoreLabel, Gauge>,
@@ -132,6 +133,7 @@ impl Metrics {
             bytes_out: Counter::default(),
             plugin_calls: Family::default(),
             plugin_fuel: Family::default(),
+            plugin_reused: Family::default(),
             kv_operations: Family::default(),
             kv_up: Family::default(),
             outbound_calls: Family::default(),
@@ -202,6 +204,11 @@ impl Metrics {
             "plugin_fuel_used",
             "Fuel burnt by plugin calls",
             m.plugin_fuel.clone(),
+        );
+        r.register(
+            "plugin_reused_instance_calls",
+            "Plugin calls answered by a warm instance that served an earlier request (reuse)",
+            m.plugin_reused.clone(),
         );
         r.register(
             "kv_operations",
@@ -318,6 +325,16 @@ impl Metrics {
     /// One request for a plugin and how it ended. Like [`Metrics::request`], the counters of
     /// recent label sets are kept per worker thread, so a repeated call costs two atomic adds: no
     /// allocation, no lock.
+    /// A call of `plugin` answered by a reused (warm) instance. Rare enough (reuse is opt-in) to
+    /// skip the per-thread cache `plugin_call` uses.
+    pub(crate) fn plugin_reused(&self, plugin: &str) {
+        self.plugin_reused
+            .get_or_create(&PluginLabel {
+                plugin: plugin.to_string(),
+            })
+            .inc();
+    }
+
     pub(crate) fn plugin_call(&self, plugin: &str, outcome: CallOutcome, fuel_used: u64) {
         let outcome = outcome.label();
         PLUGIN_CALL_CACHE.with_borrow_mut(|cache| {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::Services;
 use super::history::History;
@@ -17,7 +17,7 @@ use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
 use crate::metrics::LoadErrorKind;
 use crate::outbound::Bounds;
-use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, content_hash, fits};
+use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, WarmPool, content_hash, fits};
 
 /// What a (re)load did, for the log line that closes it and for callers that wait on it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -86,12 +86,14 @@ pub(super) fn build(
             }
         };
         let served = |p: Plugin| Served {
+            warm: warm_pool(plugin, &p),
             plugin: p,
             env: Arc::new(HostEnv::new(
                 plugin.vars.clone(),
                 kv.clone(),
                 outbound.clone(),
             )),
+            guard: OnceLock::new(),
         };
         match load_one(runtime, plugin, old.map(|s| &s.plugin)) {
             Ok(Loaded::Unchanged(p)) => {
@@ -129,6 +131,21 @@ pub(super) fn build(
         },
         report,
     )
+}
+
+/// The warm pool of `plugin` (loaded as `loaded`) when both sides opted in to reuse; a warning
+/// when only the operator did, since the module then gets a fresh instance per request.
+fn warm_pool(plugin: &PluginConfig, loaded: &Plugin) -> Option<Arc<WarmPool>> {
+    let reuse = plugin.reuse?;
+    if !loaded.reusable() {
+        tracing::warn!(
+            plugin = %plugin.name,
+            "reuse is configured but the module does not declare `wasmgate_reusable` (ABI v2): \
+             every request gets a fresh instance"
+        );
+        return None;
+    }
+    Some(WarmPool::new(reuse, plugin.limits.max_concurrency))
 }
 
 enum Loaded {

@@ -13,17 +13,20 @@ mod build;
 mod history;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
 
 pub use build::{Refused, Report};
 pub(crate) use history::History;
 
 use crate::config::{Config, ConfigError, PluginLimits};
+use crate::guard::Guard;
 use crate::kv::Stores;
 use crate::native::Probe;
 use crate::outbound::Outbound;
 use crate::routes::{NativeRoute, RouteTable};
-use crate::runtime::{HostEnv, Plugin, Runtime};
+use crate::runtime::{HostEnv, Plugin, Runtime, WarmPool};
 
 /// What a route of the live table leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,12 @@ pub(crate) struct Routing {
 pub(crate) struct Served {
     pub(crate) plugin: Plugin,
     pub(crate) env: Arc<HostEnv>,
+    /// The plugin's admission guard, looked up by name on its first request after a load and
+    /// kept here, so a request does not search the guards' map under its lock.
+    pub(crate) guard: OnceLock<Arc<Guard>>,
+    /// Its warm instances, when reuse is on (operator and module both opted in). Per routing:
+    /// a reload starts with none, so no instance outlives the configuration it was made for.
+    pub(crate) warm: Option<Arc<WarmPool>>,
 }
 
 impl Routing {
@@ -92,23 +101,22 @@ impl Routing {
     }
 }
 
-/// The current [`Routing`], read by every request and replaced whole by the [`Loader`].
+/// The current [`Routing`], read by every request and replaced whole by the [`Loader`]. An
+/// `ArcSwap`, not a lock: every request reads it and a reload writes it a few times a day, so a
+/// read is one atomic reference count, with no lock word bouncing between cores.
 #[derive(Debug)]
 pub(crate) struct RoutingCell {
-    current: RwLock<Arc<Routing>>,
+    current: ArcSwap<Routing>,
 }
 
 impl RoutingCell {
     /// The current routes and plugins: one consistent snapshot for one request.
     pub(crate) fn current(&self) -> Arc<Routing> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.load_full()
     }
 
     fn replace(&self, routing: Routing) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routing);
+        self.current.store(Arc::new(routing));
     }
 }
 
@@ -159,7 +167,7 @@ impl Loader {
         Loader {
             runtime,
             cell: Arc::new(RoutingCell {
-                current: RwLock::new(Arc::new(Routing::unloaded(config.clone()))),
+                current: ArcSwap::from_pointee(Routing::unloaded(config.clone())),
             }),
             lock: tokio::sync::Mutex::new(()),
             history,

@@ -17,6 +17,8 @@ pub struct GuestResponse {
     pub body: Vec<u8>,
     /// Fuel the call burned (budget minus what was left), for metrics.
     pub fuel_used: u64,
+    /// Whether a warm instance (one that served an earlier request) answered it.
+    pub reused: bool,
 }
 
 /// Why a response was refused. All of these are the guest's fault: 502 `invalid_response`.
@@ -51,6 +53,7 @@ pub(crate) fn decode_response(bytes: &[u8]) -> Result<GuestResponse, ResponseErr
         headers,
         body: raw.body.to_vec(),
         fuel_used: 0,
+        reused: false,
     })
 }
 

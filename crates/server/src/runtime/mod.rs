@@ -22,10 +22,13 @@ mod plugin;
 mod resources;
 mod store;
 mod validate;
+mod warm;
 mod wasi;
 
 #[cfg(test)]
 mod perf_tests;
+#[cfg(test)]
+mod reuse_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -44,6 +47,7 @@ pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
 pub use hostcalls::{CallMeta, HostEnv};
 pub use plugin::Plugin;
 pub use resources::ResourceProblem;
+pub use warm::WarmPool;
 pub use wasi::GrantError;
 /// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.
 pub use wasmgate_abi::RawRequest as GuestRequest;
@@ -66,7 +70,7 @@ pub(crate) struct Shared {
     /// import checks with readable messages.
     wasi_types: HashMap<String, FuncType>,
     /// One permit per pool slot: a call waits here instead of failing when all slots are busy.
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     settings: RuntimeSettings,
     _ticker: EpochTicker,
 }
@@ -87,7 +91,7 @@ impl Runtime {
     ) -> Result<Runtime, RuntimeError> {
         let engine = engine::build_engine(settings, cache_dir)?;
         let mut linker: Linker<StoreData> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| d.wasi.ctx())
             .map_err(|e| RuntimeError::Engine(error::chain(&e)))?;
         hostcalls::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError::Engine(error::chain(&e)))?;
@@ -98,7 +102,7 @@ impl Runtime {
                 engine,
                 linker,
                 wasi_types,
-                slots: tokio::sync::Semaphore::new(settings.max_instances.max(1) as usize),
+                slots: Arc::new(tokio::sync::Semaphore::new(settings.max_instances.max(1) as usize)),
                 settings: *settings,
                 _ticker: ticker,
             }),
@@ -204,7 +208,7 @@ impl Runtime {
             deadline: self.shared.settings.load_check_deadline,
             ..PluginLimits::default()
         };
-        let version = block_on_own_thread(plugin.declared_version(&check_limits)).map_err(|e| {
+        let (version, reusable) = block_on_own_thread(plugin.declared(&check_limits)).map_err(|e| {
             LoadError::Check {
                 plugin: plugin_name(),
                 cause: Box::new(e),
@@ -223,7 +227,7 @@ impl Runtime {
                 problems,
             });
         }
-        plugin.set_version(version);
+        plugin.set_declared(version, reusable);
         Ok(plugin)
     }
 }
@@ -253,7 +257,7 @@ fn block_on_own_thread<R: Send>(
 
 fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<String, FuncType> {
     let data = StoreData {
-        wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(),
+        wasi: wasi::GuestWasi::empty(),
         limiter: MemoryLimiter::new(0),
         host: None,
     };

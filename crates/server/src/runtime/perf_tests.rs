@@ -44,6 +44,7 @@ fn spinning_guests_do_not_starve_other_tasks() {
                         &slow,
                         RequestId::from_bits(i),
                         &super::tests::env(),
+                        None,
                     )
                     .await
                 })

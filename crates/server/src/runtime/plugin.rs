@@ -16,8 +16,10 @@ use super::Shared;
 use super::abi::{self, GuestResponse, ResponseError};
 use super::error::{CallError, DeadlineExceeded, chain};
 use super::hostcalls::{CallMeta, HostCtx, HostEnv};
-use super::store::{StoreData, new_store};
-use super::wasi::{Capture, ResolvedGrants};
+use super::store::{StoreData, arm, new_store};
+use super::warm::{Warm, WarmPool};
+use super::wasi::{GuestWasi, ResolvedGrants};
+use crate::request_id::RequestId;
 use crate::config::{PluginGrants, PluginLimits};
 use wasmgate_abi::AbiVersion;
 
@@ -28,6 +30,9 @@ pub struct Plugin {
     inner: Arc<PluginInner>,
     /// What `wasmgate_abi_version()` declared at load: decides the request encoding.
     version: AbiVersion,
+    /// Whether the module declared (v2, `wasmgate_reusable() == 1`) that an instance may serve
+    /// more than one request. v1 modules never are: their bump allocators assume one request.
+    reusable: bool,
 }
 
 struct PluginInner {
@@ -35,7 +40,10 @@ struct PluginInner {
     hash: String,
     loaded_at: SystemTime,
     grants: PluginGrants,
-    resolved: ResolvedGrants,
+    resolved: Arc<ResolvedGrants>,
+    /// Whether the module imports any `wasmgate` host function: only then does a call carry the
+    /// host functions' per-request context.
+    uses_host_functions: bool,
     pre: InstancePre<StoreData>,
     /// The exports a call uses, resolved once at load so that a call finds them by index instead
     /// of by name.
@@ -50,6 +58,7 @@ struct PluginInner {
 #[derive(Clone, Copy)]
 struct Exports {
     initialize: Option<ModuleExport>,
+    reusable: Option<ModuleExport>,
     memory: Option<ModuleExport>,
     alloc: Option<ModuleExport>,
     handle: Option<ModuleExport>,
@@ -61,6 +70,7 @@ impl Exports {
         let index = |name: &str| pre.module().get_export_index(name);
         Exports {
             initialize: index("_initialize"),
+            reusable: index("wasmgate_reusable"),
             memory: index("memory"),
             alloc: index("wasmgate_alloc"),
             handle: index("wasmgate_handle"),
@@ -109,14 +119,20 @@ impl Plugin {
         pre: InstancePre<StoreData>,
         shared: Arc<Shared>,
     ) -> Plugin {
+        let uses_host_functions = pre
+            .module()
+            .imports()
+            .any(|i| i.module() == wasmgate_abi::HOST_MODULE);
         Plugin {
             version: AbiVersion::V1,
+            reusable: false,
             inner: Arc::new(PluginInner {
                 name: name.into(),
                 hash,
                 loaded_at: SystemTime::now(),
                 grants,
-                resolved,
+                resolved: Arc::new(resolved),
+                uses_host_functions,
                 exports: Exports::resolve(&pre),
                 pre,
                 shared,
@@ -133,9 +149,17 @@ impl Plugin {
         self.version
     }
 
-    /// Records the version the load check read.
-    pub(crate) fn set_version(&mut self, version: AbiVersion) {
+    /// Records what the load check read: the version, and whether the module declared itself
+    /// reusable (ignored for v1).
+    pub(crate) fn set_declared(&mut self, version: AbiVersion, reusable: bool) {
         self.version = version;
+        self.reusable = reusable && version == AbiVersion::V2;
+    }
+
+    /// Whether an instance of this module may serve more than one request (docs/ABI.md,
+    /// `wasmgate_reusable`); reuse also needs the operator's `reuse` setting.
+    pub fn reusable(&self) -> bool {
+        self.reusable
     }
 
     /// SHA-256 of the module file, lowercase hex (compare with `sha256sum`).
@@ -187,6 +211,7 @@ impl Plugin {
         limits: &PluginLimits,
         meta: impl Into<CallMeta>,
         env: &Arc<HostEnv>,
+        warm: Option<&Arc<WarmPool>>,
     ) -> Result<GuestResponse, CallError> {
         let meta = meta.into();
         let request_id = meta.id;
@@ -199,116 +224,159 @@ impl Plugin {
                 fuel_used: 0,
             })?;
         let max_response = limits.max_response_bytes;
-        let capture = Capture::new(self.inner.name.clone(), Some(request_id));
-        let host = HostCtx::new(env.clone(), deadline, self.inner.name.clone(), meta);
+        let host = self
+            .inner
+            .uses_host_functions
+            .then(|| HostCtx::new(env.clone(), deadline, self.inner.name.clone(), meta));
         let exports = self.inner.exports;
         // Boxed: the call's state (wasmtime's async call futures, the timeout, the slot wait) is
         // several KiB, and unboxed it would be part of every connection task's future, idle
         // keep-alive connections included (bench/memory.py measures that).
-        let result =
-            Box::pin(
-                self.run(&capture, Some(host), limits, deadline, |store, instance| {
-                    Box::pin(handle(store, instance, exports, encoded, max_response))
-                }),
-            )
-            .await;
-        capture.finish();
-        let (mut response, fuel_used) = result?;
+        let result = Box::pin(self.run(
+            Some(request_id),
+            host,
+            limits,
+            deadline,
+            warm.filter(|_| self.reusable),
+            |store, instance| Box::pin(handle(store, instance, exports, encoded, max_response)),
+        ))
+        .await;
+        let (mut response, fuel_used, reused) = result?;
         response.fuel_used = fuel_used;
+        response.reused = reused;
         Ok(response)
     }
 
-    /// `_initialize` + `wasmgate_abi_version()` on a throwaway instance, as the loader's check.
-    pub(crate) async fn declared_version(&self, limits: &PluginLimits) -> Result<i32, CallError> {
-        let capture = Capture::new(self.inner.name.clone(), None);
+    /// `_initialize` + `wasmgate_abi_version()` (and `wasmgate_reusable()` when exported) on a
+    /// throwaway instance, as the loader's check: the declared version, and whether the module
+    /// declares itself reusable.
+    pub(crate) async fn declared(&self, limits: &PluginLimits) -> Result<(i32, bool), CallError> {
         let deadline = Instant::now() + limits.deadline;
-        let export = self.inner.exports.abi_version;
+        let exports = self.inner.exports;
         let result = self
-            .run(&capture, None, limits, deadline, |store, instance| {
+            .run(None, None, limits, deadline, None, |store, instance| {
                 Box::pin(async move {
                     let f: TypedFunc<(), i32> =
-                        typed(instance, store, &export, "wasmgate_abi_version")?;
-                    f.call_async(&mut *store, ()).await.map_err(Failure::Wasm)
+                        typed(instance, store, &exports.abi_version, "wasmgate_abi_version")?;
+                    let version = f.call_async(&mut *store, ()).await.map_err(Failure::Wasm)?;
+                    let reusable = match exports.reusable {
+                        None => false,
+                        Some(_) => {
+                            let f: TypedFunc<(), i32> =
+                                typed(instance, store, &exports.reusable, "wasmgate_reusable")?;
+                            f.call_async(&mut *store, ()).await.map_err(Failure::Wasm)? == 1
+                        }
+                    };
+                    Ok((version, reusable))
                 })
             })
             .await;
-        capture.finish();
-        result.map(|(version, _fuel)| version)
+        result.map(|(declared, _fuel, _reused)| declared)
     }
 
-    /// The common frame of a call: store with all limits, instance slot, instantiation +
-    /// `_initialize`, then `body`; afterwards failures are classified with the store's state.
-    /// Returns `body`'s result and the fuel burned.
+    /// The common frame of a call: an instance — a warm one from `warm` when there is one, else
+    /// a fresh one (store with all limits, instance slot, instantiation + `_initialize`) — then
+    /// `body`; afterwards failures are classified with the store's state. An instance that
+    /// answered goes back to `warm` (when given) for the next request; one that failed in any way
+    /// is dropped. Returns `body`'s result, the fuel burned, and whether the instance was reused.
     async fn run<R>(
         &self,
-        capture: &Capture,
+        request_id: Option<RequestId>,
         host: Option<HostCtx>,
         limits: &PluginLimits,
         deadline: Instant,
+        warm: Option<&Arc<WarmPool>>,
         body: impl for<'s> FnOnce(&'s mut Store<StoreData>, Instance) -> BodyFuture<'s, R>,
-    ) -> Result<(R, u64), CallError> {
+    ) -> Result<(R, u64, bool), CallError> {
         let shared = &self.inner.shared;
-        let wasi = self
-            .inner
-            .resolved
-            .build_ctx(capture)
-            .map_err(|e| CallError::Instantiate {
-                message: e.to_string(),
-            })?;
-        let mut store = new_store(
-            &shared.engine,
-            wasi,
-            host,
-            limits.max_memory_bytes,
-            limits.fuel,
-            deadline,
-        )
-        .map_err(|e| CallError::Instantiate { message: chain(&e) })?;
-
-        let mut permit = None;
-        let outcome = tokio::time::timeout_at(deadline.into(), async {
-            permit = Some(shared.slots.acquire().await.map_err(|_| {
-                Failure::Instantiate(wasmtime::format_err!("instance slots closed"))
-            })?);
-            let instance = self
-                .inner
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(Failure::Instantiate)?;
-            let init = self.inner.exports.initialize.as_ref();
-            let init = init.and_then(|e| instance.get_module_export(&mut store, e));
-            if let Some(init) = init.and_then(Extern::into_func) {
-                let init: TypedFunc<(), ()> = init.typed(&store).map_err(Failure::Wasm)?;
-                init.call_async(&mut store, ())
-                    .await
-                    .map_err(Failure::Wasm)?;
+        let instantiate = |message: String| CallError::Instantiate { message };
+        let (mut store, mut ready, mut slot, served) = match warm.and_then(|p| p.take()) {
+            Some(w) => {
+                let mut store = w.store;
+                arm(&mut store, limits.max_memory_bytes, limits.fuel, deadline)
+                    .map_err(|e| instantiate(chain(&e)))?;
+                store.data_mut().host = host;
+                store.data_mut().wasi.next_request(request_id);
+                (store, Some(w.instance), Some(w.slot), w.served)
             }
-            body(&mut store, instance).await
+            None => {
+                let wasi = GuestWasi::new(
+                    self.inner.name.clone(),
+                    request_id,
+                    self.inner.resolved.clone(),
+                )
+                .map_err(|e| instantiate(e.to_string()))?;
+                let store = new_store(
+                    &shared.engine,
+                    wasi,
+                    host,
+                    limits.max_memory_bytes,
+                    limits.fuel,
+                    deadline,
+                )
+                .map_err(|e| instantiate(chain(&e)))?;
+                (store, None, None, 0)
+            }
+        };
+        let reused = ready.is_some();
+
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
+            let instance = match ready.take() {
+                Some(instance) => instance,
+                None => {
+                    slot = Some(shared.slots.clone().acquire_owned().await.map_err(|_| {
+                        Failure::Instantiate(wasmtime::format_err!("instance slots closed"))
+                    })?);
+                    self.instantiate(&mut store).await?
+                }
+            };
+            let r = body(&mut store, instance).await?;
+            Ok((r, instance))
         })
         .await;
 
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let result = match outcome {
+        store.data().wasi.finish();
+        match outcome {
             Err(_elapsed) => Err(CallError::Deadline {
                 deadline: limits.deadline,
                 fuel_used,
             }),
-            Ok(Ok(r)) => Ok((r, fuel_used)),
+            Ok(Ok((r, instance))) => {
+                if let (Some(pool), Some(slot)) = (warm, slot) {
+                    pool.give_back(Warm::new(store, instance, slot, served + 1));
+                }
+                Ok((r, fuel_used, reused))
+            }
             Ok(Err(f)) => Err(classify(
                 f,
                 &store,
-                capture,
                 limits,
                 fuel_used,
                 shared.settings.max_stack_bytes,
             )),
-        };
-        // The slot goes back only once the instance is gone, or the next waiter could find the
-        // pool still full.
-        drop(store);
-        drop(permit);
-        result
+        }
+        // Otherwise the store is dropped here, before `slot`: the slot goes back only once the
+        // instance is gone, or the next waiter could find the pool still full.
+    }
+
+    /// A fresh instance in `store`, with `_initialize` run.
+    async fn instantiate(&self, store: &mut Store<StoreData>) -> Result<Instance, Failure> {
+        let instance = self
+            .inner
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(Failure::Instantiate)?;
+        let init = self.inner.exports.initialize.as_ref();
+        let init = init.and_then(|e| instance.get_module_export(&mut *store, e));
+        if let Some(init) = init.and_then(Extern::into_func) {
+            let init: TypedFunc<(), ()> = init.typed(&*store).map_err(Failure::Wasm)?;
+            init.call_async(&mut *store, ())
+                .await
+                .map_err(Failure::Wasm)?;
+        }
+        Ok(instance)
     }
 }
 
@@ -385,7 +453,6 @@ where
 fn classify(
     f: Failure,
     store: &Store<StoreData>,
-    capture: &Capture,
     limits: &PluginLimits,
     fuel_used: u64,
     max_stack_bytes: usize,
@@ -393,13 +460,13 @@ fn classify(
     let denied = store.data().limiter.denied();
     let memory_limit = || CallError::MemoryLimit {
         limit_bytes: limits.max_memory_bytes,
-        stderr_tail: capture.stderr_tail(),
+        stderr_tail: store.data().wasi.stderr_tail(),
         fuel_used,
     };
     let trap_with = |message: String, backtrace: String| CallError::Trap {
         message,
         backtrace,
-        stderr_tail: capture.stderr_tail(),
+        stderr_tail: store.data().wasi.stderr_tail(),
         fuel_used,
     };
     let trap = |message: String| trap_with(message, String::new());

@@ -7,14 +7,15 @@
 use std::time::Instant;
 
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::error::DeadlineExceeded;
 use super::hostcalls::HostCtx;
+use super::wasi::GuestWasi;
 
 /// Per-store state (`T` of `Store<T>`).
 pub(crate) struct StoreData {
-    pub(crate) wasi: WasiP1Ctx,
+    /// WASI, built on the guest's first WASI call.
+    pub(crate) wasi: GuestWasi,
     pub(crate) limiter: MemoryLimiter,
     /// What the `wasmgate` host functions serve this request from (`None` for the load check).
     pub(crate) host: Option<HostCtx>,
@@ -88,18 +89,10 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Creates a store with `fuel` to burn and a wall-clock `deadline`.
-///
-/// The epoch callback runs once per epoch tick while the guest executes: past the deadline it
-/// raises [`DeadlineExceeded`] (classified as `deadline`), otherwise it extends the deadline by
-/// one tick and yields to the async executor with `tokio::task::yield_now`. That yield is the
-/// fairness mechanism (docs/decisions/0001-guest-fairness.md): a spinning guest gives its tokio
-/// worker back every tick. `yield_now` rather than wasmtime's plain `Yield` because tokio defers
-/// it until the worker has polled its I/O and timer driver, so timers and sockets of other tasks
-/// on the same worker get serviced between guest slices.
+/// Creates a store for one request, armed with its limits (see [`arm`]).
 pub(crate) fn new_store(
     engine: &Engine,
-    wasi: WasiP1Ctx,
+    wasi: GuestWasi,
     host: Option<HostCtx>,
     max_memory_bytes: u64,
     fuel: u64,
@@ -112,6 +105,28 @@ pub(crate) fn new_store(
     };
     let mut store = Store::new(engine, data);
     store.limiter(|d| &mut d.limiter);
+    arm(&mut store, max_memory_bytes, fuel, deadline)?;
+    Ok(store)
+}
+
+/// Gives `store` one request's limits: a fresh memory limiter, `fuel` to burn (whatever the last
+/// request left), and a wall-clock `deadline`. What a fresh store gets, and what a warm instance
+/// gets again before each request it serves.
+///
+/// The epoch callback runs once per epoch tick while the guest executes: past the deadline it
+/// raises [`DeadlineExceeded`] (classified as `deadline`), otherwise it extends the deadline by
+/// one tick and yields to the async executor with `tokio::task::yield_now`. That yield is the
+/// fairness mechanism (docs/decisions/0001-guest-fairness.md): a spinning guest gives its tokio
+/// worker back every tick. `yield_now` rather than wasmtime's plain `Yield` because tokio defers
+/// it until the worker has polled its I/O and timer driver, so timers and sockets of other tasks
+/// on the same worker get serviced between guest slices.
+pub(crate) fn arm(
+    store: &mut Store<StoreData>,
+    max_memory_bytes: u64,
+    fuel: u64,
+    deadline: Instant,
+) -> wasmtime::Result<()> {
+    store.data_mut().limiter = MemoryLimiter::new(max_memory_bytes);
     store.set_fuel(fuel)?;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
@@ -123,5 +138,5 @@ pub(crate) fn new_store(
             Box::pin(tokio::task::yield_now()),
         ))
     });
-    Ok(store)
+    Ok(())
 }

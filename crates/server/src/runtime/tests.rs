@@ -104,7 +104,7 @@ pub(super) async fn call(
     query: &'static str,
     limits: &PluginLimits,
 ) -> Result<GuestResponse, CallError> {
-    p.call(&get(query), limits, RequestId::from_bits(7), &env())
+    p.call(&get(query), limits, RequestId::from_bits(7), &env(), None)
         .await
 }
 
@@ -154,7 +154,7 @@ async fn echo_guest_sees_the_encoded_request() {
         fields: Vec::new(),
     };
     let r = p
-        .call(&req, &limits(), RequestId::from_bits(1), &env())
+        .call(&req, &limits(), RequestId::from_bits(1), &env(), None)
         .await
         .unwrap();
     assert_eq!(r.status, 200);
@@ -164,7 +164,7 @@ async fn echo_guest_sees_the_encoded_request() {
     let big = vec![b'z'; 200_000];
     let req = GuestRequest { body: &big, ..req };
     let r = p
-        .call(&req, &limits(), RequestId::from_bits(2), &env())
+        .call(&req, &limits(), RequestId::from_bits(2), &env(), None)
         .await
         .unwrap();
     assert_eq!(r.body, big);

@@ -37,7 +37,7 @@ fn vars(pairs: &[(&str, &str)]) -> Arc<HostEnv> {
 
 async fn call_with(p: &Plugin, env: &Arc<HostEnv>, fuel: u64) -> Result<GuestResponse, CallError> {
     let limits = PluginLimits { fuel, ..limits() };
-    p.call(&get(""), &limits, RequestId::from_bits(9), env)
+    p.call(&get(""), &limits, RequestId::from_bits(9), env, None)
         .await
 }
 
@@ -236,7 +236,7 @@ async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
         },
     ];
     let r = p
-        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default())
+        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default(), None)
         .await
         .unwrap();
     let seen = RawRequest::decode(&r.body, AbiVersion::V2).unwrap();
@@ -252,7 +252,7 @@ async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
         .unwrap();
     assert_eq!(v1.abi_version(), AbiVersion::V1);
     let r = v1
-        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default())
+        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default(), None)
         .await
         .unwrap();
     assert_eq!(r.body, b"the body");

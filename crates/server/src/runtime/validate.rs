@@ -33,8 +33,12 @@ const REQUIRED_EXPORTS: [(&str, Expected); 4] = [
     ),
 ];
 
-/// Optional export: when present it must be `() -> ()`.
-const INITIALIZE: (&str, Expected) = ("_initialize", Expected::Func(&[], &[]));
+/// Optional exports, each of its type when present: the reactor's initialiser, and v2's
+/// declaration that an instance may serve more than one request.
+const OPTIONAL_EXPORTS: [(&str, Expected); 2] = [
+    ("_initialize", Expected::Func(&[], &[])),
+    ("wasmgate_reusable", Expected::Func(&[], &[ValType::I32])),
+];
 
 #[derive(Clone, Copy)]
 enum Expected {
@@ -181,15 +185,16 @@ pub(crate) fn check_module(
             Some(_) => {}
         }
     }
-    let (name, want) = INITIALIZE;
-    if let Some(ty) = exports.get(name)
-        && !want.matches(ty)
-    {
-        problems.push(AbiProblem::ExportType {
-            name: name.to_string(),
-            found: describe_extern(ty),
-            expected: want.describe(),
-        });
+    for (name, want) in OPTIONAL_EXPORTS {
+        if let Some(ty) = exports.get(name)
+            && !want.matches(ty)
+        {
+            problems.push(AbiProblem::ExportType {
+                name: name.to_string(),
+                found: describe_extern(ty),
+                expected: want.describe(),
+            });
+        }
     }
     problems
 }

@@ -91,15 +91,20 @@ impl ResolvedGrants {
         Ok(ResolvedGrants { env, dirs })
     }
 
-    /// Builds one request's WASI context. Cheap when nothing is granted: a handful of small
-    /// allocations (a preopen costs an `open` of the directory).
-    pub(crate) fn build_ctx(&self, capture: &Capture) -> Result<WasiP1Ctx, GrantError> {
+    /// A builder with the parts of the context that cannot fail: captured stdout and stderr,
+    /// the granted environment.
+    fn builder(&self, capture: &Capture) -> WasiCtxBuilder {
         let mut b = WasiCtxBuilder::new();
         b.stdout(capture.stream(Stream::Stdout));
         b.stderr(capture.stream(Stream::Stderr));
         if !self.env.is_empty() {
             b.envs(&self.env);
         }
+        b
+    }
+
+    /// Adds the granted directories (each costs an `open` of the directory).
+    fn preopen(&self, b: &mut WasiCtxBuilder) -> Result<(), GrantError> {
         for (host, guest) in &self.dirs {
             b.preopened_dir(host, guest, FsPerms::ReadOnly)
                 .map_err(|e| GrantError::Open {
@@ -107,7 +112,103 @@ impl ResolvedGrants {
                     message: format!("{e:#}"),
                 })?;
         }
-        Ok(b.build_p1())
+        Ok(())
+    }
+}
+
+/// One store's WASI world, built when the guest first calls a WASI function.
+///
+/// Many requests never do (a handler that computes its answer from the request writes nothing,
+/// reads no clock, asks for no randomness), and for them the context, its random generators,
+/// clocks, descriptor table and the output capture are pure cost. So the context is created on
+/// first use, from the plugin's resolved grants; only granted directories are opened up front,
+/// because opening one can fail and that failure belongs to the start of the call, not to a WASI
+/// call in the middle of it.
+pub(crate) struct GuestWasi {
+    ctx: Option<WasiP1Ctx>,
+    /// The output capture of `ctx`, kept to flush it and to read stderr's tail after the call.
+    capture: Option<Capture>,
+    plugin: Arc<str>,
+    request_id: Option<RequestId>,
+    grants: Arc<ResolvedGrants>,
+}
+
+impl GuestWasi {
+    /// The WASI world of one store of `plugin`; builds it now when directories are granted.
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        request_id: Option<RequestId>,
+        grants: Arc<ResolvedGrants>,
+    ) -> Result<GuestWasi, GrantError> {
+        let mut wasi = GuestWasi {
+            ctx: None,
+            capture: None,
+            plugin,
+            request_id,
+            grants,
+        };
+        if !wasi.grants.dirs.is_empty() {
+            let capture = Capture::new(wasi.plugin.clone(), wasi.request_id);
+            let mut b = wasi.grants.builder(&capture);
+            wasi.grants.preopen(&mut b)?;
+            wasi.ctx = Some(b.build_p1());
+            wasi.capture = Some(capture);
+        }
+        Ok(wasi)
+    }
+
+    /// The context, built on first use (what the WASI host functions are given).
+    pub(crate) fn ctx(&mut self) -> &mut WasiP1Ctx {
+        if self.ctx.is_none() {
+            let capture = Capture::new(self.plugin.clone(), self.request_id);
+            self.ctx = Some(self.grants.builder(&capture).build_p1());
+            self.capture = Some(capture);
+        }
+        match &mut self.ctx {
+            Some(ctx) => ctx,
+            None => unreachable!("built just above"),
+        }
+    }
+
+    /// A world with no grants, for stores that only look at the linker (no guest runs in them).
+    pub(crate) fn empty() -> GuestWasi {
+        GuestWasi {
+            ctx: None,
+            capture: None,
+            plugin: Arc::from(""),
+            request_id: None,
+            grants: Arc::default(),
+        }
+    }
+
+    /// Points this (warm) instance's output at the next request: its lines carry that request's
+    /// id, and the output cap and stderr tail start over.
+    pub(crate) fn next_request(&mut self, request_id: Option<RequestId>) {
+        self.request_id = request_id;
+        if let Some(capture) = &self.capture {
+            capture.restart(request_id);
+        }
+    }
+
+    /// Whether the guest used WASI in this store.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> bool {
+        self.ctx.is_some()
+    }
+
+    /// Emits what is left of unterminated output lines (see [`Capture::finish`]).
+    pub(crate) fn finish(&self) {
+        if let Some(capture) = &self.capture {
+            capture.finish();
+        }
+    }
+
+    /// The end of what the guest wrote to stderr (empty if it never did).
+    pub(crate) fn stderr_tail(&self) -> String {
+        self.capture
+            .as_ref()
+            .map(Capture::stderr_tail)
+            .unwrap_or_default()
     }
 }
 
@@ -194,6 +295,15 @@ impl Capture {
         while let Some(line) = next_line(&mut s.pending) {
             emit(&st.plugin, st.request_id, which, &line);
         }
+    }
+
+    /// Starts over for another request of the same instance (after [`Capture::finish`]).
+    fn restart(&self, request_id: Option<RequestId>) {
+        let mut st = self.lock();
+        st.request_id = request_id;
+        st.out = StreamState::default();
+        st.err = StreamState::default();
+        st.stderr_tail.clear();
     }
 
     /// Emits what is left of unterminated lines and a note about dropped output.
@@ -351,6 +461,32 @@ mod tests {
         let mut p = vec![b'x'; MAX_LINE_BYTES + 10];
         assert_eq!(next_line(&mut p).map(|l| l.len()), Some(MAX_LINE_BYTES));
         assert_eq!(next_line(&mut p), None);
+    }
+
+    #[test]
+    fn the_context_is_built_on_first_use_unless_directories_are_granted() {
+        let plain = Arc::new(ResolvedGrants::default());
+        let mut wasi = GuestWasi::new("p".into(), None, plain).unwrap();
+        assert!(!wasi.used(), "nothing built for a guest that never calls WASI");
+        assert_eq!(wasi.stderr_tail(), "");
+        wasi.ctx();
+        assert!(wasi.used());
+
+        let dir = std::env::temp_dir();
+        let granted = Arc::new(ResolvedGrants {
+            env: Vec::new(),
+            dirs: vec![(dir.clone(), "/d".into())],
+        });
+        let eager = GuestWasi::new("p".into(), None, granted).unwrap();
+        assert!(eager.used(), "preopens are opened, and can fail, at the start of the call");
+        let missing = Arc::new(ResolvedGrants {
+            env: Vec::new(),
+            dirs: vec![(dir.join("wasmgate-no-such-dir"), "/d".into())],
+        });
+        assert!(matches!(
+            GuestWasi::new("p".into(), None, missing),
+            Err(GrantError::Open { .. })
+        ));
     }
 
     #[test]

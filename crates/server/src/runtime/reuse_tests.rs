@@ -1,0 +1,157 @@
+//! Instance reuse: when a warm instance serves a request, and when it must not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::tests::{env, get, limits, runtime};
+use super::*;
+use crate::config::ReuseSettings;
+use crate::request_id::RequestId;
+
+fn guest(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/guests")
+        .join(format!("{name}.wat"))
+}
+
+fn counter() -> Plugin {
+    runtime()
+        .load(
+            "counter",
+            &guest("counter_v2"),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
+        .unwrap()
+}
+
+fn pool(max_requests: u32, idle_timeout: Duration) -> Arc<WarmPool> {
+    WarmPool::new(
+        ReuseSettings {
+            max_requests,
+            idle_timeout,
+        },
+        4,
+    )
+}
+
+/// The counter the guest answered, and whether a warm instance answered.
+async fn count(p: &Plugin, warm: Option<&Arc<WarmPool>>) -> Result<(u32, bool), CallError> {
+    let resp = p
+        .call(&get(""), &limits(), RequestId::from_bits(1), &env(), warm)
+        .await?;
+    let bytes: [u8; 4] = resp.body.as_slice().try_into().expect("a 4-byte body");
+    Ok((u32::from_le_bytes(bytes), resp.reused))
+}
+
+async fn delete(p: &Plugin, warm: &Arc<WarmPool>) -> Result<GuestResponse, CallError> {
+    let req = GuestRequest {
+        method: b"DELETE",
+        ..get("")
+    };
+    p.call(&req, &limits(), RequestId::from_bits(2), &env(), Some(warm))
+        .await
+}
+
+#[tokio::test]
+async fn a_reusable_guest_keeps_its_state_in_a_warm_instance_up_to_max_requests() {
+    let p = counter();
+    assert!(p.reusable());
+    let warm = pool(3, Duration::from_secs(30));
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (1, false));
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (2, true));
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (3, true));
+    assert_eq!(warm.idle(), 0, "served max_requests: thrown away");
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (1, false));
+    // Without a pool (the operator did not opt in), every request is fresh.
+    assert_eq!(count(&p, None).await.unwrap(), (1, false));
+    assert_eq!(count(&p, None).await.unwrap(), (1, false));
+}
+
+#[tokio::test]
+async fn a_trap_throws_the_instance_away_and_the_next_request_starts_fresh() {
+    let p = counter();
+    let warm = pool(100, Duration::from_secs(30));
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (1, false));
+    assert_eq!(warm.idle(), 1);
+    assert!(matches!(
+        delete(&p, &warm).await,
+        Err(CallError::Trap { .. })
+    ));
+    assert_eq!(warm.idle(), 0, "the instance that trapped is gone");
+    assert_eq!(
+        count(&p, Some(&warm)).await.unwrap(),
+        (1, false),
+        "nothing of the trapped request's state is seen"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_idle_past_its_timeout_is_dropped_and_its_slot_freed() {
+    let p = counter();
+    let warm = pool(100, Duration::from_millis(100));
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (1, false));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(warm.idle(), 0, "the reaper dropped it without any request");
+    assert_eq!(count(&p, Some(&warm)).await.unwrap(), (1, false));
+}
+
+#[tokio::test]
+async fn a_module_that_does_not_declare_itself_reusable_is_never_reused() {
+    // mirror_v2 is a v2 guest without `wasmgate_reusable`; ok.wat is v1.
+    for name in ["mirror_v2", "ok"] {
+        let p = runtime()
+            .load(
+                name,
+                &guest(name),
+                &PluginGrants::default(),
+                &PluginLimits::default(),
+            )
+            .unwrap();
+        assert!(!p.reusable(), "{name}");
+        let warm = pool(100, Duration::from_secs(30));
+        for _ in 0..3 {
+            let resp = p
+                .call(&get(""), &limits(), RequestId::from_bits(3), &env(), Some(&warm))
+                .await
+                .unwrap();
+            assert!(!resp.reused, "{name}");
+        }
+        assert_eq!(warm.idle(), 0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_v1_module_exporting_the_declaration_is_still_never_reused() {
+    let wat = std::fs::read_to_string(guest("counter_v2"))
+        .unwrap()
+        .replace("(result i32) (i32.const 2))", "(result i32) (i32.const 1))");
+    let p = runtime()
+        .load_bytes(
+            "counter_v1",
+            wat.as_bytes(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(p.abi_version(), AbiVersion::V1);
+    assert!(!p.reusable());
+}
+
+#[tokio::test]
+async fn fuel_is_per_request_on_a_warm_instance() {
+    let p = counter();
+    let warm = pool(100, Duration::from_secs(30));
+    let tight = PluginLimits {
+        fuel: 10_000,
+        ..limits()
+    };
+    for i in 1..=20u32 {
+        let resp = p
+            .call(&get(""), &tight, RequestId::from_bits(4), &env(), Some(&warm))
+            .await
+            .unwrap();
+        assert_eq!(resp.body, i.to_le_bytes(), "request {i} had its whole budget");
+        assert!(resp.fuel_used < 10_000);
+    }
+}
