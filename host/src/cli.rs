@@ -238,19 +238,23 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
             "as [plugin_defaults] of {}, with no grants:",
             config.source.display()
         );
+        println!("  pre-initialized: {}", plugin.preinit());
         print_limits(&config.plugin_defaults);
         return Ok(());
     }
     // Each plugin mounting the file is checked with its own grants and limits: one may accept
     // the module and another refuse it.
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut refused = Vec::new();
     for (i, p) in mounting.iter().enumerate() {
-        match runtime.load(&p.name, file, &p.grants, &p.limits) {
+        match runtime.load_file_bytes(&p.name, file, &bytes, &p.grants, &p.limits, p.preinitialize)
+        {
             Ok(plugin) => {
                 if i == 0 {
                     print_module(file, &plugin);
                 }
                 println!("plugin `{}` in {}: ok", p.name, config.source.display());
+                println!("  pre-initialized: {}", plugin.preinit());
                 print_limits(&p.limits);
                 print_grants(p);
             }

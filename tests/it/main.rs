@@ -22,6 +22,7 @@ mod native;
 mod plugins;
 mod protocol;
 mod reload;
+mod reuse;
 mod sandbox;
 mod scaleout;
 mod support;

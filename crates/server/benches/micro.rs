@@ -81,8 +81,14 @@ fn plugin_call(c: &mut Criterion) {
         .unwrap();
     c.bench_function("plugin/hello_instantiate_call_teardown", |b| {
         b.iter(|| {
-            rt.block_on(plugin.call(black_box(&req), &limits, RequestId::from_bits(1), &env, None))
-                .unwrap()
+            rt.block_on(plugin.call(
+                black_box(&req),
+                &limits,
+                RequestId::from_bits(1),
+                &env,
+                None,
+            ))
+            .unwrap()
         })
     });
 }

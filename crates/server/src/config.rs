@@ -299,6 +299,10 @@ pub struct PluginConfig {
     /// Instance reuse, when the operator opts in (`reuse = { ... }`); it happens only if the
     /// module opts in too (docs/ABI.md, `wasmgate_reusable`). `None`: a fresh instance per request.
     pub reuse: Option<ReuseSettings>,
+    /// Whether the module's `_initialize` runs once at load and requests start from a snapshot
+    /// of what it left (`preinitialize`, default `true`; docs/writing-plugins.md has the rules).
+    /// Off, it runs at the start of every request.
+    pub preinitialize: bool,
 }
 
 /// `[plugins.NAME] reuse = { max_requests = N, idle_timeout = "30s" }`: keep a plugin's instances

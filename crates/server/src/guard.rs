@@ -297,9 +297,7 @@ impl Permit {
         // The common case changes nothing: an answer (or a slow call) of a healthy version.
         let unchanged = !self.probe
             && match outcome {
-                Outcome::Answered => {
-                    self.guard.healthy.load(Ordering::Acquire) == self.version
-                }
+                Outcome::Answered => self.guard.healthy.load(Ordering::Acquire) == self.version,
                 Outcome::Neutral => true,
                 Outcome::Broken => false,
             };
@@ -616,18 +614,41 @@ mod tests {
         let guards = Guards::default();
         let l = limits(4, 4, 2);
         let g = guards.guard("p");
-        assert_eq!(g.healthy.load(Ordering::Relaxed), 0, "unknown until a call answers");
-        g.clone().admit("h1", &l).await.unwrap().finish(Outcome::Answered);
+        assert_eq!(
+            g.healthy.load(Ordering::Relaxed),
+            0,
+            "unknown until a call answers"
+        );
+        g.clone()
+            .admit("h1", &l)
+            .await
+            .unwrap()
+            .finish(Outcome::Answered);
         assert_eq!(g.healthy.load(Ordering::Relaxed), version("h1"));
-        g.clone().admit("h1", &l).await.unwrap().finish(Outcome::Broken);
+        g.clone()
+            .admit("h1", &l)
+            .await
+            .unwrap()
+            .finish(Outcome::Broken);
         assert_eq!(g.healthy.load(Ordering::Relaxed), 0, "a failure in a row");
-        g.clone().admit("h1", &l).await.unwrap().finish(Outcome::Broken);
+        g.clone()
+            .admit("h1", &l)
+            .await
+            .unwrap()
+            .finish(Outcome::Broken);
         assert!(
-            matches!(g.clone().admit("h1", &l).await, Err(Rejection::Quarantined { .. })),
+            matches!(
+                g.clone().admit("h1", &l).await,
+                Err(Rejection::Quarantined { .. })
+            ),
             "two in a row open the breaker, seen on the slow path"
         );
         // A new version starts closed, and is healthy once it answers.
-        g.clone().admit("h2", &l).await.unwrap().finish(Outcome::Answered);
+        g.clone()
+            .admit("h2", &l)
+            .await
+            .unwrap()
+            .finish(Outcome::Answered);
         assert_eq!(g.healthy.load(Ordering::Relaxed), version("h2"));
         assert_ne!(version("h1"), version("h2"));
     }

@@ -190,6 +190,7 @@ pub(super) fn parse(
             vars: std::sync::Arc::new(vars::collect(resolved)),
             build,
             reuse,
+            preinitialize: table.preinitialize.unwrap_or(true),
         });
     }
 
@@ -531,6 +532,7 @@ struct RawPlugin {
     #[serde(default)]
     allowed_outbound_hosts: Vec<Spanned<String>>,
     reuse: Option<RawReuse>,
+    preinitialize: Option<bool>,
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]

@@ -224,9 +224,18 @@ fn reuse_is_per_plugin_opt_in_with_a_default_idle_timeout() {
     assert_eq!(parse(PLUGIN).unwrap().plugin("p").unwrap().reuse, None);
     for (text, needle) in [
         ("reuse = { max_requests = 0 }", "from 1 to"),
-        ("reuse = { idle_timeout = \"1s\" }", "missing field `max_requests`"),
-        ("reuse = { max_requests = 5, idle_timeout = \"0s\" }", "non-zero"),
-        ("reuse = { max_requests = 5, warm = 3 }", "unknown field `warm`"),
+        (
+            "reuse = { idle_timeout = \"1s\" }",
+            "missing field `max_requests`",
+        ),
+        (
+            "reuse = { max_requests = 5, idle_timeout = \"0s\" }",
+            "non-zero",
+        ),
+        (
+            "reuse = { max_requests = 5, warm = 3 }",
+            "unknown field `warm`",
+        ),
         ("reuse = true", "invalid type"),
     ] {
         let err = error(&format!("{PLUGIN}{text}\n"));

@@ -101,7 +101,7 @@ pub(super) fn build(
                 plugins.insert(plugin.name.clone(), served(p));
             }
             Ok(Loaded::New(p)) => {
-                tracing::info!(plugin = %plugin.name, hash = p.hash(), abi = %p.abi_version(), replaced = old.is_some(), "plugin loaded");
+                tracing::info!(plugin = %plugin.name, hash = p.hash(), abi = %p.abi_version(), preinitialized = %p.preinit(), replaced = old.is_some(), "plugin loaded");
                 history.loaded(&plugin.name, &p, old.is_some());
                 report.loaded.push(plugin.name.clone());
                 plugins.insert(plugin.name.clone(), served(p));
@@ -167,6 +167,7 @@ fn load_one(
     if let Some(old) = old
         && old.hash() == content_hash(&bytes)
         && old.grants() == &config.grants
+        && old.preinit().honours(config.preinitialize)
         && fits(&bytes, &config.limits)
     {
         return Ok(Loaded::Unchanged(old.clone()));
@@ -181,8 +182,14 @@ fn load_one(
             bytes.len() / 1024
         );
     }
-    let loaded =
-        runtime.load_file_bytes(&config.name, path, &bytes, &config.grants, &config.limits);
+    let loaded = runtime.load_file_bytes(
+        &config.name,
+        path,
+        &bytes,
+        &config.grants,
+        &config.limits,
+        config.preinitialize,
+    );
     if progress {
         let outcome = if loaded.is_ok() { "done" } else { "failed" };
         eprintln!("{outcome} in {} ms", started.elapsed().as_millis());

@@ -19,6 +19,7 @@ mod hostcalls;
 mod httpcalls;
 mod kvcalls;
 mod plugin;
+mod preinit;
 mod resources;
 mod store;
 mod validate;
@@ -27,6 +28,8 @@ mod wasi;
 
 #[cfg(test)]
 mod perf_tests;
+#[cfg(test)]
+mod preinit_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]
@@ -37,6 +40,7 @@ mod v2_tests;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmgate_abi::AbiVersion;
@@ -46,6 +50,7 @@ pub use abi::{GuestResponse, ResponseError};
 pub use error::{AbiProblem, CallError, LoadError, RuntimeError};
 pub use hostcalls::{CallMeta, HostEnv};
 pub use plugin::Plugin;
+pub use preinit::Preinit;
 pub use resources::ResourceProblem;
 pub use warm::WarmPool;
 pub use wasi::GrantError;
@@ -102,7 +107,9 @@ impl Runtime {
                 engine,
                 linker,
                 wasi_types,
-                slots: Arc::new(tokio::sync::Semaphore::new(settings.max_instances.max(1) as usize)),
+                slots: Arc::new(tokio::sync::Semaphore::new(
+                    settings.max_instances.max(1) as usize
+                )),
                 settings: *settings,
                 _ticker: ticker,
             }),
@@ -123,7 +130,7 @@ impl Runtime {
             path: path.to_path_buf(),
             cause,
         })?;
-        self.load_file_bytes(name, path, &bytes, grants, limits)
+        self.load_file_bytes(name, path, &bytes, grants, limits, true)
     }
 
     /// Loads `bytes` already read from `path` (which only decides how they are interpreted).
@@ -134,6 +141,7 @@ impl Runtime {
         bytes: &[u8],
         grants: &PluginGrants,
         limits: &PluginLimits,
+        preinitialize: bool,
     ) -> Result<Plugin, LoadError> {
         if path.extension().is_some_and(|e| e == "wasm") && !bytes.starts_with(b"\0asm") {
             return Err(LoadError::Compile {
@@ -144,20 +152,33 @@ impl Runtime {
                 ),
             });
         }
-        self.load_bytes(name, bytes, grants, limits)
+        self.load_bytes_with(name, bytes, grants, limits, preinitialize)
     }
 
-    /// Compiles `bytes` (binary or text), checks that it fits a pool slot and `limits`, checks
-    /// imports and exports against the ABI and the plugin's grants, pre-links against WASI and
-    /// the host functions, then runs `_initialize` + `wasmgate_abi_version()` on a throwaway
-    /// instance and checks what that version allows. Blocks for the compilation; callable from
-    /// inside or outside a tokio runtime.
+    /// [`Runtime::load_bytes_with`], pre-initializing where it applies (the default).
     pub fn load_bytes(
         &self,
         name: &str,
         bytes: &[u8],
         grants: &PluginGrants,
         limits: &PluginLimits,
+    ) -> Result<Plugin, LoadError> {
+        self.load_bytes_with(name, bytes, grants, limits, true)
+    }
+
+    /// Compiles `bytes` (binary or text), checks that it fits a pool slot and `limits`, checks
+    /// imports and exports against the ABI and the plugin's grants, pre-initializes it (when
+    /// `preinitialize` and it applies: see `preinit`), pre-links against WASI and the host
+    /// functions, then runs `_initialize` (if still there) + `wasmgate_abi_version()` on a
+    /// throwaway instance and checks what that version allows. Blocks for the compilation;
+    /// callable from inside or outside a tokio runtime.
+    pub fn load_bytes_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: &PluginGrants,
+        limits: &PluginLimits,
+        preinitialize: bool,
     ) -> Result<Plugin, LoadError> {
         let plugin_name = || name.to_string();
         let compile_error = |message| LoadError::Compile {
@@ -181,6 +202,7 @@ impl Runtime {
                 problems,
             });
         }
+        let (module, preinit) = self.preinitialize(&binary, module, limits, preinitialize);
         let resolved =
             wasi::ResolvedGrants::resolve(name, grants).map_err(|cause| LoadError::Grant {
                 plugin: plugin_name(),
@@ -200,20 +222,14 @@ impl Runtime {
             grants.clone(),
             resolved,
             pre,
+            preinit,
             self.shared.clone(),
         );
-
-        let check_limits = PluginLimits {
-            max_memory_bytes: self.shared.settings.max_memory_bytes,
-            deadline: self.shared.settings.load_check_deadline,
-            ..PluginLimits::default()
-        };
-        let (version, reusable) = block_on_own_thread(plugin.declared(&check_limits)).map_err(|e| {
-            LoadError::Check {
+        let (version, reusable) = block_on_own_thread(plugin.declared(&self.check_limits()))
+            .map_err(|e| LoadError::Check {
                 plugin: plugin_name(),
                 cause: Box::new(e),
-            }
-        })?;
+            })?;
         let Some(version) = AbiVersion::from_declared(version) else {
             return Err(LoadError::Abi {
                 plugin: plugin_name(),
@@ -229,6 +245,54 @@ impl Runtime {
         }
         plugin.set_declared(version, reusable);
         Ok(plugin)
+    }
+
+    /// The bounds of the loader's own guest runs (the snapshot, the version check): the
+    /// runtime's memory ceiling and load-check deadline, default fuel.
+    fn check_limits(&self) -> PluginLimits {
+        PluginLimits {
+            max_memory_bytes: self.shared.settings.max_memory_bytes,
+            deadline: self.shared.settings.load_check_deadline,
+            ..PluginLimits::default()
+        }
+    }
+
+    /// `module` (compiled from `binary`, already validated) replaced by its pre-initialized
+    /// image when that applies and works; otherwise `module` itself, with the reason. The image
+    /// must pass every check the original did, or it is not used.
+    fn preinitialize(
+        &self,
+        binary: &[u8],
+        module: Module,
+        limits: &PluginLimits,
+        wanted: bool,
+    ) -> (Module, Preinit) {
+        if !preinit::wanted(&module) {
+            return (module, Preinit::NotNeeded);
+        }
+        if !wanted {
+            return (module, Preinit::Off);
+        }
+        let bounds = PluginLimits {
+            max_memory_bytes: limits.max_memory_bytes,
+            ..self.check_limits()
+        };
+        let deadline = Instant::now() + bounds.deadline;
+        let engine = &self.shared.engine;
+        let image = block_on_own_thread(async {
+            Ok(preinit::snapshot(engine, binary, &bounds, deadline).await)
+        })
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let image = image.and_then(|image| {
+            if !resources::check(&image, limits.max_memory_bytes).is_empty() {
+                return Err("the initialised memory does not fit max_memory_bytes".into());
+            }
+            Module::from_binary(engine, &image).map_err(|e| error::chain(&e))
+        });
+        match image {
+            Ok(image) => (image, Preinit::Applied),
+            Err(why) => (module, Preinit::Skipped(why)),
+        }
     }
 }
 

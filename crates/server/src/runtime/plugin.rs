@@ -16,11 +16,12 @@ use super::Shared;
 use super::abi::{self, GuestResponse, ResponseError};
 use super::error::{CallError, DeadlineExceeded, chain};
 use super::hostcalls::{CallMeta, HostCtx, HostEnv};
+use super::preinit::Preinit;
 use super::store::{StoreData, arm, new_store};
 use super::warm::{Warm, WarmPool};
 use super::wasi::{GuestWasi, ResolvedGrants};
-use crate::request_id::RequestId;
 use crate::config::{PluginGrants, PluginLimits};
+use crate::request_id::RequestId;
 use wasmgate_abi::AbiVersion;
 
 /// A compiled, validated, pre-linked plugin. Cheap to clone; calls are independent (each gets its
@@ -45,6 +46,8 @@ struct PluginInner {
     /// host functions' per-request context.
     uses_host_functions: bool,
     pre: InstancePre<StoreData>,
+    /// Whether `pre` is a pre-initialized image (docs/writing-plugins.md), and why not.
+    preinit: Preinit,
     /// The exports a call uses, resolved once at load so that a call finds them by index instead
     /// of by name.
     exports: Exports,
@@ -117,6 +120,7 @@ impl Plugin {
         grants: PluginGrants,
         resolved: ResolvedGrants,
         pre: InstancePre<StoreData>,
+        preinit: Preinit,
         shared: Arc<Shared>,
     ) -> Plugin {
         let uses_host_functions = pre
@@ -135,6 +139,7 @@ impl Plugin {
                 uses_host_functions,
                 exports: Exports::resolve(&pre),
                 pre,
+                preinit,
                 shared,
             }),
         }
@@ -160,6 +165,11 @@ impl Plugin {
     /// `wasmgate_reusable`); reuse also needs the operator's `reuse` setting.
     pub fn reusable(&self) -> bool {
         self.reusable
+    }
+
+    /// Whether requests start from a snapshot taken after `_initialize` ran at load, and why not.
+    pub fn preinit(&self) -> &Preinit {
+        &self.inner.preinit
     }
 
     /// SHA-256 of the module file, lowercase hex (compare with `sha256sum`).
@@ -256,8 +266,12 @@ impl Plugin {
         let result = self
             .run(None, None, limits, deadline, None, |store, instance| {
                 Box::pin(async move {
-                    let f: TypedFunc<(), i32> =
-                        typed(instance, store, &exports.abi_version, "wasmgate_abi_version")?;
+                    let f: TypedFunc<(), i32> = typed(
+                        instance,
+                        store,
+                        &exports.abi_version,
+                        "wasmgate_abi_version",
+                    )?;
                     let version = f.call_async(&mut *store, ()).await.map_err(Failure::Wasm)?;
                     let reusable = match exports.reusable {
                         None => false,

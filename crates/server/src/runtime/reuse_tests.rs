@@ -112,7 +112,13 @@ async fn a_module_that_does_not_declare_itself_reusable_is_never_reused() {
         let warm = pool(100, Duration::from_secs(30));
         for _ in 0..3 {
             let resp = p
-                .call(&get(""), &limits(), RequestId::from_bits(3), &env(), Some(&warm))
+                .call(
+                    &get(""),
+                    &limits(),
+                    RequestId::from_bits(3),
+                    &env(),
+                    Some(&warm),
+                )
                 .await
                 .unwrap();
             assert!(!resp.reused, "{name}");
@@ -148,10 +154,20 @@ async fn fuel_is_per_request_on_a_warm_instance() {
     };
     for i in 1..=20u32 {
         let resp = p
-            .call(&get(""), &tight, RequestId::from_bits(4), &env(), Some(&warm))
+            .call(
+                &get(""),
+                &tight,
+                RequestId::from_bits(4),
+                &env(),
+                Some(&warm),
+            )
             .await
             .unwrap();
-        assert_eq!(resp.body, i.to_le_bytes(), "request {i} had its whole budget");
+        assert_eq!(
+            resp.body,
+            i.to_le_bytes(),
+            "request {i} had its whole budget"
+        );
         assert!(resp.fuel_used < 10_000);
     }
 }

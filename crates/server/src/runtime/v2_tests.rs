@@ -236,7 +236,13 @@ async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
         },
     ];
     let r = p
-        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default(), None)
+        .call(
+            &req,
+            &limits(),
+            RequestId::from_bits(9),
+            &Arc::default(),
+            None,
+        )
         .await
         .unwrap();
     let seen = RawRequest::decode(&r.body, AbiVersion::V2).unwrap();
@@ -252,7 +258,13 @@ async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
         .unwrap();
     assert_eq!(v1.abi_version(), AbiVersion::V1);
     let r = v1
-        .call(&req, &limits(), RequestId::from_bits(9), &Arc::default(), None)
+        .call(
+            &req,
+            &limits(),
+            RequestId::from_bits(9),
+            &Arc::default(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(r.body, b"the body");

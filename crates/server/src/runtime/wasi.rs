@@ -467,7 +467,10 @@ mod tests {
     fn the_context_is_built_on_first_use_unless_directories_are_granted() {
         let plain = Arc::new(ResolvedGrants::default());
         let mut wasi = GuestWasi::new("p".into(), None, plain).unwrap();
-        assert!(!wasi.used(), "nothing built for a guest that never calls WASI");
+        assert!(
+            !wasi.used(),
+            "nothing built for a guest that never calls WASI"
+        );
         assert_eq!(wasi.stderr_tail(), "");
         wasi.ctx();
         assert!(wasi.used());
@@ -478,7 +481,10 @@ mod tests {
             dirs: vec![(dir.clone(), "/d".into())],
         });
         let eager = GuestWasi::new("p".into(), None, granted).unwrap();
-        assert!(eager.used(), "preopens are opened, and can fail, at the start of the call");
+        assert!(
+            eager.used(),
+            "preopens are opened, and can fail, at the start of the call"
+        );
         let missing = Arc::new(ResolvedGrants {
             env: Vec::new(),
             dirs: vec![(dir.join("wasmgate-no-such-dir"), "/d".into())],
