@@ -18,6 +18,7 @@ mod faults;
 mod hostile_clients;
 mod lifecycle;
 mod native;
+mod outbound;
 mod plugins;
 mod protocol;
 mod reload;
