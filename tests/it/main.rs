@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+mod abi_v2;
 mod admission;
 mod authoring;
 mod balancer;
