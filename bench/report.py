@@ -135,7 +135,8 @@ def main():
     p("Two smaller scripts check one change at a time: `bench/ab.sh OLD NEW [PATH]` runs two")
     p("wasmgate builds against each other in alternating wrk rounds and prints req/s and server CPU")
     p("per request; `bench/traps.sh` measures trapping guests under the backtrace settings")
-    p("(docs/security.md, finding F5). Guest fairness: `bench/fairness.sh`; soak: `bench/soak.sh`.")
+    p("(docs/security.md, finding F5). Guest fairness: `bench/fairness.sh`; soak: `bench/soak.sh`;")
+    p("outbound HTTP: `bench/outbound.sh` (its section is kept when this file is rewritten).")
     p("")
     p("## Machine")
     p("")
@@ -264,6 +265,13 @@ def main():
         zero = all(" 0.00 allocs" in l.split("reused buffers:")[1][:14] for l in alloc)
         row("no parser allocation per request (beyond the body's)", "0 with reused buffers; the body buffer only with a fresh one", zero)
     p("")
+    # Sections other scripts write (`<!-- bench/NAME.sh -->` to `<!-- /bench/NAME.sh -->`, e.g.
+    # bench/outbound.sh): kept as they are.
+    if a.out != "/dev/null" and os.path.exists(a.out):
+        previous = open(a.out).read()
+        for m in re.finditer(r"<!-- (bench/[\w.]+) -->.*?<!-- /\1 -->", previous, re.S):
+            p(m.group(0))
+            p("")
     p(f"Produced by `{a.command.strip()}`.")
     text = "\n".join(out) + "\n"
     print(text)

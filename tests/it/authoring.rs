@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use crate::support::{Site, repo_root};
 
 /// Runs `wasmgate ARGS` in `dir` to completion: exit code, stdout, stderr.
-fn wasmgate(args: &[&str], dir: &Path) -> anyhow::Result<(i32, String, String)> {
+pub(crate) fn wasmgate(args: &[&str], dir: &Path) -> anyhow::Result<(i32, String, String)> {
     let out = Command::new(env!("CARGO_BIN_EXE_wasmgate-it-server"))
         .args(args)
         .current_dir(dir)

@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+mod abi_v2;
 mod admission;
 mod authoring;
 mod balancer;
@@ -19,6 +20,7 @@ mod guest_logs;
 mod hostile_clients;
 mod lifecycle;
 mod native;
+mod outbound;
 mod plugins;
 mod protocol;
 mod reload;

@@ -1,6 +1,7 @@
 //! docs/writing-plugins.md, followed literally: the walk-through's commands are run (its
-//! `wasmgate` is this build of the CLI), its code block is written where it says, and its requests
-//! are sent, expecting exactly the answers the document shows. The document cannot rot.
+//! `wasmgate` is this build of the CLI), its code blocks are written where they say, and its
+//! requests are sent, expecting exactly the answers the document shows; so is the C example of
+//! "Writing a plugin in C". The document cannot rot.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,12 +19,15 @@ struct Block {
     text: String,
 }
 
-fn marked_blocks(doc: &str) -> anyhow::Result<Vec<Block>> {
+/// The blocks marked `<!-- KIND:words -->` (the walk-through's are `walkthrough`, the C
+/// example's `c-example`).
+fn marked_blocks(doc: &str, kind: &str) -> anyhow::Result<Vec<Block>> {
     let mut blocks = Vec::new();
     let mut lines = doc.lines();
+    let prefix = format!("<!-- {kind}:");
     while let Some(line) = lines.next() {
         let Some(marker) = line
-            .strip_prefix("<!-- walkthrough:")
+            .strip_prefix(prefix.as_str())
             .and_then(|m| m.strip_suffix(" -->"))
         else {
             continue;
@@ -73,10 +77,12 @@ fn run(dir: &Path, line: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends one `curl -s [-X M] [-H 'h: v'] 'URL'` line to `addr` and checks `# STATUS JSON`.
+/// Sends one `curl -s [-X M] [-H 'h: v'] [-d 'body'] 'URL'` line to `addr` and checks
+/// `# STATUS JSON`, or `# STATUS` for an answer without a body.
 fn request(addr: SocketAddr, curl: &str, expected: &str) -> anyhow::Result<()> {
     let mut method = "GET".to_string();
     let mut headers = String::new();
+    let mut body = String::new();
     let mut url = String::new();
     let parts: Vec<&str> = curl.split('\'').collect();
     let mut words = parts.iter().enumerate().flat_map(|(i, p)| {
@@ -95,37 +101,76 @@ fn request(addr: SocketAddr, curl: &str, expected: &str) -> anyhow::Result<()> {
             "-s" => {}
             "-X" => method = words.next().context("-X without a method")?,
             "-H" => headers += &format!("{}\r\n", words.next().context("-H without a header")?),
+            "-d" => body = words.next().context("-d without data")?,
             u if u.starts_with("http://localhost:8080") => {
                 url = u["http://localhost:8080".len()..].to_string()
             }
             other => bail!("unsupported curl word {other}"),
         }
     }
-    let (status, body) = expected
-        .trim_start_matches("# ")
+    ensure!(
+        expected.starts_with("# "),
+        "`# STATUS [JSON]` after {curl}, got {expected:?}"
+    );
+    let (status, json) = expected[2..]
         .split_once(' ')
-        .with_context(|| format!("`# STATUS JSON` after {curl}, got {expected:?}"))?;
+        .unwrap_or((&expected[2..], ""));
+    if !body.is_empty() {
+        headers += &format!("Content-Length: {}\r\n", body.len());
+    }
     let resp = crate::support::exchange(
         addr,
-        format!("{method} {url} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n").as_bytes(),
+        format!("{method} {url} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n{body}").as_bytes(),
     )?;
     assert_eq!(resp.status.to_string(), status, "{curl}: {}", resp.text());
-    let want: Value =
-        serde_json::from_str(body).with_context(|| format!("the document's {body}"))?;
-    assert_eq!(resp.json()?, want, "{curl}");
+    if json.is_empty() {
+        assert_eq!(resp.text(), "", "{curl}: no body");
+    } else {
+        let want: Value =
+            serde_json::from_str(json).with_context(|| format!("the document's {json}"))?;
+        assert_eq!(resp.json()?, want, "{curl}");
+    }
+    Ok(())
+}
+
+/// Checks a `requests` block: each curl line, then its expected answer, sent to `addr`.
+fn requests(addr: SocketAddr, block: &Block) -> anyhow::Result<()> {
+    let lines: Vec<&str> = block.text.lines().collect();
+    for pair in lines.chunks(2) {
+        let [curl, expected] = pair else {
+            bail!("a request without its expected answer: {pair:?}");
+        };
+        request(addr, curl, expected)?;
+    }
     Ok(())
 }
 
 #[test]
 fn the_writing_plugins_walkthrough_works_as_written() -> anyhow::Result<()> {
     let doc = std::fs::read_to_string(repo_root().join("docs/writing-plugins.md"))?;
-    let blocks = marked_blocks(&doc)?;
-    assert!(blocks.len() >= 5, "the walk-through's marked blocks");
+    let blocks = marked_blocks(&doc, "walkthrough")?;
+    assert!(blocks.len() >= 10, "the walk-through's marked blocks");
     let site = Site::new("walkthrough")?;
     let project = site.dir();
-    let mut server = None;
-    for block in &blocks {
+    let served = follow(project, &blocks)?;
+    assert!(
+        served >= 2,
+        "both parts of the walk-through end by calling their plugin"
+    );
+    edit_loop_with_up_watch(project)
+}
+
+/// Follows `blocks` in `project`: runs, writes, and checks requests against `wasmgate serve`
+/// started in `project`, afresh after anything changed. Returns how many servers were started.
+fn follow(project: &Path, blocks: &[Block]) -> anyhow::Result<usize> {
+    let mut server: Option<ChildServer> = None;
+    let mut started = 0;
+    for block in blocks {
         let words: Vec<&str> = block.marker.split(' ').collect();
+        if !matches!(words.as_slice(), ["requests"]) {
+            // The next requests go to a server that has seen this change.
+            server = None;
+        }
         match words.as_slice() {
             ["run"] => {
                 for line in block.text.lines() {
@@ -137,32 +182,47 @@ fn the_writing_plugins_walkthrough_works_as_written() -> anyhow::Result<()> {
                     run(&project.join(dir), line)?;
                 }
             }
-            ["file", path] => std::fs::write(project.join(path), &block.text)?,
+            ["file", path] => {
+                let path = project.join(path);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(path, &block.text)?
+            }
             ["requests"] => {
                 if server.is_none() {
                     server = Some(ChildServer::start(ChildOptions {
                         dir: project.to_path_buf(),
                         ..ChildOptions::new(&["serve", "--listen", "127.0.0.1:0"])
                     })?);
+                    started += 1;
                 }
                 let addr = server.as_ref().map(ChildServer::addr).context("started")?;
-                let lines: Vec<&str> = block.text.lines().collect();
-                for pair in lines.chunks(2) {
-                    let [curl, expected] = pair else {
-                        bail!("a request without its expected answer: {pair:?}");
-                    };
-                    request(addr, curl, expected)?;
-                }
+                requests(addr, block)?;
             }
-            other => bail!("unknown walk-through marker {other:?}"),
+            other => bail!("unknown marker {other:?}"),
         }
     }
-    assert!(
-        server.is_some(),
-        "the walk-through ends by calling the plugin"
-    );
-    drop(server);
-    edit_loop_with_up_watch(project)
+    Ok(started)
+}
+
+/// "Writing a plugin in C": its source and configuration written as shown, `wasmgate build` (which
+/// runs the configuration's clang command), then its requests, in a directory laid out like this
+/// repository (the header at `guest-sdk/c/wasmgate.h`).
+#[test]
+fn the_c_example_builds_and_answers_as_written() -> anyhow::Result<()> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/writing-plugins.md"))?;
+    let blocks = marked_blocks(&doc, "c-example")?;
+    assert!(blocks.len() >= 4, "the C example's marked blocks");
+    let site = Site::new("walkthrough-c")?;
+    std::fs::create_dir_all(site.path("guest-sdk/c"))?;
+    std::fs::copy(
+        repo_root().join("guest-sdk/c/wasmgate.h"),
+        site.path("guest-sdk/c/wasmgate.h"),
+    )?;
+    let served = follow(site.dir(), &blocks)?;
+    assert_eq!(served, 1, "the C example ends by calling its plugin");
+    Ok(())
 }
 
 /// The authoring loop the walk-through recommends: `wasmgate up --watch` rebuilds the changed

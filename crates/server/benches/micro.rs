@@ -1,19 +1,22 @@
 //! Micro-benchmarks: the request parser against httparse on the same inputs, the per-request cost
-//! of a plugin (instantiate + call + teardown of the hello plugin), and route matching with 1,000
-//! routes. Compare ratios within one run, not absolute numbers across runs: the machine is shared.
+//! of a plugin (instantiate + call + teardown of the hello plugin), the cost of ABI v2 over v1 for
+//! the same guest, and route matching with 1,000 routes. Compare ratios within one run, not
+//! absolute numbers across runs: the machine is shared.
 
 mod common;
 
 use std::hint::black_box;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use common::{Ours, Theirs, inputs};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::sync::Arc;
+use wasmgate_abi::{Field, tag};
 use wasmgate_server::RequestId;
 use wasmgate_server::config::{PluginGrants, PluginLimits, RuntimeSettings};
 use wasmgate_server::routes::{Match, RouteTable};
-use wasmgate_server::runtime::{GuestRequest, HostEnv, Runtime};
+use wasmgate_server::runtime::{GuestRequest, HostEnv, Plugin, Runtime};
 
 /// Both parsers on every input of `common` (pipelined: every request of the buffer), brought to
 /// the same information. `parser.rs` measures the same pairs in alternating rounds.
@@ -93,6 +96,193 @@ fn plugin_call(c: &mut Criterion) {
     });
 }
 
+/// The line of a hand-written guest that declares its ABI version.
+fn version_line(n: i32) -> String {
+    format!("(func (export \"wasmgate_abi_version\") (result i32) (i32.const {n}))")
+}
+
+/// `tests/guests/GUEST.wat` declaring ABI `version` (its only change), written to `dir`.
+fn guest_as(guest: &str, version: i32, dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wat = std::fs::read_to_string(root.join(format!("tests/guests/{guest}.wat")))
+        .expect("a guest of tests/guests");
+    let declared = [1, 2]
+        .into_iter()
+        .find(|&n| wat.contains(&version_line(n)))
+        .expect("the guest declares its version on one line");
+    let path = dir.join(format!("{guest}-v{version}.wat"));
+    std::fs::write(
+        &path,
+        wat.replace(&version_line(declared), &version_line(version)),
+    )
+    .expect("writing a guest variant");
+    path
+}
+
+/// The request of the `abi` benchmarks, with `fields` (none for v1).
+fn abi_request(fields: Vec<Field<'_>>) -> GuestRequest<'_> {
+    GuestRequest {
+        method: b"GET",
+        target: b"/hello/world",
+        path: b"/hello/world",
+        version: b"HTTP/1.1",
+        headers: vec![(b"Host", b"localhost"), (b"Accept", b"*/*")],
+        params: vec![(b"name", b"world")],
+        fields,
+        ..GuestRequest::default()
+    }
+}
+
+/// A request id as text, on the stack, as the dispatcher formats it (16 lowercase hex digits).
+fn id_text(bits: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = b"0123456789abcdef"[((bits >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+/// The v2 fields, formatted per request as the dispatcher does for a v2 plugin (`Meta::new` in
+/// dispatch.rs: the peer and client addresses as `String`s, the id on the stack; the route is the
+/// configured pattern, borrowed), handed to `f`.
+fn with_v2_fields<R>(peer: SocketAddr, f: impl FnOnce(Vec<Field<'_>>) -> R) -> R {
+    let (peer_text, client_text) = (peer.to_string(), peer.ip().to_string());
+    let id = id_text(1);
+    f(v2_fields(&peer_text, &client_text, &id))
+}
+
+fn v2_fields<'a>(peer: &'a str, client: &'a str, id: &'a [u8]) -> Vec<Field<'a>> {
+    vec![
+        Field {
+            tag: tag::PEER_ADDR,
+            value: peer.as_bytes(),
+        },
+        Field {
+            tag: tag::CLIENT_ADDR,
+            value: client.as_bytes(),
+        },
+        Field {
+            tag: tag::ROUTE,
+            value: b"/hello/:name",
+        },
+        Field {
+            tag: tag::REQUEST_ID,
+            value: id,
+        },
+    ]
+}
+
+/// Whether the command line's filter (if any) selects the `abi` group.
+fn abi_selected() -> bool {
+    let mut filters = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let first = filters.next();
+    first.is_none_or(|f| f.contains("abi") || "abi/".contains(f.as_str()))
+}
+
+/// Microseconds per call of `f`, over `n` calls.
+fn micros_per_call(n: u32, f: &mut dyn FnMut()) -> f64 {
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+}
+
+/// The median of `v`.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// ABI v2 against v1: the same hand-written guest declaring one version or the other, called with
+/// the same request in the same run, making no host call. `ok` (tests/guests/ok.wat) answers a
+/// fixed response without reading the request; `mirror` (tests/guests/mirror_v2.wat) answers the
+/// whole encoded request, so the v2 fields are written by the host and read back by the guest.
+/// `abi/v2/*` also formats the metadata per request, as the dispatcher does for a v2 plugin.
+///
+/// Criterion measures `abi/v1/*` and `abi/v2/*` one after the other, which on a shared machine
+/// puts them under different background load; so the group first times them in alternating
+/// rounds (as `parser.rs` does for the parsers: batches of ~5 ms, the order rotating each round,
+/// medians over 61 rounds) and prints one `abi:` line per guest: v1, v2 with its fields prebuilt
+/// (the plugin call alone), v2 with its fields formatted per request, the ratios to v1, and the
+/// formatting alone.
+fn abi_versions(c: &mut Criterion) {
+    let runtime = Runtime::new(&RuntimeSettings::default()).unwrap();
+    let dir = std::env::temp_dir().join(format!("wasmgate-bench-abi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let limits = PluginLimits::default();
+    let env = Arc::new(HostEnv::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+    let (peer_text, client_text, id) = (peer.to_string(), peer.ip().to_string(), id_text(1));
+    let call = |plugin: &Plugin, req: &GuestRequest<'_>| {
+        rt.block_on(plugin.call(black_box(req), &limits, RequestId::from_bits(1), &env))
+            .unwrap()
+    };
+    let mut group = c.benchmark_group("abi");
+    for (name, guest) in [("ok", "ok"), ("mirror", "mirror_v2")] {
+        let load = |version| {
+            let path = guest_as(guest, version, &dir);
+            runtime.load(name, &path, &PluginGrants::default()).unwrap()
+        };
+        let (v1, v2) = (load(1), load(2));
+        assert_eq!(v1.abi_version().number(), 1);
+        assert_eq!(v2.abi_version().number(), 2);
+        let mut run_v1 = || {
+            black_box(call(&v1, &abi_request(Vec::new())));
+        };
+        let mut run_v2_prebuilt = || {
+            let fields = v2_fields(&peer_text, &client_text, &id);
+            black_box(call(&v2, &abi_request(fields)));
+        };
+        let mut run_v2 = || {
+            black_box(with_v2_fields(peer, |fields| {
+                call(&v2, &abi_request(fields))
+            }));
+        };
+        // The formatting alone, to say where the difference goes.
+        let mut run_format = || {
+            black_box(with_v2_fields(peer, |fields| black_box(fields).len()));
+        };
+        if abi_selected() {
+            let runs: [&mut dyn FnMut(); 4] = [
+                &mut run_v1,
+                &mut run_v2_prebuilt,
+                &mut run_v2,
+                &mut run_format,
+            ];
+            let start = std::time::Instant::now();
+            let mut batch = 0u32;
+            while start.elapsed().as_micros() < 5_000 {
+                runs[0]();
+                batch += 1;
+            }
+            let mut times: [Vec<f64>; 4] = Default::default();
+            for round in 0..61 {
+                for k in 0..4 {
+                    let i = (k + round) % 4;
+                    times[i].push(micros_per_call(batch, runs[i]));
+                }
+            }
+            let [t1, t2p, t2, tf] = &mut times;
+            let (m1, m2p, m2, mf) = (median(t1), median(t2p), median(t2), median(tf));
+            println!(
+                "abi: {name:<7} v1={m1:.2}µs v2(fields prebuilt)={m2p:.2}µs ({:.3}x) v2(fields formatted)={m2:.2}µs ({:.3}x) formatting alone={:.0}ns; 61 rotating rounds of {batch} calls",
+                m2p / m1,
+                m2 / m1,
+                mf * 1000.0
+            );
+        }
+        group.bench_function(BenchmarkId::new("v1", name), |b| b.iter(&mut run_v1));
+        group.bench_function(BenchmarkId::new("v2", name), |b| b.iter(&mut run_v2));
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn routes(c: &mut Criterion) {
     let mut table = RouteTable::with_native_routes(|_| String::from("native"));
     for i in 0..1000 {
@@ -121,5 +311,5 @@ fn routes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parser, plugin_call, routes);
+criterion_group!(benches, parser, plugin_call, abi_versions, routes);
 criterion_main!(benches);

@@ -66,6 +66,11 @@ impl RawClient {
         })
     }
 
+    /// This end's address: the peer address the server sees for this connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
     /// Writes all of `bytes`; chainable (`c.send(a)?.send(b)?`).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<&mut Self> {
         self.stream

@@ -1,5 +1,6 @@
 //! Test support: servers on 127.0.0.1:0 (in-process through `Server::start`, or the real CLI as a
-//! child process), the raw client, scratch sites, versioned guests, metric lookups, log capture.
+//! child process), the raw client, scratch sites, versioned guests, metric lookups, log capture,
+//! and a scripted upstream for plugins' outbound calls.
 //!
 //! This module owns what every test shares: where the repository is, the sample plugins' build,
 //! polling, the lock that keeps connection floods away from tests that must see every request
@@ -15,6 +16,7 @@ mod server;
 mod site;
 #[allow(unsafe_code)]
 mod sys;
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -23,12 +25,13 @@ use std::time::{Duration, Instant};
 use wasmgate_server::config::{Config, PluginSource};
 
 pub use child::{ChildOptions, ChildServer};
-pub use client::{RawClient, answers_200, exchange, get, scrape};
+pub use client::{RawClient, Response, answers_200, exchange, get, scrape};
 pub use guests::{Samples, current_version, finish_load, versioned_guest, versioned_load};
 pub use logs::{logs, logs_contain};
 pub use server::TestServer;
 pub use site::Site;
 pub use sys::{make_fifo, reset, signal};
+pub use upstream::{Answer, TestCa, Upstream, header_of};
 
 /// The repository root (where `wasmgate.toml`, `plugins/` and `tests/guests/` are).
 pub fn repo_root() -> PathBuf {
@@ -38,13 +41,18 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the sample plugins once per test run (into `plugins/target`, never cargo's own target
-/// directory, so this cannot wait on the build lock of the `cargo test` that runs us).
+/// Sample plugins no configuration of the repository serves, built for the tests that do
+/// (plugins/fetch: outbound HTTP, tests/it/outbound.rs).
+const TEST_ONLY_PLUGINS: [&str; 1] = ["fetch"];
+
+/// Builds the sample plugins (those of the embedded `wasmgate.toml`, and [`TEST_ONLY_PLUGINS`])
+/// once per test run (into `plugins/target`, never cargo's own target directory, so this cannot
+/// wait on the build lock of the `cargo test` that runs us).
 pub fn sample_plugins_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let config = Config::embedded(&repo_root()).expect("the embedded wasmgate.toml is valid");
-        let crates: Vec<(String, PathBuf)> = config
+        let mut crates: Vec<(String, PathBuf)> = config
             .plugins
             .iter()
             .filter_map(|p| match &p.source {
@@ -52,6 +60,11 @@ pub fn sample_plugins_built() {
                 PluginSource::File(_) => None,
             })
             .collect();
+        crates.extend(
+            TEST_ONLY_PLUGINS
+                .iter()
+                .map(|name| (name.to_string(), repo_root().join("plugins").join(name))),
+        );
         wasmgate::builder::build_plugins(&repo_root(), &crates, false)
             .expect("building the sample plugins");
     });

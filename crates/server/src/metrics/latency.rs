@@ -88,17 +88,29 @@ impl LatencyHistogram {
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// `(upper bound, cumulative count)` per finite bucket, and the total count.
-    fn cumulative(&self) -> (Vec<(f64, u64)>, u64) {
-        let mut acc = 0;
-        let mut out = Vec::with_capacity(self.buckets.len());
-        for (bound, count) in latency_bounds().zip(&self.buckets) {
-            acc += count.load(Ordering::Relaxed);
+    /// `(upper bound, count)` per bucket, not cumulative, the last one `+Inf` (`f64::MAX`, which
+    /// prometheus-client writes as `+Inf`): what `encode_histogram` takes, as it accumulates
+    /// them itself.
+    fn counts(&self) -> Vec<(f64, u64)> {
+        latency_bounds()
+            .chain([f64::MAX])
+            .zip(&self.buckets)
+            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// `(upper bound, cumulative count)` per finite bucket of `counts`, and the total count.
+fn cumulative(counts: &[(f64, u64)]) -> (Vec<(f64, u64)>, u64) {
+    let mut acc = 0;
+    let mut out = Vec::with_capacity(counts.len());
+    for &(bound, count) in counts {
+        acc += count;
+        if bound != f64::MAX {
             out.push((bound, acc));
         }
-        let total = acc + self.buckets.last().map_or(0, |c| c.load(Ordering::Relaxed));
-        (out, total)
     }
+    (out, acc)
 }
 
 /// The `q` quantile estimated from cumulative buckets by linear interpolation inside the bucket
@@ -132,15 +144,16 @@ impl Collector for Latencies {
         };
         let snapshots: Vec<_> = series
             .iter()
-            .map(|(l, h)| (l, h.cumulative(), h.sum_micros.load(Ordering::Relaxed)))
+            .map(|(l, h)| (l, h.counts(), h.sum_micros.load(Ordering::Relaxed)))
+            .map(|(l, counts, sum)| (l, cumulative(&counts), counts, sum))
             .collect();
         let mut family =
             encoder.encode_descriptor(self.name, self.help, None, MetricType::Histogram)?;
-        for (labels, (buckets, total), sum) in &snapshots {
+        for (labels, (_, total), counts, sum) in &snapshots {
             let sum = *sum as f64 / 1e6;
             family
                 .encode_family(*labels)?
-                .encode_histogram::<Labels>(sum, *total, buckets, None)?;
+                .encode_histogram::<Labels>(sum, *total, counts, None)?;
         }
         let quantiles = self.name.replace("_seconds", "_quantile_seconds");
         let help = format!(
@@ -148,7 +161,7 @@ impl Collector for Latencies {
             self.name
         );
         let mut family = encoder.encode_descriptor(&quantiles, &help, None, MetricType::Gauge)?;
-        for (labels, (buckets, total), _) in &snapshots {
+        for (labels, (buckets, total), _, _) in &snapshots {
             for (q, label) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")] {
                 let mut labels: Labels = (*labels).clone();
                 labels.push(("quantile", label.to_string()));
@@ -171,5 +184,30 @@ mod tests {
         assert!((quantile(&buckets, 100, 0.7) - 1.5).abs() < 1e-9);
         assert!((quantile(&buckets, 100, 0.99) - 3.8).abs() < 1e-9);
         assert_eq!(quantile(&buckets, 0, 0.5), 0.0);
+    }
+
+    /// prometheus-client accumulates the counts it is given: given cumulative ones, it wrote
+    /// buckets larger than `_count` (1, 4, 7, ... for three observations) and no `+Inf`.
+    #[test]
+    fn buckets_are_exposed_cumulative_once_and_end_at_inf() {
+        let latencies = Arc::new(Latencies::new("x_seconds", "help"));
+        let h = latencies.histogram(&[("k", "v")]);
+        h.observe(Duration::from_micros(40));
+        h.observe(Duration::from_micros(150));
+        h.observe(Duration::from_secs(60));
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(latencies));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            r#"x_seconds_count{k="v"} 3"#,
+            r#"x_seconds_bucket{le="0.00005",k="v"} 1"#,
+            r#"x_seconds_bucket{le="0.0001",k="v"} 1"#,
+            r#"x_seconds_bucket{le="0.0002",k="v"} 2"#,
+            r#"x_seconds_bucket{le="13.1072",k="v"} 2"#,
+            r#"x_seconds_bucket{le="+Inf",k="v"} 3"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
     }
 }

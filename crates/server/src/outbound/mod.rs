@@ -512,7 +512,7 @@ fn classify(e: reqwest::Error) -> OutboundError {
         if let Some(r) = c.downcast_ref::<ResolveError>() {
             return r.clone().into();
         }
-        if c.downcast_ref::<rustls::Error>().is_some() {
+        if is_tls(c) {
             return OutboundError::Protocol(format!("TLS: {c}"));
         }
         cause = c.source();
@@ -525,6 +525,24 @@ fn classify(e: reqwest::Error) -> OutboundError {
         OutboundError::Protocol(chain(&e))
     } else {
         OutboundError::Connect(chain(&e))
+    }
+}
+
+/// Whether `e` is a TLS failure: a `rustls::Error`, or `io::Error`s wrapping one (tokio-rustls
+/// wraps it in one, the connector in another). An `io::Error`'s `source()` skips the error it
+/// wraps, so the walk of `classify` alone never sees it.
+fn is_tls(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => e = inner,
+            None => return false,
+        }
     }
 }
 

@@ -382,3 +382,15 @@ async fn nothing_listening_is_a_connect_error_and_bad_input_is_invalid() {
     let err = c.send(call, &Forwarded::default(), later()).await;
     assert!(matches!(err, Err(OutboundError::TooLarge(_))));
 }
+
+#[test]
+fn a_tls_failure_inside_an_io_error_is_recognised() {
+    // What the connector hands hyper when the certificate does not verify (tokio-rustls's
+    // io::Error inside the connector's): classified `connect` before `is_tls` looked inside.
+    let failure = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+    let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, failure.clone());
+    let connector = std::io::Error::other(tls);
+    assert!(is_tls(&connector));
+    assert!(is_tls(&failure));
+    assert!(!is_tls(&std::io::Error::other("connection refused")));
+}
