@@ -5,11 +5,14 @@
          and read the server's RSS (VmRSS of its pid): the total, and per connection above the
          RSS before they were opened;
   growth drive mixed GET /health + GET /hello/x with wrk (bench/count.lua) to 10,000 requests,
-         read RSS, go on to 1,000,000, read RSS again: the difference is the growth;
-  allocs heap allocations per request on each route, from the server's own counting allocator
-         (wasmgate_allocations_total on /metrics) across a run of wrk on that route alone.
+         read RSS, go on to 1,000,000, read RSS again: the difference is the growth; with
+         --path P, GET P alone (e.g. /warm/x, the hello plugin with instance reuse);
+  allocs heap allocations per request on each route (/health and /hello/x, or --paths P,Q,...),
+         from the server's own counting allocator (wasmgate_allocations_total on /metrics) across
+         a run of wrk on that route alone.
 
-Usage: memory.py idle|growth|allocs --pid PID --port PORT [--n N] ; prints one JSON object.
+Usage: memory.py idle|growth|allocs --pid PID --port PORT [--n N] [--path P] [--paths P,Q]
+prints one JSON object.
 Traffic goes to 127.0.0.1 only. Needs wrk for growth and allocs.
 """
 import argparse
@@ -116,13 +119,14 @@ def idle(pid, port, n):
     }
 
 
-def growth(pid, port, n):
-    drive(port, 10_000)
+def growth(pid, port, n, path=None):
+    drive(port, 10_000, path)
     at_10k = rss_bytes(pid)
     served_10k = requests_served(port)
-    seconds = drive(port, n - 10_000)
+    seconds = drive(port, n - 10_000, path)
     at_n = rss_bytes(pid)
     return {
+        "path": path or "/health + /hello/x",
         "requests_first": served_10k,
         "rss_after_first": at_10k,
         "requests_total": requests_served(port),
@@ -132,9 +136,9 @@ def growth(pid, port, n):
     }
 
 
-def allocs(pid, port, n):
+def allocs(pid, port, n, paths=("/health", "/hello/x")):
     out = {}
-    for path in ["/health", "/hello/x"]:
+    for path in paths:
         drive(port, 10_000, path)  # warm: caches, pool slots, buffers
         text = metrics(port)
         a0, r0 = metric_sum(text, "wasmgate_allocations_total"), requests_served(port)
@@ -155,10 +159,18 @@ def main():
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--n", type=int)
+    ap.add_argument("--path", help="growth: this path alone instead of /health + /hello/x")
+    ap.add_argument("--paths", help="allocs: comma-separated paths instead of /health,/hello/x")
     a = ap.parse_args()
     default = {"idle": 10_000, "growth": 1_000_000, "allocs": 100_000}[a.what]
-    fn = {"idle": idle, "growth": growth, "allocs": allocs}[a.what]
-    print(json.dumps(fn(a.pid, a.port, a.n or default)))
+    n = a.n or default
+    if a.what == "idle":
+        result = idle(a.pid, a.port, n)
+    elif a.what == "growth":
+        result = growth(a.pid, a.port, n, a.path)
+    else:
+        result = allocs(a.pid, a.port, n, *([a.paths.split(",")] if a.paths else []))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

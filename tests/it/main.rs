@@ -22,6 +22,7 @@ mod lifecycle;
 mod native;
 mod outbound;
 mod plugins;
+mod preinit;
 mod protocol;
 mod reload;
 mod reuse;

@@ -14,9 +14,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::sync::Arc;
 use wasmgate_abi::{Field, tag};
 use wasmgate_server::RequestId;
-use wasmgate_server::config::{PluginGrants, PluginLimits, RuntimeSettings};
+use wasmgate_server::config::{PluginGrants, PluginLimits, ReuseSettings, RuntimeSettings};
 use wasmgate_server::routes::{Match, RouteTable};
-use wasmgate_server::runtime::{GuestRequest, HostEnv, Plugin, Runtime};
+use wasmgate_server::runtime::{GuestRequest, HostEnv, Plugin, Preinit, Runtime};
 
 /// Both parsers on every input of `common` (pipelined: every request of the buffer), brought to
 /// the same information. `parser.rs` measures the same pairs in alternating rounds.
@@ -57,17 +57,58 @@ fn hello_wasm() -> std::path::PathBuf {
     plugins.join("target/wasm32-wasip1/release/hello.wasm")
 }
 
+/// A C reactor (plugins/hello-c, whose `_initialize` runs wasi-libc's constructors), built with
+/// clang when it is installed; `None` (and the case skipped) when it is not.
+fn hello_c_wasm() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::env::temp_dir().join(format!(
+        "wasmgate-bench-hello-c-{}.wasm",
+        std::process::id()
+    ));
+    let built = std::process::Command::new("clang")
+        .args([
+            "--target=wasm32-wasi",
+            "-O2",
+            "-mexec-model=reactor",
+            "-std=c11",
+            "-I",
+        ])
+        .arg(root.join("guest-sdk/c"))
+        .arg("-o")
+        .arg(&out)
+        .arg(root.join("plugins/hello-c/hello.c"))
+        .status();
+    match built {
+        Ok(status) if status.success() => Some(out),
+        _ => {
+            eprintln!("plugin/hello_c_*: skipped (no clang with a wasm32-wasi sysroot)");
+            None
+        }
+    }
+}
+
+/// What one plugin request costs the runtime, end to end (`Plugin::call`: an instance slot, a
+/// store with its limits, instantiation, the call, reading the response, teardown):
+/// - `hello_instantiate_call_teardown`: the Rust SDK hello plugin, a fresh instance (the default);
+/// - `hello_reused`: the same, answered by a warm instance (reuse on: operator and guest opt in);
+/// - `ok_wat_fresh`: tests/guests/ok.wat, the smallest guest there is, fresh;
+/// - `hello_c_preinitialized` / `hello_c_initialize_per_request`: the C reactor from a snapshot
+///   taken after `_initialize`, against running `_initialize` in every request.
 fn plugin_call(c: &mut Criterion) {
     let runtime = Runtime::new(&RuntimeSettings::default()).unwrap();
-    let plugin = runtime
-        .load(
-            "hello",
-            &hello_wasm(),
-            &PluginGrants::default(),
-            &PluginLimits::default(),
-        )
-        .unwrap();
     let limits = PluginLimits::default();
+    let load = |name: &str, path: &Path, preinitialize: bool| {
+        let grants = PluginGrants {
+            vars: true,
+            ..PluginGrants::default()
+        };
+        let bytes = std::fs::read(path).unwrap();
+        runtime
+            .load_bytes_with(name, &bytes, &grants, &limits, preinitialize)
+            .unwrap()
+    };
+    let hello = load("hello", &hello_wasm(), true);
+    let ok = load("ok", &guest_path("ok"), true);
     let req = GuestRequest {
         method: b"GET",
         target: b"/hello/world",
@@ -82,18 +123,52 @@ fn plugin_call(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    let warm = hello
+        .warm_pool(
+            ReuseSettings {
+                max_requests: u32::MAX,
+                idle_timeout: ReuseSettings::DEFAULT_IDLE_TIMEOUT,
+            },
+            1,
+        )
+        .expect("the hello plugin declares itself reusable");
+    let call = |plugin: &Plugin, warm: Option<&Arc<WarmPool>>| {
+        rt.block_on(plugin.call(
+            black_box(&req),
+            &limits,
+            RequestId::from_bits(1),
+            &env,
+            warm,
+        ))
+        .unwrap()
+    };
+    assert!(
+        hello.reusable(),
+        "the hello plugin declares itself reusable"
+    );
     c.bench_function("plugin/hello_instantiate_call_teardown", |b| {
-        b.iter(|| {
-            rt.block_on(plugin.call(
-                black_box(&req),
-                &limits,
-                RequestId::from_bits(1),
-                &env,
-                None,
-            ))
-            .unwrap()
-        })
+        b.iter(|| call(&hello, None))
     });
+    c.bench_function("plugin/hello_reused", |b| {
+        b.iter(|| call(&hello, Some(&warm)))
+    });
+    c.bench_function("plugin/ok_wat_fresh", |b| b.iter(|| call(&ok, None)));
+    if let Some(path) = hello_c_wasm() {
+        let snap = load("hello_c", &path, true);
+        let per_request = load("hello_c", &path, false);
+        assert_eq!(snap.preinit(), &Preinit::Applied);
+        c.bench_function("plugin/hello_c_preinitialized", |b| {
+            b.iter(|| call(&snap, None))
+        });
+        c.bench_function("plugin/hello_c_initialize_per_request", |b| {
+            b.iter(|| call(&per_request, None))
+        });
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn guest_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/guests/{name}.wat"))
 }
 
 /// The line of a hand-written guest that declares its ABI version.
@@ -219,14 +294,16 @@ fn abi_versions(c: &mut Criterion) {
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
     let (peer_text, client_text, id) = (peer.to_string(), peer.ip().to_string(), id_text(1));
     let call = |plugin: &Plugin, req: &GuestRequest<'_>| {
-        rt.block_on(plugin.call(black_box(req), &limits, RequestId::from_bits(1), &env))
+        rt.block_on(plugin.call(black_box(req), &limits, RequestId::from_bits(1), &env, None))
             .unwrap()
     };
     let mut group = c.benchmark_group("abi");
     for (name, guest) in [("ok", "ok"), ("mirror", "mirror_v2")] {
         let load = |version| {
             let path = guest_as(guest, version, &dir);
-            runtime.load(name, &path, &PluginGrants::default()).unwrap()
+            runtime
+                .load(name, &path, &PluginGrants::default(), &limits)
+                .unwrap()
         };
         let (v1, v2) = (load(1), load(2));
         assert_eq!(v1.abi_version().number(), 1);

@@ -243,3 +243,13 @@ fn reuse_is_per_plugin_opt_in_with_a_default_idle_timeout() {
         assert!(err.starts_with("w.toml:3:"), "{text}: {err}");
     }
 }
+
+#[test]
+fn preinitialization_is_on_unless_a_plugin_turns_it_off() {
+    assert!(parse(PLUGIN).unwrap().plugin("p").unwrap().preinitialize);
+    let c = parse(&format!("{PLUGIN}preinitialize = false\n")).unwrap();
+    assert!(!c.plugin("p").unwrap().preinitialize);
+    let err = error(&format!("{PLUGIN}preinitialize = \"no\"\n"));
+    assert!(err.contains("invalid type"), "{err}");
+    assert!(err.starts_with("w.toml:3:"), "{err}");
+}

@@ -137,15 +137,15 @@ pub(super) fn build(
 /// when only the operator did, since the module then gets a fresh instance per request.
 fn warm_pool(plugin: &PluginConfig, loaded: &Plugin) -> Option<Arc<WarmPool>> {
     let reuse = plugin.reuse?;
-    if !loaded.reusable() {
+    let pool = loaded.warm_pool(reuse, plugin.limits.max_concurrency);
+    if pool.is_none() {
         tracing::warn!(
             plugin = %plugin.name,
             "reuse is configured but the module does not declare `wasmgate_reusable` (ABI v2): \
              every request gets a fresh instance"
         );
-        return None;
     }
-    Some(WarmPool::new(reuse, plugin.limits.max_concurrency))
+    pool
 }
 
 enum Loaded {

@@ -1,5 +1,6 @@
 //! The plugin runtime: compiles plugins, checks them against the ABI (docs/ABI.md, versions 1 and
-//! 2) and runs each request in a fresh, bounded wasm instance.
+//! 2) and runs each request in a bounded wasm instance: a fresh one by default, a warm one where
+//! reuse is on (operator and module both opted in).
 //!
 //! One [`Runtime`] holds the engine-wide state (engine, WASI linker, instance-slot semaphore and
 //! the single epoch ticker); [`Runtime::load`] turns a module into a [`Plugin`];
@@ -7,10 +8,13 @@
 //! [`CallError`]. The runtime never touches sockets, HTTP parsing or status codes: the server
 //! maps `CallError::kind()` to a status in one place.
 //!
-//! Submodules: `engine` (Config, pooling, ticker), `store` (per-request limits), `wasi` (guest
-//! capabilities and output capture), `hostcalls` (the v2 `wasmgate` host functions and their
-//! calling convention), `validate` (static ABI and grant checks), `abi` (response bytes to a
-//! validated value), `plugin` (call sequence and failure classification), `error`.
+//! Submodules: `engine` (Config, pooling, ticker, wasm features), `store` (per-request limits),
+//! `wasi` (guest capabilities and output capture, built lazily), `hostcalls` (the v2 `wasmgate`
+//! host functions and their calling convention; `kvcalls`, `httpcalls`), `validate` (static ABI
+//! and grant checks), `resources` (what a module declares against the pool and its limits),
+//! `preinit` (running `_initialize` once at load, wizer), `warm` (reused instances), `abi`
+//! (response bytes to a validated value), `plugin` (call sequence and failure classification),
+//! `error`.
 
 mod abi;
 mod engine;
@@ -76,6 +80,8 @@ pub(crate) struct Shared {
     wasi_types: HashMap<String, FuncType>,
     /// One permit per pool slot: a call waits here instead of failing when all slots are busy.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Every plugin's warm instances, each holding a slot: evicted when a call finds none free.
+    warm: warm::WarmPools,
     settings: RuntimeSettings,
     _ticker: EpochTicker,
 }
@@ -110,6 +116,7 @@ impl Runtime {
                 slots: Arc::new(tokio::sync::Semaphore::new(
                     settings.max_instances.max(1) as usize
                 )),
+                warm: warm::WarmPools::default(),
                 settings: *settings,
                 _ticker: ticker,
             }),

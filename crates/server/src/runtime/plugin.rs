@@ -5,7 +5,9 @@
 //! to [`CallError`] kinds. Must not build engines, parse modules or know HTTP.
 
 use std::sync::Arc;
+
 use std::time::{Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
 use wasmtime::{
     Extern, Instance, InstancePre, Memory, ModuleExport, Store, Trap, TypedFunc, WasmBacktrace,
@@ -20,7 +22,7 @@ use super::preinit::Preinit;
 use super::store::{StoreData, arm, new_store};
 use super::warm::{Warm, WarmPool};
 use super::wasi::{GuestWasi, ResolvedGrants};
-use crate::config::{PluginGrants, PluginLimits};
+use crate::config::{PluginGrants, PluginLimits, ReuseSettings};
 use crate::request_id::RequestId;
 use wasmgate_abi::AbiVersion;
 
@@ -159,6 +161,19 @@ impl Plugin {
     pub(crate) fn set_declared(&mut self, version: AbiVersion, reusable: bool) {
         self.version = version;
         self.reusable = reusable && version == AbiVersion::V2;
+    }
+
+    /// The pool of warm instances for this plugin when its module declared itself reusable
+    /// (`None` otherwise: every request then gets a fresh instance), known to the runtime so that
+    /// its idle instances give their slots back when fresh calls need them. `max_idle`: the most
+    /// instances kept idle (the plugin's `max_concurrency`).
+    pub fn warm_pool(&self, settings: ReuseSettings, max_idle: usize) -> Option<Arc<WarmPool>> {
+        if !self.reusable {
+            return None;
+        }
+        let pool = WarmPool::new(settings, max_idle);
+        self.inner.shared.warm.register(&pool);
+        Some(pool)
     }
 
     /// Whether an instance of this module may serve more than one request (docs/ABI.md,
@@ -338,9 +353,7 @@ impl Plugin {
             let instance = match ready.take() {
                 Some(instance) => instance,
                 None => {
-                    slot = Some(shared.slots.clone().acquire_owned().await.map_err(|_| {
-                        Failure::Instantiate(wasmtime::format_err!("instance slots closed"))
-                    })?);
+                    slot = Some(acquire_slot(shared).await?);
                     self.instantiate(&mut store).await?
                 }
             };
@@ -392,6 +405,29 @@ impl Plugin {
         }
         Ok(instance)
     }
+}
+
+/// An instance slot: a free one, else one taken back from an idle warm instance (any plugin's),
+/// else the next one freed.
+async fn acquire_slot(shared: &Shared) -> Result<OwnedSemaphorePermit, Failure> {
+    loop {
+        match shared.slots.clone().try_acquire_owned() {
+            Ok(slot) => return Ok(slot),
+            Err(TryAcquireError::NoPermits) if shared.warm.evict_one() => continue,
+            Err(TryAcquireError::NoPermits) => break,
+            Err(TryAcquireError::Closed) => return Err(slots_closed()),
+        }
+    }
+    shared
+        .slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| slots_closed())
+}
+
+fn slots_closed() -> Failure {
+    Failure::Instantiate(wasmtime::format_err!("instance slots closed"))
 }
 
 type BodyFuture<'s, R> = std::pin::Pin<Box<dyn Future<Output = Result<R, Failure>> + Send + 's>>;

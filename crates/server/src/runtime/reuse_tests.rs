@@ -171,3 +171,48 @@ async fn fuel_is_per_request_on_a_warm_instance() {
         assert!(resp.fuel_used < 10_000);
     }
 }
+
+/// Idle warm instances hold instance slots; a fresh call of another plugin that finds none free
+/// takes one back from them instead of waiting for their idle timeout (here: past its deadline).
+#[tokio::test]
+async fn idle_warm_instances_give_their_slots_to_a_fresh_call_that_needs_one() {
+    let runtime = Runtime::new(&RuntimeSettings {
+        max_instances: 1,
+        max_memory_bytes: 1024 * 1024,
+        ..RuntimeSettings::default()
+    })
+    .unwrap();
+    let load = |name: &str, guest_name: &str| {
+        runtime
+            .load(
+                name,
+                &guest(guest_name),
+                &PluginGrants::default(),
+                &PluginLimits::default(),
+            )
+            .unwrap()
+    };
+    let (counter, ok) = (load("counter", "counter_v2"), load("ok", "ok"));
+    let warm = counter
+        .warm_pool(
+            ReuseSettings {
+                max_requests: 100,
+                idle_timeout: Duration::from_secs(3600),
+            },
+            4,
+        )
+        .expect("counter_v2 declares itself reusable");
+    assert_eq!(count(&counter, Some(&warm)).await.unwrap(), (1, false));
+    assert_eq!(warm.idle(), 1, "the only slot is held by an idle instance");
+    let limits = PluginLimits {
+        deadline: Duration::from_millis(500),
+        ..limits()
+    };
+    let resp = ok
+        .call(&get(""), &limits, RequestId::from_bits(3), &env(), None)
+        .await
+        .expect("the fresh call got the idle instance's slot");
+    assert_eq!(resp.status, 200);
+    assert_eq!(warm.idle(), 0, "evicted");
+    assert_eq!(count(&counter, Some(&warm)).await.unwrap(), (1, false));
+}

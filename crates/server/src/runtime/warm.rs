@@ -6,8 +6,10 @@
 //! request), at most `max_requests` times, and not after `idle_timeout` unused. It holds its pool
 //! slot while warm, and a reaper frees the slots of idle instances even when no request comes.
 //! A pool belongs to one loaded routing of one plugin (`reload::Served`), so a reload starts
-//! empty pools and an instance never serves another plugin or another version. It must not run
-//! guests: preparing a store for its next request and calling it are `plugin`'s.
+//! empty pools and an instance never serves another plugin or another version. Idle instances
+//! never starve fresh ones: a call that finds every instance slot taken first evicts idle warm
+//! instances, any plugin's ([`WarmPools::evict_one`]). It must not run guests: preparing a store
+//! for its next request and calling it are `plugin`'s.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -71,7 +73,8 @@ impl std::fmt::Debug for WarmPool {
 }
 
 impl WarmPool {
-    pub fn new(settings: ReuseSettings, max_idle: usize) -> Arc<WarmPool> {
+    /// A pool not yet known to any runtime's [`WarmPools`]: `Plugin::warm_pool` registers it.
+    pub(crate) fn new(settings: ReuseSettings, max_idle: usize) -> Arc<WarmPool> {
         Arc::new(WarmPool {
             settings,
             max_idle: max_idle.max(1),
@@ -105,6 +108,12 @@ impl WarmPool {
         found
     }
 
+    /// The least recently used idle instance, whatever its age (for eviction).
+    fn take_oldest(&self) -> Option<Warm> {
+        let mut idle = self.lock();
+        (!idle.is_empty()).then(|| idle.remove(0))
+    }
+
     /// Keeps `warm`, which just answered a request, for the next one, unless it has served
     /// `max_requests` or the pool is full.
     pub(crate) fn give_back(self: &Arc<Self>, mut warm: Warm) {
@@ -128,6 +137,33 @@ impl WarmPool {
     #[cfg(test)]
     pub(crate) fn idle(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// Every live warm pool of one runtime, so that a call finding no free instance slot can take
+/// one back from an idle warm instance rather than wait (up to its deadline) for an idle timeout.
+#[derive(Default)]
+pub(crate) struct WarmPools {
+    pools: Mutex<Vec<Weak<WarmPool>>>,
+}
+
+impl WarmPools {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<WarmPool>>> {
+        self.pools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers `pool` (and forgets pools that are gone).
+    pub(crate) fn register(&self, pool: &Arc<WarmPool>) {
+        let mut pools = self.lock();
+        pools.retain(|p| p.strong_count() > 0);
+        pools.push(Arc::downgrade(pool));
+    }
+
+    /// Drops one idle instance, the least recently used of the first pool that has one, which
+    /// frees its slot; whether there was one.
+    pub(crate) fn evict_one(&self) -> bool {
+        let pools: Vec<Arc<WarmPool>> = self.lock().iter().filter_map(Weak::upgrade).collect();
+        pools.iter().any(|p| p.take_oldest().is_some())
     }
 }
 
