@@ -16,7 +16,7 @@ use wasmgate_abi::{Field, tag};
 use wasmgate_server::RequestId;
 use wasmgate_server::config::{PluginGrants, PluginLimits, ReuseSettings, RuntimeSettings};
 use wasmgate_server::routes::{Match, RouteTable};
-use wasmgate_server::runtime::{GuestRequest, HostEnv, Plugin, Preinit, Runtime};
+use wasmgate_server::runtime::{GuestRequest, HostEnv, Plugin, Preinit, Runtime, WarmPool};
 
 /// Both parsers on every input of `common` (pipelined: every request of the buffer), brought to
 /// the same information. `parser.rs` measures the same pairs in alternating rounds.
@@ -109,15 +109,7 @@ fn plugin_call(c: &mut Criterion) {
     };
     let hello = load("hello", &hello_wasm(), true);
     let ok = load("ok", &guest_path("ok"), true);
-    let req = GuestRequest {
-        method: b"GET",
-        target: b"/hello/world",
-        path: b"/hello/world",
-        version: b"HTTP/1.1",
-        headers: vec![(b"Host", b"localhost"), (b"Accept", b"*/*")],
-        params: vec![(b"name", b"world")],
-        ..GuestRequest::default()
-    };
+    let req = abi_request(Vec::new());
     let env = Arc::new(HostEnv::default());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -194,7 +186,7 @@ fn guest_as(guest: &str, version: i32, dir: &Path) -> PathBuf {
     path
 }
 
-/// The request of the `abi` benchmarks, with `fields` (none for v1).
+/// `GET /hello/world` as a v1 guest sees it, plus `fields` (v2 metadata; none for v1).
 fn abi_request(fields: Vec<Field<'_>>) -> GuestRequest<'_> {
     GuestRequest {
         method: b"GET",
