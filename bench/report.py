@@ -136,7 +136,8 @@ def main():
     p("wasmgate builds against each other in alternating wrk rounds and prints req/s and server CPU")
     p("per request; `bench/traps.sh` measures trapping guests under the backtrace settings")
     p("(docs/security.md, finding F5). Guest fairness: `bench/fairness.sh`; soak: `bench/soak.sh`;")
-    p("outbound HTTP: `bench/outbound.sh` (its section is kept when this file is rewritten).")
+    p("outbound HTTP: `bench/outbound.sh`; key-value stores: `bench/kv.sh` (their sections are kept when")
+    p("this file is rewritten).")
     p("")
     p("## Machine")
     p("")
@@ -265,8 +266,8 @@ def main():
         zero = all(" 0.00 allocs" in l.split("reused buffers:")[1][:14] for l in alloc)
         row("no parser allocation per request (beyond the body's)", "0 with reused buffers; the body buffer only with a fresh one", zero)
     p("")
-    # Sections other scripts write (`<!-- bench/NAME.sh -->` to `<!-- /bench/NAME.sh -->`, e.g.
-    # bench/outbound.sh): kept as they are.
+    # Sections other scripts write (`<!-- bench/NAME.sh -->` to `<!-- /bench/NAME.sh -->`, through
+    # bench/common.py: bench/outbound.sh, bench/kv.sh): kept as they are.
     if a.out != "/dev/null" and os.path.exists(a.out):
         previous = open(a.out).read()
         for m in re.finditer(r"<!-- (bench/[\w.]+) -->.*?<!-- /\1 -->", previous, re.S):

@@ -17,6 +17,7 @@ mod connections;
 mod fairness;
 mod faults;
 mod hostile_clients;
+mod kv;
 mod lifecycle;
 mod native;
 mod outbound;
