@@ -133,23 +133,15 @@ command_line="bench/outbound.sh"
 [ "$write" = 1 ] && command_line+=" --write"
 command_line+=" $ROUNDS $DURATION $CONNECTIONS"
 python3 - "$tmp" "$ROUNDS" "$DURATION" "$CONNECTIONS" "$load_start" "$load_end" "$command_line" "$write" "$root/docs/BENCHMARKS.md" <<'PY'
-import re, statistics, subprocess, sys, datetime, textwrap
+import statistics, subprocess, sys, datetime, textwrap
+sys.path.insert(0, "bench")
+from common import wrk, write_section
 tmp, rounds, duration, conns, load_start, load_end, command, write, doc = sys.argv[1:]
 rounds = int(rounds)
 
-def ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)$", text)
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-
 def run(i, r):
-    text = open(f"{tmp}/wrk.{i}.{r}").read()
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors = re.search(r"Socket errors: (.*)", text)
-    if bad or errors:
-        sys.exit(f"bench: {['A', 'B'][i]} round {r} had failures: {bad and bad.group(0)} {errors and errors.group(0)}")
-    return (float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-            ms(re.search(r"\s50%\s+(\S+)", text).group(1)),
-            ms(re.search(r"\s99%\s+(\S+)", text).group(1)))
+    result = wrk(f"{tmp}/wrk.{i}.{r}", f"{['A', 'B'][i]} round {r}")
+    return (result["rps"], result["p50"], result["p99"])
 
 runs = [[run(i, r) for r in range(1, rounds + 1)] for i in (0, 1)]
 med = [tuple(statistics.median(x[k] for x in runs[i]) for k in range(3)) for i in (0, 1)]
@@ -184,20 +176,10 @@ about = textwrap.fill(
     f"connection budget to the upstream (`max_outbound_concurrency = {conns}`, `keepalive "
     f"{conns}`); everything, wrk included, shares the 2 CPUs: read the ratio.",
     width=96, break_long_words=False, break_on_hyphens=False)
-section = f"""<!-- bench/outbound.sh -->
-## Outbound HTTP
+write_section(doc, "bench/outbound.sh", f"""## Outbound HTTP
 
 {about}
 
-{table}
-<!-- /bench/outbound.sh -->"""
-text = open(doc).read()
-marked = re.compile(r"<!-- bench/outbound\.sh -->.*?<!-- /bench/outbound\.sh -->", re.S)
-if marked.search(text):
-    text = marked.sub(lambda _: section, text)
-else:
-    produced = text.rfind("\nProduced by `")
-    text = text[:produced + 1] + section + "\n\n" + text[produced + 1:] if produced >= 0 else text + "\n" + section + "\n"
-open(doc, "w").write(text)
+{table}""")
 print("bench: wrote the Outbound HTTP section of docs/BENCHMARKS.md", file=sys.stderr)
 PY

@@ -181,7 +181,8 @@ def main():
     p("wasmgate builds against each other in alternating wrk rounds and prints req/s and server CPU")
     p("per request; `bench/traps.sh` measures trapping guests under the backtrace settings")
     p("(docs/security.md, finding F5). Guest fairness: `bench/fairness.sh`; soak: `bench/soak.sh`;")
-    p("outbound HTTP: `bench/outbound.sh` (its section is kept when this file is rewritten).")
+    p("outbound HTTP: `bench/outbound.sh`; key-value stores: `bench/kv.sh` (their sections are kept when")
+    p("this file is rewritten).")
     p("")
     p("## Machine")
     p("")
@@ -367,8 +368,8 @@ def main():
         if not plugin and not notes:
             p("- (none)")
         p("")
-    # Sections other scripts write (`<!-- bench/NAME.sh -->` to `<!-- /bench/NAME.sh -->`, e.g.
-    # bench/outbound.sh): kept as they are.
+    # Sections other scripts write (`<!-- bench/NAME.sh -->` to `<!-- /bench/NAME.sh -->`, through
+    # bench/common.py: bench/outbound.sh, bench/kv.sh): kept as they are.
     if a.out != "/dev/null" and os.path.exists(a.out):
         previous = open(a.out).read()
         for m in re.finditer(r"<!-- (bench/[\w.]+) -->.*?<!-- /\1 -->", previous, re.S):

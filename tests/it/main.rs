@@ -18,6 +18,7 @@ mod fairness;
 mod faults;
 mod guest_logs;
 mod hostile_clients;
+mod kv;
 mod lifecycle;
 mod native;
 mod outbound;

@@ -149,7 +149,8 @@ impl Parts {
         );
         let probe = Arc::new(Probe::new(&stores));
         let outbound = Arc::new(
-            Outbound::new(&config.outbound, metrics.clone()).map_err(StartError::Outbound)?,
+            Outbound::new(&config.outbound, metrics.clone())
+                .map_err(|e| StartError::Outbound(e.to_string()))?,
         );
         let services = Services {
             stores: stores.clone(),

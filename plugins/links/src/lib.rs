@@ -24,8 +24,9 @@
 //! "message": ...}`.
 //!
 //! Configuration (`wasmgate.toml`): the store `links`, the grant `kv = ["links"]`, the
-//! `[plugins.links.vars]` table (it may be empty), the three routes, and optionally
-//! `allowed_outbound_hosts` for titles; see this crate's README.md.
+//! `[plugins.links.vars]` table (it may be empty), the three routes, and
+//! `allowed_outbound_hosts`, the pages whose titles may be fetched (required: the module imports
+//! `http_send`, so without the grant it is refused at load); see this crate's README.md.
 
 mod code;
 mod input;

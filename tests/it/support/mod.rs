@@ -1,6 +1,7 @@
 //! Test support: servers on 127.0.0.1:0 (in-process through `Server::start`, or the real CLI as a
 //! child process), the raw client, scratch sites, versioned guests, metric lookups, log capture,
-//! and a scripted upstream for plugins' outbound calls.
+//! a scripted upstream for plugins' outbound calls, and a real `redis-server` for the key-value
+//! stores.
 //!
 //! This module owns what every test shares: where the repository is, the sample plugins' build,
 //! polling, the lock that keeps connection floods away from tests that must see every request
@@ -12,6 +13,7 @@ mod child;
 mod client;
 mod guests;
 mod logs;
+mod redis;
 mod server;
 mod site;
 #[allow(unsafe_code)]
@@ -28,6 +30,7 @@ pub use child::{ChildOptions, ChildServer};
 pub use client::{RawClient, Response, answers_200, exchange, get, scrape};
 pub use guests::{Samples, current_version, finish_load, versioned_guest, versioned_load};
 pub use logs::{logs, logs_contain};
+pub use redis::RedisServer;
 pub use server::TestServer;
 pub use site::Site;
 pub use sys::{make_fifo, reset, signal};

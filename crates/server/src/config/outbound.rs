@@ -16,8 +16,9 @@ use std::time::Duration;
 /// The host's outbound policy, shared by all plugins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundSettings {
-    /// Longest wait for a connection (DNS included) -> `connect` (or `timeout` when the call's
-    /// own bound comes first).
+    /// Longest a new connection may take: its wait for a place under the plugin's
+    /// `max_outbound_concurrency` for its destination (-> `busy`), then DNS, TCP and TLS (->
+    /// `connect`); `timeout` when the call's own bound comes first.
     pub connect_timeout: Duration,
     /// Redirects followed (each target checked against the allow-list and the SSRF guard); 0
     /// returns a 3xx to the plugin as it is.

@@ -370,6 +370,49 @@ async fn two_stores_on_one_sqlite_file_share_it() {
     assert_eq!(a.get(b"n", later()).await, Ok(Some(b"100".to_vec())));
 }
 
+/// Many writers on one SQLite file (two stores, as two processes would have, each with its whole
+/// pool busy) all get the write lock in turn, well within the default timeout: waiting for it is
+/// not a back-off that lets the writers that waited longest lose every race (SQLite's default
+/// busy handler sleeps up to 100 ms between tries, and some increments starved past 500 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_contending_for_one_sqlite_file_each_get_their_turn() {
+    let dir = tempdir::Dir::new("kv-contended");
+    let limits = StoreLimits {
+        timeout: StoreLimits::default().timeout,
+        ..LIMITS
+    };
+    let backend = || StoreBackend::Sqlite {
+        path: dir.path.join("contended.sqlite"),
+        sync: SqliteSync::Full,
+    };
+    let (a, b) = (open(backend(), limits), open(backend(), limits));
+    const TASKS: usize = 8;
+    const EACH: i64 = 100;
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    let failures = &failures;
+    join_all(
+        [&a, &b]
+            .into_iter()
+            .flat_map(|s| std::iter::repeat_n(s, TASKS))
+            .map(|s| async move {
+                for _ in 0..EACH {
+                    if let Err(e) = s.incr(b"n", 1, later()).await {
+                        eprintln!("{e}");
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }),
+    )
+    .await;
+    let failed = failures.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(failed, 0, "increments that did not get the lock in time");
+    let total = (2 * TASKS) as i64 * EACH;
+    assert_eq!(
+        a.get(b"n", later()).await,
+        Ok(Some(total.to_string().into_bytes()))
+    );
+}
+
 /// A Redis store whose server is not there fails fast; one whose server accepts and never answers
 /// fails at its bound; the request's deadline bounds an operation below the store's own timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,15 +4,16 @@
 //! operation, and running it off the async runtime: SQLite calls block, so every operation runs
 //! on tokio's blocking pool (never on a worker), with a connection from a small pool. The file is
 //! in WAL mode, so readers never wait for the writer; writers from several processes are
-//! serialised by SQLite's lock, waited for up to the store's timeout (`busy_timeout`). Operations
-//! that read and then write (`incr`, compare-and-swap) take the write lock first (`BEGIN
-//! IMMEDIATE`), which is what makes them atomic across processes. Expired rows are invisible to
-//! every query and deleted in small batches now and then.
+//! serialised by SQLite's lock, which a waiting writer tries again every millisecond up to the
+//! store's timeout (not SQLite's back-off, which lets long waiters starve). Operations that read
+//! and then write (`incr`, compare-and-swap) take the write lock first (`BEGIN IMMEDIATE`), which
+//! is what makes them atomic across processes. Expired rows are invisible to every query and
+//! deleted in small batches now and then.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Semaphore;
@@ -27,6 +28,8 @@ const POOL_SIZE: usize = 4;
 const SWEEP_EVERY: u64 = 1_000;
 /// Expired rows deleted per sweep (a sweep is part of a write: keep it short).
 const SWEEP_BATCH: u32 = 256;
+/// How long a connection waiting for a lock held by another sleeps before trying again.
+const LOCK_RETRY: Duration = Duration::from_millis(1);
 
 pub(super) struct SqliteStore {
     inner: Arc<Inner>,
@@ -262,8 +265,23 @@ impl Inner {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(self.busy_timeout)?;
+        let mut conn = Connection::open(&self.path)?;
+        // A lock held by another connection (of this process or another) is tried for again every
+        // LOCK_RETRY, up to the store's timeout. Not SQLite's `busy_timeout`: its sleeps grow to
+        // 100 ms, so under contention the writers that have waited longest try least often and
+        // starve past their timeout while newer ones take the lock again and again.
+        let timeout = self.busy_timeout;
+        let mut since = Instant::now();
+        conn.busy_handler(Some(move |tries: i32| {
+            if tries == 0 {
+                since = Instant::now();
+            }
+            if since.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(LOCK_RETRY);
+            true
+        }))?;
         // WAL: readers never block the writer nor each other; several processes share the file.
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;

@@ -1,16 +1,15 @@
-//! The DNS resolver of plugins' clients: names become addresses here, and only addresses the SSRF
-//! guard lets through are given to the connector.
+//! The DNS resolver of plugins' connections: names become addresses here, and only addresses the
+//! SSRF guard lets through are given to the connector.
 //!
 //! Owns the check that makes DNS rebinding useless: the guard runs on the answer, after
 //! resolution, and the connector connects only to what this resolver returns — there is no second
 //! lookup that could answer differently. `[outbound] resolve` pins names to addresses (for tests
-//! and for operators, like curl's `--resolve`); pinned answers are guarded the same way.
+//! and for operators, like curl's `--resolve`); pinned answers, and addresses written literally in
+//! a URL, are guarded the same way. It must not connect: that is `connector`'s.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::OutboundError;
 use super::guard;
@@ -42,7 +41,8 @@ impl From<ResolveError> for OutboundError {
     }
 }
 
-/// A resolver for one plugin's client.
+/// The resolver of one plugin's connector.
+#[derive(Debug)]
 pub(super) struct GuardedResolver {
     pinned: BTreeMap<String, IpAddr>,
     allow: Arc<[AllowEntry]>,
@@ -52,29 +52,24 @@ impl GuardedResolver {
     pub(super) fn new(pinned: BTreeMap<String, IpAddr>, allow: Arc<[AllowEntry]>) -> Self {
         GuardedResolver { pinned, allow }
     }
-}
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let name = name.as_str().to_ascii_lowercase();
-        let pinned = self.pinned.get(&name).copied();
-        let allow = self.allow.clone();
-        Box::pin(async move {
-            let found: Vec<IpAddr> = match pinned {
-                Some(ip) => vec![ip],
-                None => tokio::net::lookup_host((name.as_str(), 0))
-                    .await
-                    .map_err(|e| ResolveError::Dns {
-                        name: name.clone(),
-                        reason: e.to_string(),
-                    })?
-                    .map(|a| a.ip())
-                    .collect(),
-            };
-            let addrs = admit(&name, &found, &allow)?;
-            let addrs: Addrs = Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(addrs)
-        })
+    /// The addresses `host` (a name, or an address without brackets) may be connected to, in the
+    /// order found.
+    pub(super) async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        let name = host.to_ascii_lowercase();
+        let found: Vec<IpAddr> = match (name.parse::<IpAddr>(), self.pinned.get(&name)) {
+            (Ok(ip), _) => vec![ip],
+            (Err(_), Some(&ip)) => vec![ip],
+            (Err(_), None) => tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(|e| ResolveError::Dns {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        admit(&name, &found, &self.allow)
     }
 }
 

@@ -74,17 +74,11 @@ pub(super) fn build(
             .iter()
             .filter_map(|name| services.stores.get(name).cloned())
             .collect::<Vec<_>>();
-        let outbound = match services.outbound.client(
+        let outbound = services.outbound.client(
             &plugin.name,
             &plugin.grants.outbound,
             Bounds::of(&plugin.limits),
-        ) {
-            Ok(client) => client,
-            Err(message) => {
-                tracing::error!(plugin = %plugin.name, error = %message, "outbound client refused");
-                None
-            }
-        };
+        );
         let served = |p: Plugin| Served {
             warm: warm_pool(plugin, &p),
             plugin: p,

@@ -129,6 +129,18 @@ impl Outcome {
             bytes: message.into().into_bytes(),
         }
     }
+
+    /// The code (what the guest matches on).
+    #[cfg(test)]
+    pub(super) fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    /// The bytes handed back, as text (a failure's message).
+    #[cfg(test)]
+    pub(super) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
 }
 
 /// Defines every function of the ABI table in `linker` under the `wasmgate` module. Which of them

@@ -83,3 +83,66 @@ pub(super) async fn send(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{AllowEntry, OutboundSettings, PluginLimits};
+    use crate::metrics::{Metrics, Sources};
+    use crate::outbound::{Bounds, Outbound};
+    use crate::request_id::RequestId;
+    use crate::runtime::hostcalls::HostEnv;
+
+    /// One request of a plugin allowed `max_calls` outbound calls per request (`None`: no
+    /// `allowed_outbound_hosts`).
+    fn request(max_calls: Option<u32>) -> HostCtx {
+        let outbound = max_calls.and_then(|max| {
+            let service = Outbound::new(
+                &OutboundSettings::default(),
+                Arc::new(Metrics::new(Sources::none())),
+            )
+            .expect("no ca_file");
+            let limits = PluginLimits {
+                max_outbound_calls: max,
+                ..PluginLimits::default()
+            };
+            let allow = [AllowEntry::parse("http://127.0.0.1:*").expect("an entry")];
+            service.client("p", &allow, Bounds::of(&limits))
+        });
+        let env = Arc::new(HostEnv::new(Arc::default(), Vec::new(), outbound));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        HostCtx::new(env, deadline, "p".into(), RequestId::from_bits(1).into())
+    }
+
+    fn refusal(admitted: Result<Arc<PluginClient>, Outcome>) -> (Errno, String) {
+        match admitted {
+            Ok(_) => panic!("a call admitted"),
+            Err(outcome) => (outcome.errno(), outcome.text()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_makes_at_most_max_outbound_calls_calls() {
+        let mut host = request(Some(3));
+        for n in 1..=3 {
+            assert!(admit(&mut host).is_ok(), "call {n} of 3");
+        }
+        let (errno, message) = refusal(admit(&mut host));
+        assert_eq!(errno, Errno::LimitReached);
+        assert!(
+            message.contains("already made 3 outbound calls (max_outbound_calls)"),
+            "{message}"
+        );
+        // The next request starts from zero.
+        assert!(admit(&mut request(Some(3))).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_plugin_without_allowed_outbound_hosts_is_denied() {
+        let (errno, message) = refusal(admit(&mut request(None)));
+        assert_eq!(errno, Errno::Denied);
+        assert!(message.contains("no allowed_outbound_hosts"), "{message}");
+    }
+}

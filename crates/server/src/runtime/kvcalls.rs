@@ -143,3 +143,89 @@ fn failed(e: KvError) -> Outcome {
     };
     Outcome::fail(errno, e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SqliteSync, StoreBackend, StoreConfig, StoreLimits};
+    use crate::metrics::{Metrics, Sources};
+    use crate::request_id::RequestId;
+    use crate::runtime::hostcalls::HostEnv;
+
+    /// A store allowing `max_ops` operations per request. It is never used (admission runs no
+    /// operation), so its SQLite file is never created.
+    fn store(name: &str, max_ops: u32) -> Arc<Store> {
+        let config = StoreConfig {
+            name: name.into(),
+            backend: StoreBackend::Sqlite {
+                path: std::env::temp_dir().join("wasmgate-kvcalls-never-opened.sqlite"),
+                sync: SqliteSync::Full,
+            },
+            limits: StoreLimits {
+                max_ops_per_request: max_ops,
+                ..StoreLimits::default()
+            },
+            required: false,
+        };
+        let metrics = Arc::new(Metrics::new(Sources::none()));
+        Arc::new(Store::open(&config, metrics).expect("a SQLite store opens lazily"))
+    }
+
+    /// One request of a plugin whose services are `env`.
+    fn request(env: &Arc<HostEnv>) -> HostCtx {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        HostCtx::new(
+            env.clone(),
+            deadline,
+            "p".into(),
+            RequestId::from_bits(1).into(),
+        )
+    }
+
+    fn refusal(admitted: Result<Arc<Store>, Outcome>) -> (Errno, String) {
+        match admitted {
+            Ok(store) => panic!("store `{}` admitted", store.name()),
+            Err(outcome) => (outcome.errno(), outcome.text()),
+        }
+    }
+
+    #[test]
+    fn a_request_makes_at_most_max_ops_per_request_operations_on_each_store() {
+        let env = Arc::new(HostEnv::new(
+            Arc::default(),
+            vec![store("a", 3), store("b", 1)],
+            None,
+        ));
+        let mut host = request(&env);
+        for n in 1..=3 {
+            assert!(admit(&mut host, b"a").is_ok(), "operation {n} of 3");
+        }
+        let (errno, message) = refusal(admit(&mut host, b"a"));
+        assert_eq!(errno, Errno::LimitReached);
+        assert!(
+            message.contains("already made 3 operations on store `a` (max_ops_per_request)"),
+            "{message}"
+        );
+        // Each store has its own count, and each request starts from zero.
+        assert!(admit(&mut host, b"b").is_ok());
+        assert_eq!(refusal(admit(&mut host, b"b")).0, Errno::LimitReached);
+        assert!(admit(&mut request(&env), b"a").is_ok());
+    }
+
+    #[test]
+    fn a_store_not_granted_is_denied_naming_the_grant_and_a_bad_name_is_invalid() {
+        let env = Arc::new(HostEnv::new(Arc::default(), vec![store("a", 3)], None));
+        let mut host = request(&env);
+        let (errno, message) = refusal(admit(&mut host, b"other"));
+        assert_eq!(errno, Errno::Denied);
+        assert!(
+            message.contains("add it to `kv = [...]` in [plugins.p]"),
+            "{message}"
+        );
+        assert_eq!(refusal(admit(&mut host, b"\xff")).0, Errno::Invalid);
+        // Refusals are not operations: the store's whole allowance is still there.
+        for _ in 0..3 {
+            assert!(admit(&mut host, b"a").is_ok());
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Key-value stores on SQLite, the default backend: two processes sharing one file see each
+//! other's writes at once and count every click; acknowledged writes survive SIGTERM and SIGKILL
+//! (`sync = "full"`); the repository's own `wasmgate.toml` serves `links` on its default store.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use wasmgate_server::config::{Config, SqliteSync, StoreBackend};
+
+use super::{
+    Bounds, Client, counts_every_click_from_two_processes, reads_its_writes_across_processes,
+    sqlite_site, two_processes,
+};
+use crate::support::{
+    Site, TestServer, eventually, exclusive_network, repo_root, sample_plugins_built,
+};
+
+#[test]
+fn a_link_created_on_one_process_is_read_at_once_on_another() -> anyhow::Result<()> {
+    let site = sqlite_site("kv-sqlite-ryw", Bounds::Patient)?;
+    let (a, b) = two_processes(&site)?;
+    reads_its_writes_across_processes(&a, &b)
+}
+
+#[test]
+fn two_processes_count_8000_concurrent_clicks_exactly() -> anyhow::Result<()> {
+    let _calm = exclusive_network();
+    let site = sqlite_site("kv-sqlite-clicks", Bounds::Patient)?;
+    let (a, b) = two_processes(&site)?;
+    counts_every_click_from_two_processes(&a, &b)
+}
+
+#[test]
+fn links_and_clicks_survive_sigterm_and_a_restart() -> anyhow::Result<()> {
+    let site = sqlite_site("kv-sigterm", Bounds::Patient)?;
+    let server = site.serve()?;
+    let mut client = Client::new(server.addr());
+    let mut expected = BTreeMap::new();
+    for i in 0..10 {
+        let url = format!("https://example.org/kept/{i}");
+        let code = client.create(&url, None)?;
+        for _ in 0..i {
+            client.follow(&code, &url)?;
+        }
+        expected.insert(code, (url, i));
+    }
+    drop(client);
+    server.signal(libc::SIGTERM)?;
+    let exited = server.wait(Duration::from_secs(10))?;
+    ensure!(
+        exited.code == Some(0),
+        "exit {:?}: {}",
+        exited.code,
+        exited.stderr
+    );
+
+    let server = site.serve()?;
+    let mut client = Client::new(server.addr());
+    for (code, want) in &expected {
+        let seen = client.stats(code)?;
+        ensure!(seen == *want, "{code}: {seen:?}, want {want:?}");
+    }
+    Ok(())
+}
+
+/// What the writers of [`kill_9_loses_no_acknowledged_write`] were told: the codes they got
+/// a 201 for, and for each, the clicks they got a 302 for.
+type Acknowledged = BTreeMap<String, (String, i64)>;
+
+#[test]
+fn kill_9_loses_no_acknowledged_write() -> anyhow::Result<()> {
+    const WRITERS: usize = 4;
+    const CLICKS_PER_LINK: usize = 5;
+    let site = sqlite_site("kv-kill", Bounds::Patient)?;
+    let server = site.serve()?;
+    let addr = server.addr();
+    let killed = AtomicBool::new(false);
+    let writes = AtomicUsize::new(0);
+    let acknowledged = Mutex::new(Acknowledged::new());
+
+    // Each writer creates a link, clicks it a few times, and again, until the server dies under
+    // it. A failure before the kill (an error status, a dropped connection) fails the test, as
+    // does a server still alive after a minute (so that a failed kill cannot hang the test).
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let writer = |w: usize| -> anyhow::Result<()> {
+        let mut client = Client::new(addr);
+        for n in 0.. {
+            ensure!(Instant::now() < give_up, "the server was not killed");
+            let url = format!("https://example.org/kill/{w}/{n}");
+            let reply = match client.post_link(&url, None) {
+                Ok(reply) => reply,
+                Err(_) if killed.load(Ordering::SeqCst) => return Ok(()),
+                Err(e) => return Err(e.context("before the kill")),
+            };
+            ensure!(reply.status == 201, "{reply:?}");
+            let code = reply.json()?["code"].as_str().context("a code")?.to_owned();
+            acknowledged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(code.clone(), (url.clone(), 0));
+            writes.fetch_add(1, Ordering::SeqCst);
+            for _ in 0..CLICKS_PER_LINK {
+                let reply = match client.get(&format!("/l/{code}")) {
+                    Ok(reply) => reply,
+                    Err(_) if killed.load(Ordering::SeqCst) => return Ok(()),
+                    Err(e) => return Err(e.context("before the kill")),
+                };
+                ensure!(reply.status == 302, "{reply:?}");
+                if let Some(entry) = acknowledged
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&code)
+                {
+                    entry.1 += 1;
+                }
+                writes.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    };
+    let stderr = std::thread::scope(|s| -> anyhow::Result<String> {
+        let writers: Vec<_> = (0..WRITERS).map(|w| s.spawn(move || writer(w))).collect();
+        let busy = eventually(Duration::from_secs(20), || {
+            writes.load(Ordering::SeqCst) >= 300 || writers.iter().any(|w| w.is_finished())
+        });
+        killed.store(true, Ordering::SeqCst);
+        server.signal(libc::SIGKILL)?;
+        let exited = server.wait(Duration::from_secs(10))?;
+        for w in writers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+        }
+        ensure!(
+            busy,
+            "the writers made {} writes in 20 s",
+            writes.load(Ordering::SeqCst)
+        );
+        ensure!(exited.code.is_none(), "killed by a signal: {exited:?}");
+        Ok(exited.stderr)
+    })?;
+
+    let acknowledged = acknowledged.into_inner().unwrap_or_else(|e| e.into_inner());
+    let server = site.serve()?;
+    let mut client = Client::new(server.addr());
+    for (code, (url, clicks)) in &acknowledged {
+        let (seen_url, seen_clicks) = client.stats(code).with_context(|| {
+            format!("an acknowledged link; the killed process logged:\n{stderr}")
+        })?;
+        ensure!(
+            seen_url == *url && seen_clicks >= *clicks,
+            "{code}: {seen_url} with {seen_clicks} clicks; acknowledged: {url} with {clicks}; \
+             the killed process logged:\n{stderr}"
+        );
+    }
+    println!(
+        "kv: {} links and {} clicks acknowledged before SIGKILL, all found after the restart",
+        acknowledged.len(),
+        acknowledged.values().map(|(_, c)| c).sum::<i64>()
+    );
+    Ok(())
+}
+
+/// Regression: the repository's `wasmgate.toml` (what `wasmgate up` serves) loads `links`: the
+/// plugin imports `http_send`, so its entry must grant outbound hosts, or it is refused at load
+/// and its routes answer 503. Its store is the default one: SQLite under `data_dir`, `sync =
+/// "full"` (moved into a scratch directory here).
+#[test]
+fn the_repository_config_serves_links_on_its_default_store() -> anyhow::Result<()> {
+    sample_plugins_built();
+    let scratch = Site::new("kv-default")?;
+    let text = std::fs::read_to_string(repo_root().join("wasmgate.toml"))?;
+    let mut config = Config::parse(&text, &repo_root().join("wasmgate.toml"), &repo_root())?;
+    let store = config
+        .stores
+        .iter_mut()
+        .find(|s| s.name == "links")
+        .context("a links store")?;
+    ensure!(
+        store.backend
+            == StoreBackend::Sqlite {
+                path: repo_root().join(".wasmgate/kv/links.sqlite"),
+                sync: SqliteSync::Full,
+            },
+        "{:?}",
+        store.backend
+    );
+    store.backend = StoreBackend::Sqlite {
+        path: scratch.path("links.sqlite"),
+        sync: SqliteSync::Full,
+    };
+    let server = TestServer::launch(config)?;
+    let report = server.plugins_loaded().context("the first load")?;
+    ensure!(report.refused.is_empty(), "{:?}", report.refused);
+    let mut client = Client::new(server.addr());
+    let url = "https://example.org/docs";
+    let code = client.create(url, None)?;
+    client.follow(&code, url)?;
+    ensure!(client.stats(&code)? == (url.to_owned(), 1));
+    ensure!(scratch.path("links.sqlite").exists());
+    Ok(())
+}
