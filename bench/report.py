@@ -346,7 +346,7 @@ def main():
         worst = min(float(re.search(r"ratio=([\d.]+)x", l).group(1)) for l in parser)
         row("stretch: parser >= 1.0x httparse (every input)", f"worst input {worst:.2f}x", worst >= 1.0)
     if idle:
-        row("10,000 idle keep-alive connections < 64 MiB RSS", mib(idle["rss_with_idle"]),
+        row(f"{idle['connections']:,} idle keep-alive connections < 64 MiB RSS", mib(idle["rss_with_idle"]),
             idle["rss_with_idle"] < 64 * 2**20)
     for g, mode in [(growth, "fresh instances, /health + /hello/x"), (growth_reuse, "instance reuse, /warm/x")]:
         if g:
