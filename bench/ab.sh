@@ -2,6 +2,10 @@
 # Two wasmgate builds against each other on one path, in alternating rounds:
 # bench/ab.sh OLD_BINARY NEW_BINARY [PATH] [ROUNDS] [SECONDS]
 #
+# CONFIG=FILE serves FILE instead of bench/wasmgate.bench.toml, e.g. bench/wasmgate.ab.toml (only
+# /hello/:name, in keys every build since the benchmark suite understands) to compare against a
+# build older than the keys the bench config uses (`reuse`).
+#
 # For checking one change: keep the old binary (`cp target/release/wasmgate /tmp/wasmgate-old`),
 # rebuild, then `bench/ab.sh /tmp/wasmgate-old target/release/wasmgate /health`. Both serve
 # bench/wasmgate.bench.toml (build the hello plugin first for /hello paths: bench/run.sh does)
@@ -21,7 +25,7 @@ trap cleanup EXIT INT TERM
 
 bins=("$OLD" "$NEW") names=(old new) ports=(18186 18187)
 for i in 0 1; do
-  "${bins[$i]}" serve --config bench/wasmgate.bench.toml --listen "127.0.0.1:${ports[$i]}" \
+  "${bins[$i]}" serve --config "${CONFIG:-bench/wasmgate.bench.toml}" --listen "127.0.0.1:${ports[$i]}" \
     --log-level warn >"$tmp/server-$i.log" 2>&1 &
   pids+=($!)
 done
