@@ -212,9 +212,20 @@ impl Guard {
         }
     }
 
-    /// Records a finished call under the breaker's lock, and whether it is healthy after it.
-    fn record(&self, outcome: Outcome, probe: bool, limits: &PluginLimits) -> Option<Duration> {
+    /// Records a finished call of module version `of` under the breaker's lock, and whether it
+    /// is healthy after it. A call of a version the breaker no longer follows (a reload swapped
+    /// the module while it ran) is not the new version's business: ignored.
+    fn record(
+        &self,
+        outcome: Outcome,
+        probe: bool,
+        of: u64,
+        limits: &PluginLimits,
+    ) -> Option<Duration> {
         let mut breaker = lock(&self.breaker);
+        if version(&breaker.hash) != of {
+            return None;
+        }
         let opened = breaker.record(outcome, probe, Instant::now(), limits);
         let healthy = if breaker.is_healthy() {
             version(&breaker.hash)
@@ -304,7 +315,9 @@ impl Permit {
         if unchanged {
             return;
         }
-        let opened = self.guard.record(outcome, self.probe, &self.limits);
+        let opened = self
+            .guard
+            .record(outcome, self.probe, self.version, &self.limits);
         if let Some(period) = opened {
             tracing::warn!(
                 plugin = %self.guard.plugin,
@@ -320,7 +333,8 @@ impl Drop for Permit {
     fn drop(&mut self) {
         self.guard.in_flight.fetch_sub(1, Ordering::Relaxed);
         if !self.finished && self.probe {
-            self.guard.record(Outcome::Neutral, true, &self.limits);
+            self.guard
+                .record(Outcome::Neutral, true, self.version, &self.limits);
         }
     }
 }
@@ -651,6 +665,40 @@ mod tests {
             .finish(Outcome::Answered);
         assert_eq!(g.healthy.load(Ordering::Relaxed), version("h2"));
         assert_ne!(version("h1"), version("h2"));
+    }
+
+    /// A call admitted under one module version that finishes after a reload swapped in another
+    /// counts for neither: it can neither quarantine nor release the new version.
+    #[tokio::test]
+    async fn a_call_of_a_replaced_version_does_not_touch_the_new_versions_breaker() {
+        let guards = Guards::default();
+        let l = limits(4, 4, 1);
+        let g = guards.guard("p");
+        let old = g.clone().admit("h1", &l).await.unwrap();
+        let new = g.clone().admit("h2", &l).await.unwrap();
+        new.finish(Outcome::Broken);
+        assert!(
+            matches!(
+                g.clone().admit("h2", &l).await,
+                Err(Rejection::Quarantined { .. })
+            ),
+            "h2 is quarantined"
+        );
+        old.finish(Outcome::Answered);
+        assert!(
+            matches!(
+                g.clone().admit("h2", &l).await,
+                Err(Rejection::Quarantined { .. })
+            ),
+            "an answer of h1 does not release h2"
+        );
+        let old = g.clone().admit("h1", &l).await.unwrap();
+        old.finish(Outcome::Broken);
+        assert_eq!(
+            lock(&g.breaker).hash,
+            "h1",
+            "h1 admitted again: the breaker follows it"
+        );
     }
 
     #[test]

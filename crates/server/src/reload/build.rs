@@ -163,6 +163,7 @@ fn load_one(
         && old.grants() == &config.grants
         && old.preinit().honours(config.preinitialize)
         && fits(&bytes, &config.limits)
+        && old.initial_memory_bytes() <= config.limits.max_memory_bytes
     {
         return Ok(Loaded::Unchanged(old.clone()));
     }

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     slots: Arc<tokio::sync::Semaphore>,
     /// Every plugin's warm instances, each holding a slot: evicted when a call finds none free.
     warm: warm::WarmPools,
+    /// Calls waiting for a slot: while there are any, a finished instance is not kept warm.
+    slot_waiters: std::sync::atomic::AtomicUsize,
     settings: RuntimeSettings,
     _ticker: EpochTicker,
 }
@@ -117,6 +119,7 @@ impl Runtime {
                     settings.max_instances.max(1) as usize
                 )),
                 warm: warm::WarmPools::default(),
+                slot_waiters: std::sync::atomic::AtomicUsize::new(0),
                 settings: *settings,
                 _ticker: ticker,
             }),
@@ -209,7 +212,8 @@ impl Runtime {
                 problems,
             });
         }
-        let (module, preinit) = self.preinitialize(&binary, module, limits, preinitialize);
+        let (module, preinit) =
+            self.preinitialize(name, grants, &binary, module, limits, preinitialize);
         let resolved =
             wasi::ResolvedGrants::resolve(name, grants).map_err(|cause| LoadError::Grant {
                 plugin: plugin_name(),
@@ -266,9 +270,11 @@ impl Runtime {
 
     /// `module` (compiled from `binary`, already validated) replaced by its pre-initialized
     /// image when that applies and works; otherwise `module` itself, with the reason. The image
-    /// must pass every check the original did, or it is not used.
+    /// must fit the memory limit and pass the ABI checks the original passed, or it is not used.
     fn preinitialize(
         &self,
+        name: &str,
+        grants: &PluginGrants,
         binary: &[u8],
         module: Module,
         limits: &PluginLimits,
@@ -286,15 +292,33 @@ impl Runtime {
         };
         let deadline = Instant::now() + bounds.deadline;
         let engine = &self.shared.engine;
-        let image = block_on_own_thread(async {
-            Ok(preinit::snapshot(engine, binary, &bounds, deadline).await)
-        })
-        .unwrap_or_else(|e| Err(e.to_string()));
+        // The snapshot instance takes a pool slot like any call (never one a request holds), and
+        // a panic inside wizer costs the optimisation, not the load.
+        let run = || {
+            block_on_own_thread(async {
+                let slot =
+                    tokio::time::timeout_at(deadline.into(), plugin::slot_for_load(&self.shared))
+                        .await;
+                let _slot = match slot {
+                    Ok(Ok(slot)) => slot,
+                    Ok(Err(why)) => return Ok(Err(why)),
+                    Err(_) => return Ok(Err("no instance slot came free in time".into())),
+                };
+                Ok(preinit::snapshot(engine, binary, &bounds, deadline).await)
+            })
+            .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|_| Err("pre-initialization panicked (see the log)".into()));
         let image = image.and_then(|image| {
             if !resources::check(&image, limits.max_memory_bytes).is_empty() {
                 return Err("the initialised memory does not fit max_memory_bytes".into());
             }
-            Module::from_binary(engine, &image).map_err(|e| error::chain(&e))
+            let module = Module::from_binary(engine, &image).map_err(|e| error::chain(&e))?;
+            if !validate::check_module(&module, &self.shared.wasi_types, name, grants).is_empty() {
+                return Err("the snapshot image does not pass the ABI checks".into());
+            }
+            Ok(module)
         });
         match image {
             Ok(image) => (image, Preinit::Applied),

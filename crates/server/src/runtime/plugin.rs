@@ -1,10 +1,11 @@
-//! A loaded plugin and one call of it: fresh instance, `alloc -> write -> handle -> read`, decode,
-//! classify failures, tear down.
+//! A loaded plugin and one call of it: a fresh instance (or a warm one, where reuse is on),
+//! `alloc -> write -> handle -> read`, decode, classify failures, tear down or keep warm.
 //!
-//! Owns the ABI v1 call sequence (docs/ABI.md "Call sequence") and the mapping of wasmtime errors
-//! to [`CallError`] kinds. Must not build engines, parse modules or know HTTP.
+//! Owns the ABI call sequence (docs/ABI.md "Call sequence", both versions), who gets an instance
+//! slot and when it goes back, and the mapping of wasmtime errors to [`CallError`] kinds. Must not build engines, parse modules or know HTTP.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::{Instant, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
@@ -27,7 +28,8 @@ use crate::request_id::RequestId;
 use wasmgate_abi::AbiVersion;
 
 /// A compiled, validated, pre-linked plugin. Cheap to clone; calls are independent (each gets its
-/// own instance, so nothing survives from one request into the next).
+/// own instance, so nothing survives from one request into the next, unless the caller passes a
+/// warm pool: docs/ABI.md "Instance reuse").
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<PluginInner>,
@@ -50,6 +52,9 @@ struct PluginInner {
     pre: InstancePre<StoreData>,
     /// Whether `pre` is a pre-initialized image (docs/writing-plugins.md), and why not.
     preinit: Preinit,
+    /// The initial size of the memory of the module served (the image's, when pre-initialized:
+    /// `_initialize` may have grown it), which a reload's `max_memory_bytes` must still fit.
+    initial_memory_bytes: u64,
     /// The exports a call uses, resolved once at load so that a call finds them by index instead
     /// of by name.
     exports: Exports,
@@ -140,6 +145,7 @@ impl Plugin {
                 resolved: Arc::new(resolved),
                 uses_host_functions,
                 exports: Exports::resolve(&pre),
+                initial_memory_bytes: initial_memory_bytes(pre.module()),
                 pre,
                 preinit,
                 shared,
@@ -180,6 +186,11 @@ impl Plugin {
     /// `wasmgate_reusable`); reuse also needs the operator's `reuse` setting.
     pub fn reusable(&self) -> bool {
         self.reusable
+    }
+
+    /// The initial memory of the module as served, in bytes.
+    pub(crate) fn initial_memory_bytes(&self) -> u64 {
+        self.inner.initial_memory_bytes
     }
 
     /// Whether requests start from a snapshot taken after `_initialize` ran at load, and why not.
@@ -226,7 +237,8 @@ impl Plugin {
         &self.inner.grants
     }
 
-    /// Runs one request in a fresh instance. Must be polled inside a tokio runtime with time
+    /// Runs one request in a fresh instance, or in a warm one from `warm` when this module
+    /// declared itself reusable (an instance that answered goes back to `warm`). Must be polled inside a tokio runtime with time
     /// enabled. The deadline covers everything from this call on, including waiting for a free
     /// instance slot: the guest yields every epoch tick, and a `tokio` timeout backstops the
     /// case where it sits in a host call (e.g. a WASI sleep) and never reaches an epoch check.
@@ -319,14 +331,23 @@ impl Plugin {
     ) -> Result<(R, u64, bool), CallError> {
         let shared = &self.inner.shared;
         let instantiate = |message: String| CallError::Instantiate { message };
-        let (mut store, mut ready, mut slot, served) = match warm.and_then(|p| p.take()) {
+        // Declared before the store, so dropped after it on every path (locals drop in reverse):
+        // a slot goes back only once its instance is gone, or the next waiter could find the
+        // pool still full and fail to instantiate.
+        let mut slot: Option<OwnedSemaphorePermit> = None;
+        let mut ready = None;
+        let mut served = 0;
+        let mut store = match warm.and_then(|p| p.take()) {
             Some(w) => {
+                slot = Some(w.slot);
+                ready = Some(w.instance);
+                served = w.served;
                 let mut store = w.store;
                 arm(&mut store, limits.max_memory_bytes, limits.fuel, deadline)
                     .map_err(|e| instantiate(chain(&e)))?;
                 store.data_mut().host = host;
                 store.data_mut().wasi.next_request(request_id);
-                (store, Some(w.instance), Some(w.slot), w.served)
+                store
             }
             None => {
                 let wasi = GuestWasi::new(
@@ -335,7 +356,7 @@ impl Plugin {
                     self.inner.resolved.clone(),
                 )
                 .map_err(|e| instantiate(e.to_string()))?;
-                let store = new_store(
+                new_store(
                     &shared.engine,
                     wasi,
                     host,
@@ -343,8 +364,7 @@ impl Plugin {
                     limits.fuel,
                     deadline,
                 )
-                .map_err(|e| instantiate(chain(&e)))?;
-                (store, None, None, 0)
+                .map_err(|e| instantiate(chain(&e)))?
             }
         };
         let reused = ready.is_some();
@@ -370,8 +390,15 @@ impl Plugin {
                 fuel_used,
             }),
             Ok(Ok((r, instance))) => {
-                if let (Some(pool), Some(slot)) = (warm, slot) {
+                if let Some(pool) = warm
+                    && let Some(slot) = slot.take()
+                {
                     pool.give_back(Warm::new(store, instance, slot, served + 1));
+                    // A call waiting for a slot must not wait behind an idle instance (it may
+                    // have looked at the pools just before this one came back).
+                    if shared.slot_waiters.load(Ordering::SeqCst) > 0 {
+                        shared.warm.evict_one();
+                    }
                 }
                 Ok((r, fuel_used, reused))
             }
@@ -383,8 +410,6 @@ impl Plugin {
                 shared.settings.max_stack_bytes,
             )),
         }
-        // Otherwise the store is dropped here, before `slot`: the slot goes back only once the
-        // instance is gone, or the next waiter could find the pool still full.
     }
 
     /// A fresh instance in `store`, with `_initialize` run.
@@ -408,15 +433,17 @@ impl Plugin {
 }
 
 /// An instance slot: a free one, else one taken back from an idle warm instance (any plugin's),
-/// else the next one freed.
+/// else the next one freed. A call that has to wait is counted in `slot_waiters`, so that an
+/// instance coming back meanwhile is evicted rather than kept warm on its slot.
 async fn acquire_slot(shared: &Shared) -> Result<OwnedSemaphorePermit, Failure> {
-    loop {
-        match shared.slots.clone().try_acquire_owned() {
-            Ok(slot) => return Ok(slot),
-            Err(TryAcquireError::NoPermits) if shared.warm.evict_one() => continue,
-            Err(TryAcquireError::NoPermits) => break,
-            Err(TryAcquireError::Closed) => return Err(slots_closed()),
-        }
+    if let Some(slot) = try_slot(shared)? {
+        return Ok(slot);
+    }
+    let _waiting = SlotWaiter::new(&shared.slot_waiters);
+    // Look again now that finishing calls can see us: one may have given its instance back in
+    // between.
+    if let Some(slot) = try_slot(shared)? {
+        return Ok(slot);
     }
     shared
         .slots
@@ -426,8 +453,55 @@ async fn acquire_slot(shared: &Shared) -> Result<OwnedSemaphorePermit, Failure> 
         .map_err(|_| slots_closed())
 }
 
+/// A slot for the loader's own instance (pre-initialization), by the same rules as a call's.
+pub(super) async fn slot_for_load(shared: &Shared) -> Result<OwnedSemaphorePermit, String> {
+    acquire_slot(shared)
+        .await
+        .map_err(|_| "the instance slots are closed".to_string())
+}
+
+/// A free slot, evicting idle warm instances until one is free; `None` when none is left to
+/// evict.
+fn try_slot(shared: &Shared) -> Result<Option<OwnedSemaphorePermit>, Failure> {
+    loop {
+        match shared.slots.clone().try_acquire_owned() {
+            Ok(slot) => return Ok(Some(slot)),
+            Err(TryAcquireError::NoPermits) if shared.warm.evict_one() => continue,
+            Err(TryAcquireError::NoPermits) => return Ok(None),
+            Err(TryAcquireError::Closed) => return Err(slots_closed()),
+        }
+    }
+}
+
+/// One call counted in `Shared::slot_waiters` for as long as it lives (a cancelled wait too).
+struct SlotWaiter<'a>(&'a AtomicUsize);
+
+impl<'a> SlotWaiter<'a> {
+    fn new(count: &'a AtomicUsize) -> SlotWaiter<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        SlotWaiter(count)
+    }
+}
+
+impl Drop for SlotWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn slots_closed() -> Failure {
     Failure::Instantiate(wasmtime::format_err!("instance slots closed"))
+}
+
+/// The initial size of `module`'s memory in bytes (0 without one; validation requires it).
+fn initial_memory_bytes(module: &wasmtime::Module) -> u64 {
+    module
+        .exports()
+        .find_map(|e| match e.ty() {
+            wasmtime::ExternType::Memory(m) => Some(m.minimum().saturating_mul(m.page_size())),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 type BodyFuture<'s, R> = std::pin::Pin<Box<dyn Future<Output = Result<R, Failure>> + Send + 's>>;

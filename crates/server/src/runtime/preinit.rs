@@ -5,9 +5,11 @@
 //!
 //! This is only sound when initialisation is deterministic and needs nothing from outside: at
 //! snapshot time every import traps (no WASI clock, random, environment or files, no `wasmgate`
-//! host function), as does a table mutation. A module whose `_initialize` does any of that, or
-//! that pre-initialization cannot represent (a mutable reference-typed global), is served as it
-//! is and runs `_initialize` per request, as before; the reason is reported, never an error.
+//! host function). Wizer also refuses what it cannot represent: a module with any instruction
+//! that mutates a table or drops a segment (wherever it is, run or not), imported tables,
+//! memories or globals, a mutable reference-typed global. Such a module is served as it is and
+//! runs `_initialize` per request, as before; the reason is reported, never an error (a panic
+//! inside wizer included: the loader catches it).
 //! Owns the snapshot run only: what to compile and when is the loader's.
 
 use std::time::Instant;
@@ -74,9 +76,6 @@ pub(super) async fn snapshot(
     limits: &PluginLimits,
     deadline: Instant,
 ) -> Result<Vec<u8>, String> {
-    if let Some(why) = unrepresentable(binary) {
-        return Err(why);
-    }
     let wizer = {
         let mut w = Wizer::new();
         w.init_func(INIT_EXPORT);
@@ -116,22 +115,6 @@ pub(super) async fn snapshot(
         .map_err(|e| error::chain(&e))
 }
 
-/// Why wizer could not represent `binary`'s state, checked before running it (wizer itself
-/// rejects table mutations): a mutable global of a reference type has no snapshot value.
-fn unrepresentable(binary: &[u8]) -> Option<String> {
-    for payload in wasmparser::Parser::new(0).parse_all(binary) {
-        let Ok(wasmparser::Payload::GlobalSection(globals)) = payload else {
-            continue;
-        };
-        for global in globals.into_iter().flatten() {
-            if global.ty.mutable && matches!(global.ty.content_type, wasmparser::ValType::Ref(_)) {
-                return Some("a mutable reference-typed global cannot be snapshotted".into());
-            }
-        }
-    }
-    None
-}
-
 /// The initialised instance, as wizer reads it back: its globals and its memory.
 struct Initialised {
     store: Store<StoreData>,
@@ -139,9 +122,9 @@ struct Initialised {
 }
 
 impl InstanceState for Initialised {
-    // Wizer asks only for the globals and memories its instrumentation exported, with types
-    // `unrepresentable` has already admitted; a miss is a bug in that pairing, so it panics (the
-    // trait has no error path), on the loader's own thread.
+    // Wizer asks only for the globals and memories its instrumentation exported, and refuses
+    // reference-typed mutable globals before; a miss is a bug in that pairing, so it panics (the
+    // trait has no error path), on the loader's own thread, where the loader catches it.
     async fn global_get(&mut self, name: &str, _: wasmparser::ValType) -> SnapshotVal {
         let global = self
             .instance

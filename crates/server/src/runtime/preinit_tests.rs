@@ -138,7 +138,7 @@ fn a_mutable_reference_global_cannot_be_snapshotted() {
     let wat = guest(10, "(global $r (mut externref) (ref.null extern))", "");
     let p = load(&wat, true);
     match p.preinit() {
-        Preinit::Skipped(why) => assert!(why.contains("reference-typed"), "{why}"),
+        Preinit::Skipped(why) => assert!(why.contains("reference type"), "{why}"),
         other => panic!("expected a skip, got {other:?}"),
     }
 }

@@ -216,3 +216,104 @@ async fn idle_warm_instances_give_their_slots_to_a_fresh_call_that_needs_one() {
     assert_eq!(warm.idle(), 0, "evicted");
     assert_eq!(count(&counter, Some(&warm)).await.unwrap(), (1, false));
 }
+
+/// A runtime of one instance slot with `counter_v2` (reusable, with a warm pool), `ok` and
+/// `sleep` loaded.
+fn one_slot() -> (Runtime, Plugin, Arc<WarmPool>, Plugin, Plugin) {
+    let runtime = Runtime::new(&RuntimeSettings {
+        max_instances: 1,
+        max_memory_bytes: 1024 * 1024,
+        ..RuntimeSettings::default()
+    })
+    .unwrap();
+    let load = |name: &str| {
+        runtime
+            .load(
+                name,
+                &guest(name),
+                &PluginGrants::default(),
+                &PluginLimits::default(),
+            )
+            .unwrap()
+    };
+    let (counter, ok, sleep) = (load("counter_v2"), load("ok"), load("sleep"));
+    let warm = counter
+        .warm_pool(
+            ReuseSettings {
+                max_requests: 100,
+                idle_timeout: Duration::from_secs(3600),
+            },
+            4,
+        )
+        .expect("counter_v2 declares itself reusable");
+    (runtime, counter, warm, ok, sleep)
+}
+
+/// A call waiting for the only slot gets it when the call ahead of it finishes, even when that
+/// call's instance could be kept warm: an idle instance never holds a slot someone waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_for_a_slot_is_not_kept_waiting_by_an_instance_going_idle() {
+    let (_runtime, counter, warm, ok, sleep) = one_slot();
+    let (counter, ok, sleep) = (Arc::new(counter), Arc::new(ok), Arc::new(sleep));
+    let slow = {
+        let sleep = sleep.clone();
+        tokio::spawn(async move {
+            let req = GuestRequest {
+                query: b"300",
+                ..get("")
+            };
+            sleep
+                .call(&req, &limits(), RequestId::from_bits(5), &env(), None)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reusable = {
+        let (counter, warm) = (counter.clone(), warm.clone());
+        tokio::spawn(async move { count(&counter, Some(&warm)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let limits = PluginLimits {
+        deadline: Duration::from_secs(2),
+        ..limits()
+    };
+    let waiting = ok
+        .call(&get(""), &limits, RequestId::from_bits(6), &env(), None)
+        .await;
+    assert_eq!(slow.await.unwrap().unwrap().status, 200);
+    assert_eq!(reusable.await.unwrap().unwrap(), (1, false));
+    assert_eq!(
+        waiting.expect("the slot came to the waiting call").status,
+        200
+    );
+}
+
+/// Many calls on two workers through one slot: the slot goes back only after its instance is
+/// gone, so no call ever finds the pool full once it holds a slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_is_given_back_only_after_its_instance_is_gone() {
+    let (_runtime, counter, warm, ok, _sleep) = one_slot();
+    let (counter, ok) = (Arc::new(counter), Arc::new(ok));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (counter, ok, warm) = (counter.clone(), ok.clone(), warm.clone());
+            tokio::spawn(async move {
+                for n in 0..100 {
+                    if (i + n) % 2 == 0 {
+                        count(&counter, Some(&warm)).await.map(|_| ())?;
+                    } else {
+                        ok.call(&get(""), &limits(), RequestId::from_bits(7), &env(), None)
+                            .await
+                            .map(|_| ())?;
+                    }
+                }
+                Ok::<(), CallError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("every call found its slot's instance free");
+    }
+}

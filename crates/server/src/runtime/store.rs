@@ -1,5 +1,5 @@
-//! One request's `Store`: its WASI context, its host-function context, its memory limiter, its
-//! fuel and its deadline.
+//! An instance's `Store` and one request's bounds on it: its WASI context, its host-function
+//! context, its memory limiter, its fuel and its deadline (re-armed per request on a warm one).
 //!
 //! Everything that bounds a single call is installed here, in one function, so it is easy to see
 //! that every store gets every limit. Must not know about the ABI or about modules.
