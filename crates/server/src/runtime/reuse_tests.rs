@@ -176,32 +176,7 @@ async fn fuel_is_per_request_on_a_warm_instance() {
 /// takes one back from them instead of waiting for their idle timeout (here: past its deadline).
 #[tokio::test]
 async fn idle_warm_instances_give_their_slots_to_a_fresh_call_that_needs_one() {
-    let runtime = Runtime::new(&RuntimeSettings {
-        max_instances: 1,
-        max_memory_bytes: 1024 * 1024,
-        ..RuntimeSettings::default()
-    })
-    .unwrap();
-    let load = |name: &str, guest_name: &str| {
-        runtime
-            .load(
-                name,
-                &guest(guest_name),
-                &PluginGrants::default(),
-                &PluginLimits::default(),
-            )
-            .unwrap()
-    };
-    let (counter, ok) = (load("counter", "counter_v2"), load("ok", "ok"));
-    let warm = counter
-        .warm_pool(
-            ReuseSettings {
-                max_requests: 100,
-                idle_timeout: Duration::from_secs(3600),
-            },
-            4,
-        )
-        .expect("counter_v2 declares itself reusable");
+    let (_runtime, counter, warm, ok, _sleep) = one_slot();
     assert_eq!(count(&counter, Some(&warm)).await.unwrap(), (1, false));
     assert_eq!(warm.idle(), 1, "the only slot is held by an idle instance");
     let limits = PluginLimits {
