@@ -143,13 +143,21 @@ fn after_a_swap_no_request_is_served_by_an_instance_of_the_old_version() -> anyh
         v1 != v2,
         "counter_v2.wat's global is where this test expects it"
     );
-    let before = server.plugin_hash("a");
     site.replace("counter.wat", v2)?;
-    assert!(
-        eventually(Duration::from_secs(5), || server.plugin_hash("a") != before),
-        "the swap happened"
-    );
-    assert_eq!(counts(&server, "/a", 3)?, [1001, 1002, 1003]);
+    // Until the swap, requests are the old version's (its warm instance counts on); the first
+    // answer of the new version comes from a fresh instance of it, and no answer after that
+    // comes from an old instance.
+    let mut first_new = None;
+    let swapped = eventually(Duration::from_secs(5), || match count(&server, "/a") {
+        Ok(n) if n > 1000 => {
+            first_new = Some(n);
+            true
+        }
+        _ => false,
+    });
+    assert!(swapped, "the new version serves within 5 s");
+    assert_eq!(first_new, Some(1001), "a fresh instance of the new version");
+    assert_eq!(counts(&server, "/a", 3)?, [1002, 1003, 1004]);
     Ok(())
 }
 
