@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use wasmgate_server::config::{Config, PluginConfig, PluginGrants, PluginLimits, PluginSource};
+use wasmgate_server::config::{Config, PluginConfig, PluginGrants, PluginLimits};
 
 /// An HTTP/1.1 server whose routes are WebAssembly plugins.
 #[derive(Parser, Debug)]
@@ -148,14 +148,7 @@ fn load_config(args: &ConfigArg) -> anyhow::Result<Config> {
 }
 
 fn build(config: &Config) -> anyhow::Result<()> {
-    let crates: Vec<(String, PathBuf)> = config
-        .plugins
-        .iter()
-        .filter_map(|p| match &p.source {
-            PluginSource::Crate { dir, .. } => Some((p.name.clone(), dir.clone())),
-            PluginSource::File(_) => None,
-        })
-        .collect();
+    let crates = config.plugin_crates();
     let commands: Vec<(String, String)> = config
         .plugins
         .iter()

@@ -375,6 +375,18 @@ impl Config {
     pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
         self.plugins.iter().find(|p| p.name == name)
     }
+
+    /// The plugins built from a crate (`crate = "..."`), as (name, crate directory): what
+    /// `wasmgate build` hands to cargo.
+    pub fn plugin_crates(&self) -> Vec<(String, std::path::PathBuf)> {
+        self.plugins
+            .iter()
+            .filter_map(|p| match &p.source {
+                PluginSource::Crate { dir, .. } => Some((p.name.clone(), dir.clone())),
+                PluginSource::File(_) => None,
+            })
+            .collect()
+    }
 }
 
 impl Default for ServerSettings {

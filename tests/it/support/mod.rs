@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmgate_server::config::{Config, PluginSource};
+use wasmgate_server::config::Config;
 
 pub use child::{ChildOptions, ChildServer};
 pub use client::{RawClient, Response, answers_200, exchange, get, scrape};
@@ -55,14 +55,7 @@ pub fn sample_plugins_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let config = Config::embedded(&repo_root()).expect("the embedded wasmgate.toml is valid");
-        let mut crates: Vec<(String, PathBuf)> = config
-            .plugins
-            .iter()
-            .filter_map(|p| match &p.source {
-                PluginSource::Crate { dir, .. } => Some((p.name.clone(), dir.clone())),
-                PluginSource::File(_) => None,
-            })
-            .collect();
+        let mut crates = config.plugin_crates();
         crates.extend(
             TEST_ONLY_PLUGINS
                 .iter()
