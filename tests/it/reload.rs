@@ -298,3 +298,35 @@ fn walk(dir: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A config reload that lowers `max_memory_bytes` below the initial memory of an unchanged module
+/// does not keep it as it was: the module is loaded again and refused (`limits`, with both sizes
+/// in the message).
+#[test]
+fn a_reload_lowering_max_memory_below_an_unchanged_modules_memory_refuses_it() -> anyhow::Result<()>
+{
+    let site = Site::new("reload-memory")?;
+    site.replace("v.wat", versioned_guest(1))?;
+    let server = start(&site, "[plugin_defaults]\nmax_memory_bytes = \"1MiB\"\n")?;
+    assert_eq!(current_version(server.addr())?, 1);
+    let refused = || server.metric(RELOADS_REFUSED);
+    let before = refused();
+    // versioned_guest's memory starts at one 64 KiB page.
+    site.replace(
+        "wasmgate.toml",
+        config("[plugin_defaults]\nmax_memory_bytes = \"32KiB\"\n"),
+    )?;
+    assert!(
+        eventually(Duration::from_secs(5), || refused() > before),
+        "the unchanged module is refused under the lower limit\n{}",
+        server.metrics()
+    );
+    assert!(
+        server
+            .metrics()
+            .contains(r#"wasmgate_plugin_last_error_info{plugin="v",kind="limits""#),
+        "{}",
+        server.metrics()
+    );
+    Ok(())
+}

@@ -17,7 +17,7 @@ use super::{Routing, Served};
 use crate::config::{Config, PluginConfig};
 use crate::metrics::LoadErrorKind;
 use crate::outbound::Bounds;
-use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, WarmPool, content_hash, fits};
+use crate::runtime::{HostEnv, LoadError, Plugin, Runtime, WarmPool, content_hash};
 
 /// What a (re)load did, for the log line that closes it and for callers that wait on it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -162,7 +162,8 @@ fn load_one(
         && old.hash() == content_hash(&bytes)
         && old.grants() == &config.grants
         && old.preinit().honours(config.preinitialize)
-        && fits(&bytes, &config.limits)
+        // The only load check a limit decides: a reload that lowers `max_memory_bytes` below the
+        // served module's initial memory must load it again, and be refused.
         && old.initial_memory_bytes() <= config.limits.max_memory_bytes
     {
         return Ok(Loaded::Unchanged(old.clone()));

@@ -370,12 +370,6 @@ fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<Strin
         .collect()
 }
 
-/// Whether a module (`bytes`, binary or text) that loaded before still fits `limits`: a reload
-/// that lowers `max_memory_bytes` below its initial memory must load it again, and be refused.
-pub(crate) fn fits(bytes: &[u8], limits: &PluginLimits) -> bool {
-    wat::parse_bytes(bytes).is_ok_and(|b| resources::check(&b, limits.max_memory_bytes).is_empty())
-}
-
 /// The content hash plugins are identified by: lowercase hex SHA-256 of the module file's bytes
 /// (comparable with `sha256sum`). Reload compares it to skip recompiling unchanged files.
 pub fn content_hash(bytes: &[u8]) -> String {
