@@ -78,14 +78,26 @@ impl RequestError {
         if let RequestError::MethodNotAllowed { allow } = self {
             resp = resp.header("allow", allow.clone().into_bytes());
         }
-        if let RequestError::Overloaded { retry_after }
-        | RequestError::Quarantined { retry_after } = self
-        {
-            resp = resp.header("retry-after", retry_after_secs(*retry_after).into_bytes());
+        if let Some(retry_after) = self.retry_after() {
+            resp = resp.header("retry-after", retry_after_secs(retry_after).into_bytes());
         }
         resp
     }
+
+    /// How long a refused client should wait: every `overloaded` and `quarantined` answer says.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RequestError::Overloaded { retry_after }
+            | RequestError::Quarantined { retry_after } => Some(*retry_after),
+            RequestError::Plugin(CallError::Overloaded { .. }) => Some(HOST_POOL_RETRY_AFTER),
+            _ => None,
+        }
+    }
 }
+
+/// `Retry-After` when a host pool was empty: a pool place frees when a call ends, within a
+/// plugin's deadline (1 s by default), like a place in a plugin's queue.
+const HOST_POOL_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `Retry-After` as delay-seconds (RFC 9110 §10.2.3): rounded up, never 0 (a client told to retry
 /// at once would just hammer a plugin that cannot take it).
@@ -97,6 +109,7 @@ fn retry_after_secs(d: std::time::Duration) -> String {
 fn public_plugin_message(status: u16) -> &'static str {
     match status {
         502 => "the plugin answered with an invalid response",
+        503 => "the server is too busy to run the plugin now",
         504 => "the plugin ran out of time",
         _ => "the plugin failed",
     }
@@ -159,6 +172,8 @@ fn call_status(err: &CallError) -> u16 {
         }
         CallError::FuelExhausted { .. } | CallError::Deadline { .. } => 504,
         CallError::InvalidResponse { .. } => 502,
+        // The host's own overload: the same answer as a full plugin queue.
+        CallError::Overloaded { .. } => 503,
     }
 }
 
@@ -245,6 +260,15 @@ mod tests {
                 },
                 "quarantined",
                 "30",
+            ),
+            // An empty host pool is the same refusal as a full queue, not a plugin failure.
+            (
+                RequestError::Plugin(CallError::Overloaded {
+                    message: "maximum concurrent limit of 4 for fibers reached".into(),
+                    fuel_used: 12,
+                }),
+                "overloaded",
+                "1",
             ),
         ] {
             let resp = err.response();

@@ -9,7 +9,7 @@
 //! `invalid_response`) open the breaker: the plugin is `quarantined` for `breaker_backoff`, then one
 //! probe call is let through; a success closes the breaker, a failure re-opens it for twice as long
 //! (up to `breaker_backoff_max`). Slow calls (`fuel_exhausted`, `deadline`) and host-side failures
-//! (`instantiate`) never count: the cap is what bounds a slow plugin's cost, and a breaker tripped
+//! (`instantiate`, and `overloaded` from an empty host pool) never count: the cap is what bounds a slow plugin's cost, and a breaker tripped
 //! by a loaded machine would turn overload into an outage. It must not build responses (refusals
 //! are [`Rejection`]s that `dispatch` turns into `RequestError`s) nor know about sockets.
 
@@ -47,7 +47,8 @@ pub(crate) enum Outcome {
     Answered,
     /// The plugin is broken: it trapped, hit its memory cap, or answered bytes the host refuses.
     Broken,
-    /// Neither: too slow (fuel, deadline) or the host could not instantiate it.
+    /// Neither: too slow (fuel, deadline), or the host could not instantiate or run it (its
+    /// own failure or overload).
     Neutral,
 }
 
@@ -64,7 +65,8 @@ impl Outcome {
             Err(
                 CallError::FuelExhausted { .. }
                 | CallError::Deadline { .. }
-                | CallError::Instantiate { .. },
+                | CallError::Instantiate { .. }
+                | CallError::Overloaded { .. },
             ) => Outcome::Neutral,
         }
     }

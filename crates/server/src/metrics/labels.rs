@@ -99,7 +99,7 @@ vocabulary! {
         InvalidResponse => "invalid_response", "it answered bytes the host refuses (502)";
         Instantiate => "instantiate", "the host could not create an instance (500)";
         NotLoaded => "not_loaded", "the plugin is not loaded (503)";
-        Overloaded => "overloaded", "max_concurrency and max_queue are full (503)";
+        Overloaded => "overloaded", "max_concurrency and max_queue are full, or a host pool is (503)";
         Quarantined => "quarantined", "its circuit breaker is open (503)";
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn build_engine(
     config.async_stack_zeroing(false);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
         settings,
-    )));
+    )?));
     Engine::new(&config).map_err(|e| RuntimeError::Engine(chain(&e)))
 }
 
@@ -116,6 +116,8 @@ fn module_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
 /// - one slot per allowed concurrent instance (`max_instances`) for each resource kind: a module
 ///   is one core instance with one memory and one table; the runtime's semaphore makes a request
 ///   wait for a slot instead of failing when all are busy;
+/// - except fiber stacks: [`STACKS_PER_SLOT`] per slot, because a running call nests one level
+///   (see its doc), so that no call ever finds the stack pool empty;
 /// - `max_memory_size` = `settings.max_memory_bytes`: the largest memory any plugin may be
 ///   configured with; the per-plugin cap (`PluginLimits::max_memory_bytes`) is enforced below it
 ///   by the store's `ResourceLimiter`, which is what lets us tell a memory-limit failure apart;
@@ -123,13 +125,14 @@ fn module_cache(dir: &std::path::Path) -> Option<wasmtime::Cache> {
 ///   32-bit memories need no explicit bounds checks: this costs address space only
 ///   (`max_instances` x ~4 GiB, e.g. 1 TiB of the 128 TiB on x86_64 Linux), not RSS;
 /// - component instances are not used (plain core modules), so none are pooled.
-fn pooling_config(settings: &RuntimeSettings) -> PoolingAllocationConfig {
+fn pooling_config(settings: &RuntimeSettings) -> Result<PoolingAllocationConfig, RuntimeError> {
     let slots = settings.max_instances.max(1);
+    let stacks = total_stacks(slots)?;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(slots)
         .total_memories(slots)
         .total_tables(slots)
-        .total_stacks(slots)
+        .total_stacks(stacks)
         .total_gc_heaps(slots)
         .total_component_instances(0)
         .max_memories_per_module(MAX_MEMORIES)
@@ -137,7 +140,33 @@ fn pooling_config(settings: &RuntimeSettings) -> PoolingAllocationConfig {
         .table_elements(MAX_TABLE_ELEMENTS)
         .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX));
     tune_teardown(&mut pool, settings.keep_resident_bytes);
-    pool
+    Ok(pool)
+}
+
+/// Fiber stacks one instance slot may hold at once. Every store that runs wasm holds a slot
+/// (requests, warm instances, the load check, the pre-initialization run) for as long as it lives,
+/// and a store holds:
+/// - one stack for the wasm call it runs (`call_async` and `instantiate_async` run on a fiber),
+///   which it keeps cached after the call, so an idle warm store still holds it;
+/// - one more while a host function hands its result back through `wasmgate_alloc`
+///   (`hostcalls::give`): wasmtime runs a `call_async` made from inside a host function on a NEW
+///   fiber, and refuses a sync `call` from a fiber. `hostcalls` refuses a host call made from
+///   inside that `wasmgate_alloc`, so the nesting never goes deeper than this one level.
+///
+/// So `max_instances` x 2 stacks can never run out (docs/decisions/0003-performance.md, "Fiber
+/// stacks"); a slot-sized pool made the second stack of a saturated server a guest trap.
+pub(crate) const STACKS_PER_SLOT: u32 = 2;
+
+/// The stack pool for `slots` instance slots, refused when it does not fit a `u32` (wasmtime's
+/// count) rather than silently wrapped.
+pub(crate) fn total_stacks(slots: u32) -> Result<u32, RuntimeError> {
+    slots.checked_mul(STACKS_PER_SLOT).ok_or_else(|| {
+        RuntimeError::Engine(format!(
+            "max_instances = {slots} needs {STACKS_PER_SLOT} fiber stacks per instance, more \
+             than {} in all",
+            u32::MAX
+        ))
+    })
 }
 
 /// THE place to tune per-instance teardown/reuse cost (wasmtime issue 8034; measurements and the

@@ -202,6 +202,13 @@ pub enum CallError {
     /// (host out of memory or address space, pool exhausted). -> 500 `instantiate`.
     #[error("cannot instantiate the guest: {message}")]
     Instantiate { message: String },
+    /// One of the host's own pools (instance slots, memories, tables, fiber stacks) was empty
+    /// when the call needed it: the server's load, not the guest's fault, whether the guest was
+    /// instantiating or running (a nested hand-back call needs a stack too). Sizing makes this
+    /// unreachable (`engine::STACKS_PER_SLOT`); classifying it here keeps a sizing mistake from
+    /// ever reaching a guest as a trap or its breaker as a failure. -> 503 `overloaded`.
+    #[error("the host is overloaded: {message}")]
+    Overloaded { message: String, fuel_used: u64 },
 }
 
 impl CallError {
@@ -214,6 +221,7 @@ impl CallError {
             CallError::Deadline { .. } => CallOutcome::Deadline,
             CallError::InvalidResponse { .. } => CallOutcome::InvalidResponse,
             CallError::Instantiate { .. } => CallOutcome::Instantiate,
+            CallError::Overloaded { .. } => CallOutcome::Overloaded,
         }
     }
 
@@ -228,7 +236,8 @@ impl CallError {
             CallError::Trap { fuel_used, .. }
             | CallError::MemoryLimit { fuel_used, .. }
             | CallError::Deadline { fuel_used, .. }
-            | CallError::InvalidResponse { fuel_used, .. } => *fuel_used,
+            | CallError::InvalidResponse { fuel_used, .. }
+            | CallError::Overloaded { fuel_used, .. } => *fuel_used,
             CallError::FuelExhausted { fuel } => *fuel,
             CallError::Instantiate { .. } => 0,
         }
@@ -246,6 +255,14 @@ impl CallError {
             _ => None,
         }
     }
+}
+
+/// Whether `e` says one of the pooling allocator's pools was empty, wherever in its chain (a
+/// nested call's failure reaches us wrapped in the host function's error and a backtrace).
+pub(crate) fn is_pool_exhaustion(e: &wasmtime::Error) -> bool {
+    e.is::<wasmtime::PoolConcurrencyLimitError>()
+        || e.chain()
+            .any(|c| c.is::<wasmtime::PoolConcurrencyLimitError>())
 }
 
 /// The error our epoch callback raises once the wall-clock deadline has passed; recognised by

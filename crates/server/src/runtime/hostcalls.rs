@@ -3,8 +3,9 @@
 //!
 //! Owns the boundary between guest memory and the host services: reading `(ptr, len)` arguments,
 //! charging fuel, bounding every wait by the request's deadline, handing results back through a
-//! re-entrant `wasmgate_alloc` call, and turning every service failure into an [`Errno`] the guest
-//! handles. What a function does is delegated to a service that sees plain Rust values and never
+//! re-entrant `wasmgate_alloc` call (one level deep: a host call from inside that `wasmgate_alloc`
+//! is refused as the guest's bug, so a call never needs more than the two fiber stacks its slot
+//! is given), and turning every service failure into an [`Errno`] the guest handles. What a function does is delegated to a service that sees plain Rust values and never
 //! guest memory. Must not know HTTP or the server.
 
 use std::sync::Arc;
@@ -166,12 +167,21 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<
 }
 
 /// One host call: arguments in, service, result out. `Err` only for a guest bug the ABI makes a
-/// trap (a `ret` outside memory) or fuel running out.
+/// trap (a `ret` outside memory, a host call from inside `wasmgate_alloc`) or fuel running out.
 async fn call(
     mut caller: Caller<'_, StoreData>,
     f: &HostFn,
     params: &[Val],
 ) -> wasmtime::Result<Errno> {
+    // Answering would call `wasmgate_alloc` again, one more fiber stack per level, taken from the
+    // pool every plugin shares: an unbounded depth would let one guest fail the others' calls.
+    if caller.data().called_back {
+        wasmtime::bail!(
+            "`wasmgate.{}` called from inside `wasmgate_alloc`: the host is handing a result back, \
+             and a host function may not be called until `wasmgate_alloc` returns (docs/ABI.md)",
+            f.name
+        );
+    }
     let memory = match caller.get_export("memory").and_then(Extern::into_memory) {
         Some(m) => m,
         None => wasmtime::bail!("`wasmgate.{}` called by a module without memory", f.name),
@@ -390,7 +400,13 @@ async fn give(
         .and_then(Extern::into_func)
         .ok_or_else(|| wasmtime::format_err!("export `wasmgate_alloc` vanished"))?;
     let alloc = alloc.typed::<i32, i32>(&*caller)?;
-    let ptr = alloc.call_async(&mut *caller, len).await? as u32;
+    // This call runs on a second fiber stack (wasmtime nests a fiber for a `call_async` from a
+    // host function); `called_back` keeps it from nesting further. Not reset when the future is
+    // dropped mid-call: that is the deadline, and a store that missed it is never used again.
+    caller.data_mut().called_back = true;
+    let ptr = alloc.call_async(&mut *caller, len).await;
+    caller.data_mut().called_back = false;
+    let ptr = ptr? as u32;
     if ptr == 0 || memory.write(&mut *caller, ptr as usize, bytes).is_err() {
         return Ok(None);
     }

@@ -37,6 +37,8 @@ mod preinit_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]
+mod saturation_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod v2_tests;
@@ -355,6 +357,7 @@ fn wasi_signatures(engine: &Engine, linker: &Linker<StoreData>) -> HashMap<Strin
         wasi: wasi::GuestWasi::empty(),
         limiter: MemoryLimiter::new(0),
         host: None,
+        called_back: false,
     };
     let mut store = Store::new(engine, data);
     let defs: Vec<_> = linker

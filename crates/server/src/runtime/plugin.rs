@@ -17,7 +17,7 @@ use wasmtime::{
 use super::GuestRequest;
 use super::Shared;
 use super::abi::{self, GuestResponse, ResponseError};
-use super::error::{CallError, DeadlineExceeded, chain};
+use super::error::{CallError, DeadlineExceeded, chain, is_pool_exhaustion};
 use super::hostcalls::{CallMeta, HostCtx, HostEnv};
 use super::preinit::Preinit;
 use super::store::{StoreData, arm, new_store};
@@ -103,7 +103,7 @@ pub type Described = Vec<(String, String)>;
 
 /// Why a call stopped before producing a response; turned into a [`CallError`] once the store's
 /// fuel and limiter state can be read.
-enum Failure {
+pub(super) enum Failure {
     /// Instantiation (or the module's start function) failed.
     Instantiate(wasmtime::Error),
     /// A guest function trapped or a host function failed.
@@ -572,9 +572,10 @@ where
     func.typed::<P, R>(&*store).map_err(Failure::Wasm)
 }
 
-/// Turns a failure into its [`CallError`]. Order matters: deadline and fuel are exact causes;
-/// then a prior memory denial explains whatever trap followed it; then the trap itself.
-fn classify(
+/// Turns a failure into its [`CallError`]. Order matters: an empty host pool is the host's
+/// overload whatever the guest was doing (never a trap: docs/ABI.md); deadline and fuel are exact
+/// causes; then a prior memory denial explains whatever trap followed it; then the trap itself.
+pub(super) fn classify(
     f: Failure,
     store: &Store<StoreData>,
     limits: &PluginLimits,
@@ -610,6 +611,12 @@ fn classify(
             return CallError::InvalidResponse { reason, fuel_used };
         }
     };
+    if is_pool_exhaustion(&e) {
+        return CallError::Overloaded {
+            message: chain(&e),
+            fuel_used,
+        };
+    }
     if e.downcast_ref::<DeadlineExceeded>().is_some() {
         return CallError::Deadline {
             deadline: limits.deadline,

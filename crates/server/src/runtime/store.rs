@@ -19,6 +19,11 @@ pub(crate) struct StoreData {
     pub(crate) limiter: MemoryLimiter,
     /// What the `wasmgate` host functions serve this request from (`None` for the load check).
     pub(crate) host: Option<HostCtx>,
+    /// Whether the host is inside a call it made back into the guest from a host function (the
+    /// hand-back through `wasmgate_alloc`). That call runs on a second fiber stack, so it may not
+    /// nest again: `hostcalls` refuses a host call made while this is set, which is what bounds a
+    /// store to the stacks `engine::STACKS_PER_SLOT` provides.
+    pub(crate) called_back: bool,
 }
 
 /// Caps linear memory at the plugin's `max_memory_bytes` and remembers that it said no, so that
@@ -102,6 +107,7 @@ pub(crate) fn new_store(
         wasi,
         limiter: MemoryLimiter::new(max_memory_bytes),
         host,
+        called_back: false,
     };
     let mut store = Store::new(engine, data);
     store.limiter(|d| &mut d.limiter);
