@@ -28,6 +28,7 @@ mod protocol;
 mod reload;
 mod reuse;
 mod sandbox;
+mod saturation;
 mod scaleout;
 mod support;
 mod walkthrough;
