@@ -60,7 +60,10 @@ impl SqliteStore {
                 name: name.to_string(),
                 path: path.to_path_buf(),
                 sync,
-                busy_timeout: limits.timeout,
+                // A tenth short of the operation's bound, so that a lock held throughout is
+                // answered as contention (`Busy`) by the connection itself, not as the bound's
+                // plain `Timeout`, and the blocking thread is free by the time the caller gives up.
+                busy_timeout: limits.timeout - limits.timeout / 10,
                 idle: Mutex::new(Vec::new()),
             }),
             permits: Arc::new(Semaphore::new(POOL_SIZE)),
