@@ -226,3 +226,27 @@ impl RawStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn max_ttl(value: &str) -> Result<Duration, String> {
+        let text = format!("[stores.s]\nmax_ttl = \"{value}\"\n");
+        Config::parse(&text, Path::new("w.toml"), Path::new("/srv"))
+            .map(|c| c.stores[0].limits.max_ttl)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn max_ttl_is_at_most_100_years() {
+        assert_eq!(StoreLimits::default().max_ttl, Duration::from_secs(365 * 86_400));
+        assert_eq!(max_ttl("52560000m"), Ok(MAX_TTL_CEILING));
+        let err = max_ttl("52560001m").unwrap_err();
+        assert!(err.contains("`max_ttl` of store `s` is more than 100 years"), "{err}");
+        assert!(err.contains("w.toml:2"), "{err}");
+    }
+}
