@@ -16,6 +16,8 @@ mod sqlite;
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+mod expiry_bench;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
