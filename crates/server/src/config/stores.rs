@@ -243,10 +243,16 @@ mod tests {
 
     #[test]
     fn max_ttl_is_at_most_100_years() {
-        assert_eq!(StoreLimits::default().max_ttl, Duration::from_secs(365 * 86_400));
+        assert_eq!(
+            StoreLimits::default().max_ttl,
+            Duration::from_secs(365 * 86_400)
+        );
         assert_eq!(max_ttl("52560000m"), Ok(MAX_TTL_CEILING));
         let err = max_ttl("52560001m").unwrap_err();
-        assert!(err.contains("`max_ttl` of store `s` is more than 100 years"), "{err}");
+        assert!(
+            err.contains("`max_ttl` of store `s` is more than 100 years"),
+            "{err}"
+        );
         assert!(err.contains("w.toml:2"), "{err}");
     }
 }

@@ -53,7 +53,11 @@ async fn expiry_workload() {
         tokio::time::sleep_until(due.into()).await;
         let key = format!("session/{i}");
         let deadline = Instant::now() + Duration::from_secs(5);
-        if store.set(key.as_bytes(), b"v", Some(ttl), deadline).await.is_err() {
+        if store
+            .set(key.as_bytes(), b"v", Some(ttl), deadline)
+            .await
+            .is_err()
+        {
             failed += 1;
         }
     }
