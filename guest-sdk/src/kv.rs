@@ -168,6 +168,9 @@ impl Store {
 
     /// Sets `key` to `value`, to expire after `ttl` (rounded up to whole milliseconds). A zero
     /// `ttl` means no expiry, exactly like [`Store::set`] (the ABI's `ttl_ms <= 0`).
+    /// A `ttl` longer than the store's `max_ttl` (365 days unless its `[stores.NAME]` says
+    /// otherwise) is `too_large` on every backend, `Duration::MAX` included: a value meant never
+    /// to expire takes [`Store::set`].
     ///
     /// ```
     /// use std::time::Duration;

@@ -26,8 +26,9 @@ use crate::server::shutdown::{self, Trigger};
 use crate::server::{self, AcceptLimits, ConnLimits, Context, Summary};
 use crate::watch::{self, Reloads};
 
-/// How often required stores are pinged, so `/ready` follows their health without traffic.
-const STORE_HEALTH_EVERY: Duration = Duration::from_secs(2);
+/// How often every store's health is checked, so `/ready` follows it without traffic, and its
+/// expired entries swept (docs/decisions/0005).
+const STORE_UPKEEP_EVERY: Duration = Duration::from_secs(2);
 
 /// Why the server cannot start at all.
 #[derive(Debug, thiserror::Error)]
@@ -85,8 +86,8 @@ impl Server {
         ));
         let reloads = watch::spawn(loader.clone(), config.server.watch, signal.clone());
         let mut stopping = signal.clone();
-        stores.watch_health(
-            STORE_HEALTH_EVERY,
+        stores.upkeep(
+            STORE_UPKEEP_EVERY,
             async move { stopping.triggered().await },
         );
         let first_load = {

@@ -243,6 +243,26 @@ fn list_pages_are_capped_by_max_list_keys_and_zero_asks_for_the_cap() {
 }
 
 #[test]
+fn a_ttl_past_max_ttl_is_too_large_and_writes_nothing() {
+    let s = store();
+    let max = testing::KV_LIMITS.max_ttl;
+    s.set_with_ttl("k", "v", max).unwrap();
+    let past = max + Duration::from_millis(1);
+    for ttl in [past, Duration::MAX] {
+        assert_eq!(
+            s.set_with_ttl("t", "v", ttl).unwrap_err().errno,
+            Errno::TooLarge
+        );
+        let err = s
+            .compare_and_swap_with_ttl("t", None, "v", ttl)
+            .unwrap_err();
+        assert_eq!(err.errno, Errno::TooLarge);
+    }
+    assert!(!s.exists("t").unwrap());
+    assert!(s.exists("k").unwrap());
+}
+
+#[test]
 fn keys_and_values_over_the_limits_are_too_large() {
     let s = store();
     let limits = testing::KV_LIMITS;

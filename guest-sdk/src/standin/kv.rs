@@ -36,6 +36,7 @@ pub const KV_LIMITS: KvLimits = KvLimits {
     max_value_bytes: 1024 * 1024,
     max_list_keys: 1000,
     max_ops_per_request: 100,
+    max_ttl: Duration::from_secs(365 * 24 * 3600),
 };
 
 /// The bounds of a store, as `[stores.NAME]` sets them; see [`KV_LIMITS`].
@@ -52,6 +53,9 @@ pub struct KvLimits {
     /// [`testing::call`](crate::testing::call) only, which is one request; a test's own setup
     /// calls are not a request and are not counted.
     pub max_ops_per_request: u32,
+    /// Longest TTL a `set`/`compare_and_swap` may give: longer is `too_large` (a value that
+    /// should never expire takes no TTL).
+    pub max_ttl: Duration,
 }
 
 /// One stored value and when it stops existing (`None`: never), on the stand-in clock.
@@ -200,6 +204,17 @@ fn is_live(entry: &Entry, now: Duration) -> bool {
     entry.expires_at.is_none_or(|at| now < at)
 }
 
+/// `too_large` for a `ttl_ms` past [`KvLimits::max_ttl`], as the host answers.
+fn ttl_past_limit(ttl_ms: i64) -> Option<Outcome> {
+    let max = KV_LIMITS.max_ttl.as_millis();
+    (i128::from(ttl_ms) > i128::try_from(max).unwrap_or(i128::MAX)).then(|| {
+        Outcome::fail(
+            Errno::TooLarge,
+            format!("a TTL of {ttl_ms} ms is longer than the store allows (max_ttl = {max} ms)"),
+        )
+    })
+}
+
 /// When a value set now with `ttl_ms` expires: never for `ttl_ms <= 0`.
 fn expiry(now: Duration, ttl_ms: i64) -> Option<Duration> {
     let ms = u64::try_from(ttl_ms).ok().filter(|&ms| ms > 0)?;
@@ -224,6 +239,9 @@ pub(crate) fn kv_get(store: &[u8], key: &[u8]) -> Outcome {
 
 pub(crate) fn kv_set(store: &[u8], key: &[u8], value: &[u8], ttl_ms: i64) -> Outcome {
     with_store(store, &[key], &[value], |map, now| {
+        if let Some(refusal) = ttl_past_limit(ttl_ms) {
+            return refusal;
+        }
         let entry = Entry {
             value: value.to_vec(),
             expires_at: expiry(now, ttl_ms),
@@ -293,6 +311,9 @@ pub(crate) fn kv_cas(
     ttl_ms: i64,
 ) -> Outcome {
     with_store(store, &[key], &[new], |map, now| {
+        if let Some(refusal) = ttl_past_limit(ttl_ms) {
+            return refusal;
+        }
         let current = live(map, key, now).map(|e| e.value.as_slice());
         if current != expected {
             let message = match current {

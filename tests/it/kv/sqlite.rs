@@ -1,6 +1,7 @@
 //! Key-value stores on SQLite, the default backend: two processes sharing one file see each
 //! other's writes at once and count every click; acknowledged writes survive SIGTERM and SIGKILL
-//! (`sync = "full"`); the repository's own `wasmgate.toml` serves `links` on its default store.
+//! (`sync = "full"`); the repository's own `wasmgate.toml` serves `links` on its default store; a
+//! required store whose file has malformed pages makes `/ready` say so.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,14 +9,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
+use serde_json::json;
 use wasmgate_server::config::{Config, SqliteSync, StoreBackend};
 
 use super::{
     Bounds, Client, counts_every_click_from_two_processes, reads_its_writes_across_processes,
-    sqlite_site, two_processes,
+    serve_links, sqlite_site, store_up, two_processes,
 };
 use crate::support::{
-    Site, TestServer, eventually, exclusive_network, repo_root, sample_plugins_built,
+    Site, TestServer, eventually, exclusive_network, get, repo_root, sample_plugins_built, scrape,
+    try_eventually,
 };
 
 #[test]
@@ -31,6 +34,54 @@ fn two_processes_count_8000_concurrent_clicks_exactly() -> anyhow::Result<()> {
     let site = sqlite_site("kv-sqlite-clicks", Bounds::Patient)?;
     let (a, b) = two_processes(&site)?;
     counts_every_click_from_two_processes(&a, &b)
+}
+
+/// A database with malformed pages answers `SELECT 1` (what the health check used to be): a
+/// required store on one must make `/ready` answer 503, while `/health` stays 200.
+#[test]
+fn a_required_store_with_malformed_pages_makes_ready_503() -> anyhow::Result<()> {
+    let site = Site::new("kv-sqlite-corrupt")?;
+    serve_links(
+        &site,
+        "path = \"links.sqlite\"\nrequired = true",
+        Bounds::Defaults,
+    )?;
+    let server = site.serve()?;
+    let mut client = Client::new(server.addr());
+    for i in 0..50 {
+        client.create(&format!("https://example.org/page/{i}"), None)?;
+    }
+    drop(client);
+    ensure!(get(server.addr(), "/ready")?.status == 200);
+    server.signal(libc::SIGTERM)?;
+    let exited = server.wait(Duration::from_secs(10))?;
+    ensure!(exited.code == Some(0), "exit {:?}", exited.code);
+
+    // The schema (page 1) intact, every other page garbage.
+    let path = site.path("links.sqlite");
+    let mut bytes = std::fs::read(&path)?;
+    ensure!(bytes.len() > 4096, "{} bytes", bytes.len());
+    for (i, b) in bytes[4096..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&path, bytes)?;
+
+    // In process: a child is started only once ready, which this one must never be.
+    let server = site.start()?;
+    let addr = server.addr();
+    let unready = try_eventually(Duration::from_secs(10), || {
+        Ok(get(addr, "/ready")?.status == 503)
+    })?;
+    ensure!(unready, "/ready still 200 on a corrupt database");
+    let ready = get(addr, "/ready")?;
+    ensure!(
+        ready.json()? == json!({ "status": "unavailable", "stores_down": ["links"] }),
+        "{}",
+        ready.text()
+    );
+    ensure!(get(addr, "/health")?.status == 200, "alive all the same");
+    ensure!(store_up(&scrape(addr)?) == Some(0.0));
+    Ok(())
 }
 
 #[test]

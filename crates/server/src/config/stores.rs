@@ -70,7 +70,15 @@ pub struct StoreLimits {
     /// Longest one operation may take (never past the request's deadline) -> `timeout`: a slow
     /// or dead backend costs the plugin a bounded wait and an error it handles.
     pub timeout: Duration,
+    /// Longest TTL a write may set -> `too_large` past it, on both backends alike (Redis refuses
+    /// an expiry its clock cannot hold; SQLite would take anything). At most [`MAX_TTL_CEILING`],
+    /// so an expiry always fits both.
+    pub max_ttl: Duration,
 }
+
+/// The largest `max_ttl` a configuration may set: 100 years, far inside both backends' clocks
+/// (milliseconds since 1970 as a 64-bit integer).
+pub(crate) const MAX_TTL_CEILING: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 impl Default for StoreLimits {
     fn default() -> Self {
@@ -80,6 +88,7 @@ impl Default for StoreLimits {
             max_list_keys: 1000,
             max_ops_per_request: 100,
             timeout: Duration::from_millis(500),
+            max_ttl: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
@@ -100,6 +109,7 @@ pub(super) struct RawStore {
     max_list_keys: Option<Spanned<Count32>>,
     max_ops_per_request: Option<Spanned<Count32>>,
     timeout: Option<Spanned<Dur>>,
+    max_ttl: Option<Spanned<Dur>>,
 }
 
 /// Whether `name` may name a store: letters, digits, `_` and `-`, starting with a letter.
@@ -197,11 +207,52 @@ impl RawStore {
         if let Some(v) = &self.timeout {
             limits.timeout = (*v.get_ref()).into();
         }
+        if let Some(v) = &self.max_ttl {
+            limits.max_ttl = (*v.get_ref()).into();
+            if limits.max_ttl > MAX_TTL_CEILING {
+                return Err((
+                    Some(v.span()),
+                    format!(
+                        "`max_ttl` of store `{name}` is more than 100 years (\"52560000m\"), the most a store takes"
+                    ),
+                ));
+            }
+        }
         Ok(StoreConfig {
             name: name.to_string(),
             backend,
             limits,
             required: self.required,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn max_ttl(value: &str) -> Result<Duration, String> {
+        let text = format!("[stores.s]\nmax_ttl = \"{value}\"\n");
+        Config::parse(&text, Path::new("w.toml"), Path::new("/srv"))
+            .map(|c| c.stores[0].limits.max_ttl)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn max_ttl_is_at_most_100_years() {
+        assert_eq!(
+            StoreLimits::default().max_ttl,
+            Duration::from_secs(365 * 86_400)
+        );
+        assert_eq!(max_ttl("52560000m"), Ok(MAX_TTL_CEILING));
+        let err = max_ttl("52560001m").unwrap_err();
+        assert!(
+            err.contains("`max_ttl` of store `s` is more than 100 years"),
+            "{err}"
+        );
+        assert!(err.contains("w.toml:2"), "{err}");
     }
 }

@@ -5,8 +5,10 @@
 //! What a plugin may rely on is exactly what is asserted here: values are bytes; an expired key is
 //! absent to every operation; `incr` counts from 0, keeps an expiry, refuses a value that is not
 //! decimal text; compare-and-swap never loses a write under contention; listings are in ascending
-//! byte order, strictly after the cursor, page by page until `next` is `None`; limits are checked
-//! at the limit and one past it.
+//! byte order, strictly after the cursor, page by page until `next` is `None`; limits (`max_ttl`
+//! included) are checked at the limit and one past it; a guest's mistake, a limit or contention
+//! never marks the store down (only connectivity does, and only a health check brings it back);
+//! expired entries are reclaimed as fast as a steady TTL workload makes them.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -24,6 +26,7 @@ const LIMITS: StoreLimits = StoreLimits {
     max_list_keys: 10,
     max_ops_per_request: 100,
     timeout: Duration::from_secs(2),
+    max_ttl: Duration::from_secs(3600),
 };
 
 fn open(backend: StoreBackend, limits: StoreLimits) -> Store {
@@ -74,7 +77,13 @@ async fn contract(store: &Store) {
     compare_and_swap(store).await;
     listing(store).await;
     limits(store).await;
+    ttl_limits(store).await;
     contention(store).await;
+    assert!(
+        store.is_up(),
+        "no mistake, limit or contention marked the store down"
+    );
+    assert!(store.check().await, "and its health check passes");
 }
 
 async fn basics(s: &Store) {
@@ -287,6 +296,77 @@ async fn limits(s: &Store) {
     );
 }
 
+async fn ttl_limits(s: &Store) {
+    let d = later();
+    s.set(b"ttl-max", b"v", Some(LIMITS.max_ttl), d)
+        .await
+        .expect("a TTL at the limit");
+    assert_eq!(s.get(b"ttl-max", d).await, Ok(Some(b"v".to_vec())));
+    assert_eq!(
+        s.compare_and_swap(b"ttl-max", Some(b"v"), b"w", Some(LIMITS.max_ttl), d)
+            .await,
+        Ok(true)
+    );
+    let past = LIMITS.max_ttl + Duration::from_millis(1);
+    let err = s.set(b"ttl-past", b"v", Some(past), d).await.unwrap_err();
+    assert!(
+        matches!(&err, KvError::TooLarge(m) if m.contains("max_ttl")),
+        "{err}"
+    );
+    // What a guest's `Duration::MAX` and `ttl_ms = i64::MAX` become: refused before any backend
+    // sees them (Redis answered "invalid expire time", and the store was marked down).
+    let i64_max_ms = Duration::from_millis(i64::MAX.unsigned_abs());
+    for huge in [past, i64_max_ms, Duration::MAX] {
+        assert!(matches!(
+            s.set(b"ttl-past", b"v", Some(huge), d).await,
+            Err(KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            s.compare_and_swap(b"ttl-past", None, b"v", Some(huge), d)
+                .await,
+            Err(KvError::TooLarge(_))
+        ));
+    }
+    assert_eq!(s.exists(b"ttl-past", d).await, Ok(false), "nothing written");
+    assert!(s.is_up(), "a guest's TTL never marks the store down");
+}
+
+/// Expired entries do not pile up: each write reclaims more than it can leave behind, and the
+/// upkeep sweep reclaims the rest when writes stop.
+async fn reclaiming(s: &Store) {
+    let d = later();
+    let ttl = Some(Duration::from_millis(100));
+    for i in 0..200 {
+        s.set(format!("old/{i}").as_bytes(), b"v", ttl, d)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..100 {
+        s.set(format!("new/{i}").as_bytes(), b"v", None, d)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.stored_entries().await,
+        (100, 0),
+        "100 writes reclaimed the 200 expired entries"
+    );
+    for i in 0..50 {
+        s.set(format!("gone/{i}").as_bytes(), b"v", ttl, d)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.sweep().await,
+        Ok(50),
+        "the sweep reclaims what expired after the writes"
+    );
+    assert_eq!(s.stored_entries().await, (100, 0));
+    assert_eq!(s.sweep().await, Ok(0));
+}
+
 async fn contention(s: &Store) {
     // Eight clients incrementing one counter: no increment is lost.
     let incrs = (0..8).map(|_| async move {
@@ -346,6 +426,165 @@ async fn redis_meets_the_contract() {
     let server = RedisServer::start();
     let store = redis_store(server.port, LIMITS);
     contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reclaims_expired_rows_as_fast_as_writes_make_them() {
+    let (store, _dir) = sqlite(LIMITS);
+    reclaiming(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sheds_index_entries_of_expired_keys_without_a_listing() {
+    let server = RedisServer::start();
+    let store = redis_store(server.port, LIMITS);
+    reclaiming(&store).await;
+}
+
+/// An error reply about the call (here `WRONGTYPE`: another application left a list where the
+/// store keeps a value) is `invalid`, and leaves the store up: the server answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_error_about_the_call_leaves_the_store_up() {
+    let server = RedisServer::start();
+    let url = format!("redis://127.0.0.1:{}/0", server.port);
+    let store = open(
+        StoreBackend::Redis {
+            url: url.clone(),
+            key_prefix: "wrongtype:".into(),
+        },
+        LIMITS,
+    );
+    let client = ::redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    ::redis::cmd("LPUSH")
+        .arg("wrongtype:v:k")
+        .arg("x")
+        .query_async::<i64>(&mut c)
+        .await
+        .unwrap();
+    let err = store.get(b"k", later()).await.unwrap_err();
+    assert!(matches!(err, KvError::Invalid(_)), "{err}");
+    let err = store.incr(b"k", 1, later()).await.unwrap_err();
+    assert!(matches!(err, KvError::Invalid(_)), "{err}");
+    assert!(store.is_up());
+    assert!(store.check().await);
+}
+
+/// A SQLite write lock held (by another process) past the store's timeout is contention: the
+/// call answers `timeout` (the docs' word), the store stays up, and the health check neither
+/// waits for the lock nor fails for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_lock_held_past_the_timeout_is_a_timeout_and_leaves_the_store_up() {
+    let dir = tempdir::Dir::new("kv-locked");
+    let path = dir.path.join("locked.sqlite");
+    let limits = StoreLimits {
+        timeout: Duration::from_millis(200),
+        ..LIMITS
+    };
+    let store = open(
+        StoreBackend::Sqlite {
+            path: path.clone(),
+            sync: SqliteSync::Full,
+        },
+        limits,
+    );
+    store.set(b"k", b"v", None, later()).await.unwrap();
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO kv (key, value) VALUES (x'00', x'00');")
+        .unwrap();
+    for _ in 0..3 {
+        let err = store.set(b"k", b"w", None, later()).await.unwrap_err();
+        assert!(matches!(err, KvError::Busy { .. }), "{err}");
+        assert!(store.is_up(), "contention marked the store down: {err}");
+    }
+    let started = Instant::now();
+    assert!(store.check().await);
+    assert!(
+        started.elapsed() < limits.timeout,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.get(b"k", later()).await, Ok(Some(b"v".to_vec())));
+    holder.execute_batch("ROLLBACK").unwrap();
+    store.set(b"k", b"w", None, later()).await.unwrap();
+}
+
+/// A SQLite file that takes no write (here immutable: `chattr +i`, which stops root too, where
+/// permissions do not) answers `SELECT 1`, but not the health check: the store is down, with one
+/// log line, however often it is checked or called; when the file is writable again, the next
+/// health check brings it back, with one line.
+#[tokio::test]
+async fn a_sqlite_store_on_a_read_only_file_is_down_until_it_is_writable() {
+    let logs = LogLines::default();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(logs.clone())
+            .finish(),
+    );
+    let dir = tempdir::Dir::new("kv-readonly");
+    let path = dir.path.join("ro.sqlite");
+    let backend = || StoreBackend::Sqlite {
+        path: path.clone(),
+        sync: SqliteSync::Full,
+    };
+    {
+        let store = open(backend(), LIMITS);
+        store.set(b"k", b"v", None, later()).await.unwrap();
+        assert!(store.check().await);
+    }
+    let immutable =
+        Immutable::set(&path).expect("chattr +i (the test needs it: root ignores permissions)");
+    let store = open(backend(), LIMITS);
+    assert!(
+        !store.check().await,
+        "a file that takes no write is not ready"
+    );
+    let err = store.set(b"k", b"w", None, later()).await.unwrap_err();
+    assert!(matches!(err, KvError::Unavailable { .. }), "{err}");
+    assert!(!store.check().await);
+    assert_eq!(logs.count("store down"), 1, "{}", logs.text());
+    drop(immutable);
+    assert!(store.check().await, "writable again");
+    store.set(b"k", b"w", None, later()).await.unwrap();
+    assert!(store.check().await);
+    assert_eq!(logs.count("store down"), 1, "{}", logs.text());
+    assert_eq!(logs.count("store up again"), 1, "{}", logs.text());
+}
+
+/// A SQLite file with malformed pages answers `SELECT 1` too: the health check verifies the
+/// storage first, and the store is down; an operation that meets a malformed page is a
+/// connectivity fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_with_malformed_pages_is_down() {
+    let dir = tempdir::Dir::new("kv-corrupt");
+    let path = dir.path.join("corrupt.sqlite");
+    let backend = || StoreBackend::Sqlite {
+        path: path.clone(),
+        sync: SqliteSync::Full,
+    };
+    {
+        let store = open(backend(), LIMITS);
+        for i in 0..300 {
+            store
+                .set(format!("k/{i}").as_bytes(), &[b'v'; 200], None, later())
+                .await
+                .unwrap();
+        }
+    }
+    // The schema (page 1) intact, every other page garbage.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 8 * 4096, "{} bytes", bytes.len());
+    for (i, b) in bytes[4096..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let store = open(backend(), LIMITS);
+    assert!(!store.check().await, "malformed pages are not ready");
+    assert!(!store.is_up());
+    let err = store.get(b"k/1", later()).await.unwrap_err();
+    assert!(matches!(err, KvError::Unavailable { .. }), "{err}");
 }
 
 /// Two stores on one SQLite file (as two processes would have): what one writes the other reads
@@ -480,7 +719,8 @@ async fn a_redis_store_reconnects_after_the_server_restarts() {
         }
     }
     assert_eq!(store.get(b"k", later()).await, Ok(Some(b"back".to_vec())));
-    assert!(store.is_up());
+    assert!(!store.is_up(), "only a health check brings a store back");
+    assert!(store.check().await);
     drop(server);
 }
 
@@ -499,7 +739,7 @@ async fn a_sqlite_store_that_cannot_open_its_file_is_unavailable() {
         matches!(&err, KvError::Unavailable { reason, .. } if reason.contains("wasmgate-cannot-write-here")),
         "{err}"
     );
-    assert!(!store.ping().await);
+    assert!(!store.check().await);
 }
 
 fn free_port() -> u16 {
@@ -554,6 +794,63 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A file made immutable (`chattr +i`: no process, root's included, may open it for writing)
+/// until dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: &std::path::Path) -> Result<Immutable, String> {
+        let status = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .map_err(|e| format!("chattr: {e}"))?;
+        if !status.success() {
+            return Err(format!("chattr +i {}: {status}", path.display()));
+        }
+        Ok(Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// What a test's own `tracing` subscriber wrote.
+#[derive(Clone, Default)]
+struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogLines {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    fn count(&self, message: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(message)).count()
+    }
+}
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
     }
 }
 

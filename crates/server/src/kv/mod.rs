@@ -4,16 +4,20 @@
 //! Owns the operations (get, set with TTL, delete, exists, list by prefix, atomic increment,
 //! compare-and-swap), their limits (key and value sizes, keys per listing) and their bounds (an
 //! operation never outlives its timeout nor the request's deadline: a store that is down or slow
-//! costs the plugin one error it handles, never a hung request), their metrics, and the stores'
-//! health for `/ready`. Backends live in `sqlite` and `redis`; the contract both must meet is one
-//! test suite (`contract`), run against each. It sees plain bytes: guest memory and the ABI's
-//! error codes are the runtime's (`runtime::hostcalls`).
+//! costs the plugin one error it handles, never a hung request), their metrics, the stores'
+//! health for `/ready` (only a [`Fault::Connectivity`] marks a store down; only a health check
+//! brings it back), and the upkeep task (health checks, sweeping expired entries). Backends live
+//! in `sqlite` and `redis`; the contract both must meet is one test suite (`contract`), run
+//! against each. It sees plain bytes: guest memory and the ABI's error codes are the runtime's
+//! (`runtime::hostcalls`).
 
 mod redis;
 mod sqlite;
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+mod expiry_bench;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +42,14 @@ pub(crate) enum KvError {
     /// The operation's bound passed.
     #[error("store `{store}` did not answer within {after:?}")]
     Timeout { store: String, after: Duration },
+    /// Others held what the operation needed (SQLite's write lock) for the whole bound: the store
+    /// works, it is contended. The guest sees `timeout`, as for [`KvError::Timeout`].
+    #[error("store `{store}` is busy: {reason} (waited {after:?})")]
+    Busy {
+        store: String,
+        reason: String,
+        after: Duration,
+    },
 }
 
 impl KvError {
@@ -46,7 +58,50 @@ impl KvError {
             KvError::TooLarge(_) => KvOutcome::TooLarge,
             KvError::Invalid(_) => KvOutcome::Invalid,
             KvError::Unavailable { .. } => KvOutcome::Unavailable,
-            KvError::Timeout { .. } => KvOutcome::Timeout,
+            KvError::Timeout { .. } | KvError::Busy { .. } => KvOutcome::Timeout,
+        }
+    }
+}
+
+/// What a backend's failure says about the store, decided by one typed function per backend
+/// (`sqlite::classify`, `redis::classify`). Only [`Fault::Connectivity`] marks a store down: a
+/// guest's bad argument, a limit or contention says nothing about whether the store works, and
+/// must never take a required store's process out of its balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The store cannot be reached or used: cannot connect, connection lost, an I/O error on the
+    /// database file, read-only or corrupt storage, a server that refuses service (loading,
+    /// read-only replica, out of memory, authentication).
+    Connectivity,
+    /// The backend did not answer within the bound (a Redis server that accepted the command and
+    /// said nothing).
+    Silence,
+    /// Others held what the operation needs for the whole bound (SQLite's write lock, a Redis
+    /// script that will not yield).
+    Contention,
+    /// The backend answered and refused the arguments (a Redis argument or script error, a value
+    /// SQLite will not take): the guest's mistake, or the host's, never the store's health.
+    Refusal,
+}
+
+impl Fault {
+    /// The error a guest sees for this fault on `store`, whose operations are bounded by `bound`.
+    fn error(self, store: &str, reason: String, bound: Duration) -> KvError {
+        let store = store.to_string();
+        match self {
+            Fault::Connectivity => KvError::Unavailable { store, reason },
+            Fault::Silence => KvError::Timeout {
+                store,
+                after: bound,
+            },
+            Fault::Contention => KvError::Busy {
+                store,
+                reason,
+                after: bound,
+            },
+            Fault::Refusal => {
+                KvError::Invalid(format!("store `{store}` refused the call: {reason}"))
+            }
         }
     }
 }
@@ -76,8 +131,13 @@ pub(crate) struct Store {
     required: bool,
     backend: Backend,
     metrics: Arc<Metrics>,
-    /// The last operation or health check reached the backend.
+    /// Down since a connectivity fault, up again after the next health check that passes
+    /// ([`Store::check`]): an operation's success does not bring it back, so a store that reads
+    /// but cannot write (a read-only file) does not flap between the two.
     up: AtomicBool,
+    /// The next health check verifies the storage first (SQLite: `PRAGMA quick_check`): at open,
+    /// and after every connectivity fault, never on each ping (it reads the whole file).
+    verify: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,6 +169,7 @@ impl Store {
             backend,
             metrics,
             up: AtomicBool::new(true),
+            verify: AtomicBool::new(true),
         })
     }
 
@@ -125,13 +186,29 @@ impl Store {
         self.required
     }
 
-    /// Whether the last contact with the backend succeeded.
+    /// Whether the store is up: no connectivity fault since the last health check that passed.
     pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
-    /// Checks the backend answers (what `/ready` and the health task use).
-    pub(crate) async fn ping(&self) -> bool {
+    /// The health check (what `/ready` follows, through the upkeep task): verifies the storage if
+    /// it has not been since open or since the last connectivity fault, then pings the backend
+    /// with what the store needs (SQLite: a write; Redis: `PING`). Passing brings the store up;
+    /// a fault or silence takes it down; contention leaves it as it was. Whether it is up after.
+    pub(crate) async fn check(&self) -> bool {
+        if self.verify.load(Ordering::Relaxed) {
+            // Not bounded by the store's timeout: it reads the whole file, and runs on the upkeep
+            // task, never on a request's path.
+            let verified = match &self.backend {
+                Backend::Sqlite(s) => s.verify().await,
+                Backend::Redis(_) => Ok(()),
+            };
+            if let Err(e) = verified {
+                self.down(&e);
+                return false;
+            }
+            self.verify.store(false, Ordering::Relaxed);
+        }
         let work = async {
             match &self.backend {
                 Backend::Sqlite(s) => s.ping().await,
@@ -139,9 +216,56 @@ impl Store {
             }
         };
         let deadline = Instant::now() + self.limits.timeout;
-        self.run(KvOp::Ping, deadline, work, |_| KvOutcome::Ok)
+        match self
+            .run(KvOp::Ping, deadline, work, |_| KvOutcome::Ok)
             .await
-            .is_ok()
+        {
+            Ok(()) => self.up(),
+            Err(KvError::Busy { .. }) => {}
+            // A ping that does not answer within the bound is what a down store looks like.
+            Err(e) => self.down(&e),
+        }
+        self.is_up()
+    }
+
+    /// Marks the store down (after a connectivity fault or a failed health check): one line in
+    /// the log and the gauge when it changes, and its storage is verified again before it can
+    /// come back.
+    fn down(&self, why: &KvError) {
+        self.verify.store(true, Ordering::Relaxed);
+        if self.up.swap(false, Ordering::Relaxed) {
+            self.metrics.kv_store_up(&self.name, false);
+            // The reason is the backend's error text, never the store's configuration (a Redis
+            // URL may hold a password).
+            tracing::warn!(store = %self.name, reason = %why, "store down");
+        }
+    }
+
+    /// Marks the store up (after a health check passed): one line when it changes.
+    fn up(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            self.metrics.kv_store_up(&self.name, true);
+            tracing::info!(store = %self.name, "store up again");
+        }
+    }
+
+    /// How many entries the backend stores, live or expired (SQLite: rows; Redis: index members,
+    /// and members of the expiry set): what the tests of reclaiming count.
+    #[cfg(test)]
+    pub(crate) async fn stored_entries(&self) -> (u64, u64) {
+        match &self.backend {
+            Backend::Sqlite(s) => (s.stored_rows().await, 0),
+            Backend::Redis(r) => r.stored_members().await,
+        }
+    }
+
+    /// Deletes expired entries the writes' own sweeping has not reached yet (bounded work; the
+    /// upkeep task calls it every tick). How many it deleted.
+    pub(crate) async fn sweep(&self) -> Result<u64, KvError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.sweep(now_ms()).await,
+            Backend::Redis(r) => r.sweep().await,
+        }
     }
 
     pub(crate) async fn get(
@@ -169,7 +293,7 @@ impl Store {
     ) -> Result<(), KvError> {
         self.check_key(key)?;
         self.check_value(value)?;
-        let expiry = expiry(ttl);
+        let expiry = self.expiry(ttl)?;
         let work = async {
             match &self.backend {
                 Backend::Sqlite(s) => s.set(key, value, expiry).await,
@@ -234,7 +358,7 @@ impl Store {
     ) -> Result<bool, KvError> {
         self.check_key(key)?;
         self.check_value(new)?;
-        let expiry = expiry(ttl);
+        let expiry = self.expiry(ttl)?;
         let work = async {
             match &self.backend {
                 Backend::Sqlite(s) => s.cas(key, expected, new, expiry, now_ms()).await,
@@ -300,6 +424,26 @@ impl Store {
         Ok(())
     }
 
+    /// When a value written now with `ttl` expires (`None`: never; a zero TTL is none), or
+    /// `too_large` past `max_ttl`: one rule for both backends (Redis refuses an expiry past its
+    /// clock's range, SQLite would take anything), and a guest's argument never reaches a
+    /// backend that could mistake it for a failure.
+    fn expiry(&self, ttl: Option<Duration>) -> Result<Expiry, KvError> {
+        let Some(ttl) = ttl.filter(|t| !t.is_zero()) else {
+            return Ok(None);
+        };
+        let too_large = || {
+            KvError::TooLarge(format!(
+                "a TTL of {ttl:?} is longer than store `{}` allows (max_ttl = {:?})",
+                self.name, self.limits.max_ttl
+            ))
+        };
+        if ttl > self.limits.max_ttl {
+            return Err(too_large());
+        }
+        expiry_at(now_ms(), ttl).map(Some).ok_or_else(too_large)
+    }
+
     /// Runs `work` within its bound (the store's timeout, and never past `deadline`), and records
     /// its latency, its outcome (`outcome` of a success, the error's otherwise) and the backend's
     /// health.
@@ -319,12 +463,8 @@ impl Store {
                 after: until.saturating_duration_since(started),
             }),
         };
-        let reached = !matches!(
-            result,
-            Err(KvError::Unavailable { .. } | KvError::Timeout { .. })
-        );
-        if self.up.swap(reached, Ordering::Relaxed) != reached {
-            self.metrics.kv_store_up(&self.name, reached);
+        if let Err(e @ KvError::Unavailable { .. }) = &result {
+            self.down(e);
         }
         let outcome = match &result {
             Ok(r) => outcome(r),
@@ -370,29 +510,35 @@ impl Stores {
         self.by_name.values()
     }
 
-    /// Pings every required store every `every`, so `/ready` knows when one is down (and when it
-    /// is back) even while no request touches it. Ends when `stop` resolves.
-    pub(crate) fn watch_health(
+    /// The stores' upkeep, every `every` until `stop` resolves: a health check of every store
+    /// (so `/ready` and `wasmgate_kv_store_up` follow an outage and a recovery while no request
+    /// touches the store), then a sweep of expired entries (so a store whose plugin stops writing
+    /// still gives back what expired). One task for all stores, one store at a time.
+    pub(crate) fn upkeep(
         self: &Arc<Self>,
         every: Duration,
         stop: impl Future<Output = ()> + Send + 'static,
     ) {
-        if !self.all().any(|s| s.required()) {
+        if self.by_name.is_empty() {
             return;
         }
         let stores = self.clone();
         tokio::spawn(async move {
             let mut stop = std::pin::pin!(stop);
             loop {
-                for store in stores.all().filter(|s| s.required()) {
-                    let was = store.is_up();
-                    let now = store.ping().await;
-                    if was != now {
-                        tracing::warn!(
-                            store = store.name(),
-                            up = now,
-                            "required store changed health"
-                        );
+                for store in stores.all() {
+                    let up = tokio::select! {
+                        up = store.check() => up,
+                        _ = stop.as_mut() => return,
+                    };
+                    if up {
+                        let swept = tokio::select! {
+                            swept = store.sweep() => swept,
+                            _ = stop.as_mut() => return,
+                        };
+                        if let Err(e) = swept {
+                            tracing::debug!(store = store.name(), error = %e, "sweeping expired entries failed");
+                        }
                     }
                 }
                 tokio::select! {
@@ -411,10 +557,13 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// When a value written now with `ttl` expires.
-fn expiry(ttl: Option<Duration>) -> Expiry {
-    let ttl = ttl.filter(|t| !t.is_zero())?;
-    Some(now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
+/// `now_ms + ttl`, rounded up to whole milliseconds (a sub-millisecond TTL still expires), or
+/// `None` if it does not fit (checked: never a wrapped or saturated expiry).
+fn expiry_at(now_ms: i64, ttl: Duration) -> Option<i64> {
+    let ms = ttl
+        .as_millis()
+        .checked_add(u128::from(!ttl.subsec_nanos().is_multiple_of(1_000_000)))?;
+    now_ms.checked_add(i64::try_from(ms).ok()?)
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, or `None` when
@@ -448,6 +597,22 @@ mod tests {
         assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff\xff"), None);
         assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn expiries_are_checked_arithmetic() {
+        assert_eq!(expiry_at(1_000, Duration::from_millis(5)), Some(1_005));
+        assert_eq!(
+            expiry_at(1_000, Duration::from_micros(1)),
+            Some(1_001),
+            "rounded up"
+        );
+        assert_eq!(
+            expiry_at(i64::MAX - 5, Duration::from_millis(5)),
+            Some(i64::MAX)
+        );
+        assert_eq!(expiry_at(i64::MAX - 5, Duration::from_millis(6)), None);
+        assert_eq!(expiry_at(0, Duration::MAX), None);
     }
 
     #[test]

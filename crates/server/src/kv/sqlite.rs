@@ -7,27 +7,35 @@
 //! serialised by SQLite's lock, which a waiting writer tries again every millisecond up to the
 //! store's timeout (not SQLite's back-off, which lets long waiters starve). Operations that read
 //! and then write (`incr`, compare-and-swap) take the write lock first (`BEGIN IMMEDIATE`), which
-//! is what makes them atomic across processes. Expired rows are invisible to every query and
-//! deleted in small batches now and then.
+//! is what makes them atomic across processes. Expired rows are invisible to every query; each
+//! write deletes up to [`SWEEP_PER_WRITE`] of them in its own transaction (so reclaiming keeps up
+//! with any steady TTL workload), and the upkeep task sweeps the rest in bounded batches. Which
+//! SQLite errors mean the store is down is [`classify`]'s: a lock held past the timeout is
+//! contention, never a fault of the store. The health check writes (a read-only file answers
+//! `SELECT 1`), and the storage is verified (`PRAGMA quick_check`) when it is first checked and
+//! after every connectivity fault.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Semaphore;
 
-use super::{Expiry, KvError, Page, parse_counter, prefix_end};
+use super::{Expiry, Fault, KvError, Page, parse_counter, prefix_end};
 use crate::config::{SqliteSync, StoreLimits};
 
 /// Connections (and so operations at once) per store in one process: SQLite serialises writers
 /// anyway, and a few readers in parallel are plenty for a plugin's traffic.
 const POOL_SIZE: usize = 4;
-/// Writes between two sweeps of expired rows.
-const SWEEP_EVERY: u64 = 1_000;
-/// Expired rows deleted per sweep (a sweep is part of a write: keep it short).
+/// Expired rows each write deletes, in its own transaction (no extra commit, so no extra flush):
+/// more than the one row a write can leave to expire, so the sweeping outpaces any steady TTL
+/// workload, and few enough to keep a write short (an index range on `expires_at`).
+const SWEEP_PER_WRITE: u32 = 2;
+/// Expired rows one round of the upkeep task's sweep deletes (one short transaction each).
 const SWEEP_BATCH: u32 = 256;
+/// Rounds of the upkeep task's sweep per tick: bounds the write-lock time it takes from plugins.
+const SWEEP_ROUNDS: u32 = 16;
 /// How long a connection waiting for a lock held by another sleeps before trying again.
 const LOCK_RETRY: Duration = Duration::from_millis(1);
 
@@ -43,7 +51,6 @@ struct Inner {
     sync: SqliteSync,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
-    writes: AtomicU64,
 }
 
 impl SqliteStore {
@@ -53,9 +60,11 @@ impl SqliteStore {
                 name: name.to_string(),
                 path: path.to_path_buf(),
                 sync,
-                busy_timeout: limits.timeout,
+                // A tenth short of the operation's bound, so that a lock held throughout is
+                // answered as contention (`Busy`) by the connection itself, not as the bound's
+                // plain `Timeout`, and the blocking thread is free by the time the caller gives up.
+                busy_timeout: limits.timeout - limits.timeout / 10,
                 idle: Mutex::new(Vec::new()),
-                writes: AtomicU64::new(0),
             }),
             permits: Arc::new(Semaphore::new(POOL_SIZE)),
         }
@@ -76,17 +85,27 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut conn = match inner.take() {
-                Ok(c) => c,
-                Err(e) => return Err(inner.unavailable(&e)),
-            };
+            let mut conn = inner.take()?;
             let result = f(&mut conn);
             // A connection whose operation failed for a reason of the database stays out of the
             // pool: the next one is opened fresh.
-            if result.is_ok() {
-                inner.put(conn);
+            match result {
+                Ok(answer) => {
+                    inner.put(conn);
+                    answer
+                }
+                Err(e) => {
+                    let fault = classify(&e);
+                    if fault == Fault::Connectivity {
+                        // The file may have changed under every connection (made read-only,
+                        // replaced): the next operations open fresh ones.
+                        inner.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                    } else {
+                        inner.put(conn);
+                    }
+                    Err(inner.error(fault, &e))
+                }
             }
-            result.map_err(|e| inner.unavailable(&e))?
         });
         task.await.map_err(|e| {
             self.inner
@@ -94,9 +113,68 @@ impl SqliteStore {
         })?
     }
 
+    /// The health check: a write (a read-only file or directory, a full disk or an I/O error
+    /// fail it; `SELECT 1` passes them all), one row of its own table, committed. It does not wait
+    /// for a write lock another connection holds: that is contention (`Busy`), no verdict.
     pub(super) async fn ping(&self) -> Result<(), KvError> {
-        self.with(|c| c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(Ok(()))))
+        let busy_timeout = self.inner.busy_timeout;
+        self.with(move |c| {
+            c.busy_timeout(Duration::ZERO)?;
+            let wrote = c
+                .prepare_cached(
+                    "INSERT INTO kv_health (id, checked_at) VALUES (1, ?1) \
+                     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                )
+                .and_then(|mut s| s.execute(params![super::now_ms()]));
+            install_busy_handler(c, busy_timeout)?;
+            wrote.map(|_| Ok(()))
+        })
+        .await
+    }
+
+    /// Verifies the storage: `PRAGMA quick_check` (every page's structure, not the indexes'
+    /// contents: O(pages), so only at the first health check and after a connectivity fault,
+    /// never per ping). Malformed pages are a connectivity fault: the store is down until fixed.
+    pub(super) async fn verify(&self) -> Result<(), KvError> {
+        let inner = self.inner.clone();
+        self.with(move |c| {
+            let verdict: String = c.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+            if verdict == "ok" {
+                Ok(Ok(()))
+            } else {
+                Ok(Err(inner.unavailable(&format!(
+                    "the database file is corrupt (quick_check: {verdict})"
+                ))))
+            }
+        })
+        .await
+    }
+
+    #[cfg(test)]
+    pub(super) async fn stored_rows(&self) -> u64 {
+        let n: i64 = self
+            .with(|c| {
+                c.query_row("SELECT count(*) FROM kv", [], |r| r.get(0))
+                    .map(Ok)
+            })
             .await
+            .expect("counting rows");
+        n.unsigned_abs()
+    }
+
+    /// Deletes expired rows in rounds of [`SWEEP_BATCH`], at most [`SWEEP_ROUNDS`]; how many.
+    pub(super) async fn sweep(&self, now: i64) -> Result<u64, KvError> {
+        let mut total = 0;
+        for _ in 0..SWEEP_ROUNDS {
+            let n = self
+                .with(move |c| sweep_expired(c, now, SWEEP_BATCH).map(Ok))
+                .await?;
+            total += n as u64;
+            if n < SWEEP_BATCH as usize {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     pub(super) async fn get(&self, key: &[u8], now: i64) -> Result<Option<Vec<u8>>, KvError> {
@@ -119,10 +197,11 @@ impl SqliteStore {
         expiry: Expiry,
     ) -> Result<(), KvError> {
         let (key, value) = (key.to_vec(), value.to_vec());
-        let inner = self.inner.clone();
         self.with(move |c| {
-            upsert(c, &key, &value, expiry)?;
-            inner.after_write(c);
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            upsert(&tx, &key, &value, expiry)?;
+            sweep_expired(&tx, super::now_ms(), SWEEP_PER_WRITE)?;
+            tx.commit()?;
             Ok(Ok(()))
         })
         .await
@@ -158,7 +237,6 @@ impl SqliteStore {
 
     pub(super) async fn incr(&self, key: &[u8], delta: i64, now: i64) -> Result<i64, KvError> {
         let key = key.to_vec();
-        let inner = self.inner.clone();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = live(&tx, &key, now)?;
@@ -179,8 +257,8 @@ impl SqliteStore {
                 ))));
             };
             upsert(&tx, &key, new.to_string().as_bytes(), expiry)?;
+            sweep_expired(&tx, now, SWEEP_PER_WRITE)?;
             tx.commit()?;
-            inner.after_write(c);
             Ok(Ok(new))
         })
         .await
@@ -195,7 +273,6 @@ impl SqliteStore {
         now: i64,
     ) -> Result<bool, KvError> {
         let (key, expected, new) = (key.to_vec(), expected.map(<[u8]>::to_vec), new.to_vec());
-        let inner = self.inner.clone();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = live(&tx, &key, now)?.map(|(v, _)| v);
@@ -203,8 +280,8 @@ impl SqliteStore {
                 return Ok(Ok(false));
             }
             upsert(&tx, &key, &new, expiry)?;
+            sweep_expired(&tx, now, SWEEP_PER_WRITE)?;
             tx.commit()?;
-            inner.after_write(c);
             Ok(Ok(true))
         })
         .await
@@ -246,12 +323,18 @@ impl Inner {
         }
     }
 
-    fn take(&self) -> Result<Connection, String> {
+    /// The error of `fault` for this store, with `reason`.
+    fn error(&self, fault: Fault, reason: &dyn std::fmt::Display) -> KvError {
+        fault.error(&self.name, reason.to_string(), self.busy_timeout)
+    }
+
+    fn take(&self) -> Result<Connection, KvError> {
         if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
-        self.connect()
-            .map_err(|e| format!("cannot open {}: {e}", self.path.display()))
+        self.connect().map_err(|(fault, e)| {
+            self.error(fault, &format!("cannot open {}: {e}", self.path.display()))
+        })
     }
 
     fn put(&self, conn: Connection) {
@@ -261,32 +344,31 @@ impl Inner {
             .push(conn);
     }
 
-    fn connect(&self) -> Result<Connection, Box<dyn std::error::Error>> {
+    /// A new connection, or why not: the fault ([`classify`]'s for SQLite's errors; a directory
+    /// that cannot be created, or a file that refuses WAL, is a connectivity fault) and its text.
+    fn connect(&self) -> Result<Connection, (Fault, String)> {
+        let sqlite = |e: rusqlite::Error| (classify(&e), e.to_string());
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(|e| (Fault::Connectivity, e.to_string()))?;
         }
-        let mut conn = Connection::open(&self.path)?;
-        // A lock held by another connection (of this process or another) is tried for again every
-        // LOCK_RETRY, up to the store's timeout. Not SQLite's `busy_timeout`: its sleeps grow to
-        // 100 ms, so under contention the writers that have waited longest try least often and
-        // starve past their timeout while newer ones take the lock again and again.
-        let timeout = self.busy_timeout;
-        let mut since = Instant::now();
-        conn.busy_handler(Some(move |tries: i32| {
-            if tries == 0 {
-                since = Instant::now();
-            }
-            if since.elapsed() >= timeout {
-                return false;
-            }
-            std::thread::sleep(LOCK_RETRY);
-            true
-        }))?;
+        let mut conn = Connection::open(&self.path).map_err(sqlite)?;
+        install_busy_handler(&mut conn, self.busy_timeout).map_err(sqlite)?;
+        self.prepare(conn).map_err(|e| match e {
+            Prepare::Sqlite(e) => sqlite(e),
+            Prepare::NotWal(mode) => (
+                Fault::Connectivity,
+                format!("the file refused WAL mode (journal_mode = {mode})"),
+            ),
+        })
+    }
+
+    /// Sets a new connection up: WAL, the sync level, the schema.
+    fn prepare(&self, conn: Connection) -> Result<Connection, Prepare> {
         // WAL: readers never block the writer nor each other; several processes share the file.
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(format!("the file refused WAL mode (journal_mode = {mode})").into());
+            return Err(Prepare::NotWal(mode));
         }
         let sync = match self.sync {
             SqliteSync::Full => "FULL",
@@ -299,25 +381,79 @@ impl Inner {
                 value BLOB NOT NULL,
                 expires_at INTEGER
             ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at) WHERE expires_at IS NOT NULL;",
+            CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at) WHERE expires_at IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS kv_health (id INTEGER PRIMARY KEY, checked_at INTEGER);",
         )?;
         Ok(conn)
     }
+}
 
-    /// Every `SWEEP_EVERY` writes, deletes a batch of expired rows (invisible already: this only
-    /// gives their space back).
-    fn after_write(&self, conn: &Connection) {
-        if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            let swept = conn.execute(
-                "DELETE FROM kv WHERE key IN \
-                 (SELECT key FROM kv WHERE expires_at <= ?1 LIMIT ?2)",
-                params![super::now_ms(), SWEEP_BATCH],
-            );
-            if let Err(e) = swept {
-                tracing::debug!(store = %self.name, error = %e, "sweeping expired keys failed");
-            }
-        }
+/// Why a new connection could not be set up.
+enum Prepare {
+    Sqlite(rusqlite::Error),
+    NotWal(String),
+}
+
+impl From<rusqlite::Error> for Prepare {
+    fn from(e: rusqlite::Error) -> Prepare {
+        Prepare::Sqlite(e)
     }
+}
+
+/// A lock held by another connection (of this process or another) is tried for again every
+/// LOCK_RETRY, up to `timeout`. Not SQLite's `busy_timeout`: its sleeps grow to 100 ms, so under
+/// contention the writers that have waited longest try least often and starve past their timeout
+/// while newer ones take the lock again and again.
+fn install_busy_handler(conn: &mut Connection, timeout: Duration) -> rusqlite::Result<()> {
+    let mut since = Instant::now();
+    conn.busy_handler(Some(move |tries: i32| {
+        if tries == 0 {
+            since = Instant::now();
+        }
+        if since.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(LOCK_RETRY);
+        true
+    }))
+}
+
+/// What a SQLite error says about the store. Only what stops the file from being read or
+/// written is a connectivity fault (it cannot be opened, is read-only, corrupt, not a database,
+/// full, or an I/O error); a lock held past the timeout is contention; anything else is SQLite
+/// refusing this call (a type, a size, a constraint), which says nothing about the store.
+pub(super) fn classify(e: &rusqlite::Error) -> Fault {
+    use rusqlite::ErrorCode as C;
+    let Some(code) = e.sqlite_error_code() else {
+        // Conversions and API misuse of ours: the call, not the store.
+        return Fault::Refusal;
+    };
+    match code {
+        C::DatabaseBusy | C::DatabaseLocked => Fault::Contention,
+        C::PermissionDenied
+        | C::ReadOnly
+        | C::SystemIoFailure
+        | C::DatabaseCorrupt
+        | C::NotADatabase
+        | C::DiskFull
+        | C::CannotOpen
+        | C::FileLockingProtocolFailed
+        | C::NoLargeFileSupport
+        | C::OutOfMemory
+        | C::InternalMalfunction
+        | C::NotFound => Fault::Connectivity,
+        _ => Fault::Refusal,
+    }
+}
+
+/// Deletes up to `limit` expired rows (oldest expiry first, through the `expires_at` index);
+/// how many. Called by every write, in its transaction, and by the upkeep task's sweep.
+fn sweep_expired(c: &Connection, now: i64, limit: u32) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "DELETE FROM kv WHERE key IN \
+         (SELECT key FROM kv WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+    )?
+    .execute(params![now, limit])
 }
 
 /// The live value and expiry of `key`, if any.
@@ -336,4 +472,49 @@ fn upsert(c: &Connection, key: &[u8], value: &[u8], expiry: Expiry) -> rusqlite:
     )?
     .execute(params![key, value, expiry])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn only_storage_failures_are_faults_of_the_store() {
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_BUSY_SNAPSHOT,
+        ] {
+            assert_eq!(classify(&failure(code)), Fault::Contention, "{code}");
+        }
+        for code in [
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_READONLY_DIRECTORY,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_IOERR_FSYNC,
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_PERM,
+        ] {
+            assert_eq!(classify(&failure(code)), Fault::Connectivity, "{code}");
+        }
+        for code in [
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_MISMATCH,
+            ffi::SQLITE_RANGE,
+        ] {
+            assert_eq!(classify(&failure(code)), Fault::Refusal, "{code}");
+        }
+        let conversion =
+            rusqlite::Error::InvalidColumnType(0, "value".into(), rusqlite::types::Type::Integer);
+        assert_eq!(classify(&conversion), Fault::Refusal);
+    }
 }

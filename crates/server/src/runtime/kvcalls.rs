@@ -139,7 +139,8 @@ fn failed(e: KvError) -> Outcome {
         KvError::TooLarge(_) => Errno::TooLarge,
         KvError::Invalid(_) => Errno::Invalid,
         KvError::Unavailable { .. } => Errno::Unavailable,
-        KvError::Timeout { .. } => Errno::Timeout,
+        // Contention answers `timeout` too: the guest may try again; the store is not down.
+        KvError::Timeout { .. } | KvError::Busy { .. } => Errno::Timeout,
     };
     Outcome::fail(errno, e.to_string())
 }
