@@ -19,6 +19,7 @@ mod faults;
 mod guest_logs;
 mod hostile_clients;
 mod kv;
+mod labels;
 mod lifecycle;
 mod native;
 mod outbound;

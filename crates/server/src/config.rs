@@ -37,8 +37,14 @@ pub struct PluginLimits {
     /// Longest quarantine period.
     pub breaker_backoff_max: std::time::Duration,
     /// Longest one outbound call (`http_send`) may take, from sending to the body's last byte ->
-    /// `timeout`. Never past the inbound request's `deadline` either, whichever comes first.
+    /// `timeout`. Never past `deadline - outbound_reserve` either, whichever comes first.
     pub outbound_timeout: std::time::Duration,
+    /// Time kept back from the request's `deadline` for the guest to answer after an outbound
+    /// call: a call still running at `deadline - outbound_reserve` ends with `timeout`, so the
+    /// guest sees the failure and answers its own response instead of the request ending in 504
+    /// `deadline` (docs/decisions/0006). At most half the `deadline` is kept back, so a short
+    /// deadline still leaves the call half of it.
+    pub outbound_reserve: std::time::Duration,
     /// Largest request body one outbound call may send -> `too_large`.
     pub max_outbound_request_bytes: usize,
     /// Largest response body one outbound call reads -> `too_large`: an upstream cannot make the
@@ -65,6 +71,7 @@ impl Default for PluginLimits {
             breaker_backoff: std::time::Duration::from_secs(1),
             breaker_backoff_max: std::time::Duration::from_secs(30),
             outbound_timeout: std::time::Duration::from_secs(10),
+            outbound_reserve: std::time::Duration::from_millis(200),
             max_outbound_request_bytes: 1024 * 1024,
             max_outbound_response_bytes: 1024 * 1024,
             max_outbound_calls: 8,

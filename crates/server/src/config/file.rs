@@ -502,6 +502,7 @@ struct RawPluginLimits {
     breaker_backoff: Option<Spanned<Dur>>,
     breaker_backoff_max: Option<Spanned<Dur>>,
     outbound_timeout: Option<Spanned<Dur>>,
+    outbound_reserve: Option<Spanned<Dur>>,
     max_outbound_request_bytes: Option<Spanned<Size>>,
     max_outbound_response_bytes: Option<Spanned<Size>>,
     max_outbound_calls: Option<Spanned<Count32>>,
@@ -513,7 +514,8 @@ impl RawPluginLimits {
         resolve!(self, defaults, {
             fuel, deadline, max_memory_bytes, max_response_bytes,
             max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max,
-            outbound_timeout, max_outbound_request_bytes, max_outbound_response_bytes,
+            outbound_timeout, outbound_reserve, max_outbound_request_bytes,
+            max_outbound_response_bytes,
             max_outbound_calls, max_outbound_concurrency
         })
     }
@@ -549,6 +551,7 @@ struct RawPlugin {
     breaker_backoff: Option<Spanned<Dur>>,
     breaker_backoff_max: Option<Spanned<Dur>>,
     outbound_timeout: Option<Spanned<Dur>>,
+    outbound_reserve: Option<Spanned<Dur>>,
     max_outbound_request_bytes: Option<Spanned<Size>>,
     max_outbound_response_bytes: Option<Spanned<Size>>,
     max_outbound_calls: Option<Spanned<Count32>>,
@@ -560,7 +563,8 @@ impl RawPlugin {
         resolve!(self, defaults, {
             fuel, deadline, max_memory_bytes, max_response_bytes,
             max_concurrency, max_queue, breaker_threshold, breaker_backoff, breaker_backoff_max,
-            outbound_timeout, max_outbound_request_bytes, max_outbound_response_bytes,
+            outbound_timeout, outbound_reserve, max_outbound_request_bytes,
+            max_outbound_response_bytes,
             max_outbound_calls, max_outbound_concurrency
         })
     }

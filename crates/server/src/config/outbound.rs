@@ -92,27 +92,50 @@ pub enum HostPattern {
 
 impl AllowEntry {
     /// Whether a call to `scheme://host:port` is allowed by this entry. `host` is lowercase, an
-    /// IPv6 address without brackets.
+    /// IPv6 address without brackets. A wildcard matches names only: `*.0.0.1` is not a way to
+    /// allow the address `127.0.0.1`.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        if scheme != self.scheme.as_str() || self.port.is_some_and(|p| p != port) {
+        if scheme != self.scheme.as_str() || !self.allows_port(port) {
             return false;
         }
         match &self.host {
             HostPattern::Name(name) => host == name,
             // `domain` is stored with its leading dot: something must come before it.
-            HostPattern::Subdomains(domain) => host
-                .strip_suffix(domain.as_str())
-                .is_some_and(|rest| !rest.is_empty()),
+            HostPattern::Subdomains(domain) => {
+                host.parse::<IpAddr>().is_err()
+                    && host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|rest| !rest.is_empty())
+            }
             HostPattern::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == *ip),
         }
     }
 
-    /// Whether this entry names `ip` itself (an IP entry, or `localhost` for loopback): what lets
-    /// the SSRF guard pass a guarded address.
-    pub fn names_address(&self, ip: IpAddr) -> bool {
+    fn allows_port(&self, port: u16) -> bool {
+        self.port.is_none_or(|p| p == port)
+    }
+
+    /// Whether this entry lets the SSRF guard pass a connection to the guarded address `ip` for
+    /// a `scheme` URL on `port`: the entry names that address (an IP entry for exactly `ip`, or
+    /// `localhost` for 127.0.0.1 and ::1, the addresses that name stands for) and allows that
+    /// scheme and port. So the exemption is exactly as wide as the entry: whatever name led to
+    /// the address (a wildcard entry's, a pinned one, a redirect's), the connection reaches only
+    /// a (scheme, address, port) the list allows by the address itself. An IPv4 address written
+    /// inside IPv6 (`::ffff:127.0.0.1`) is not the entry's address: exemptions are never widened
+    /// by spelling, only refused.
+    pub fn exempts(&self, scheme: &str, port: u16, ip: IpAddr) -> bool {
+        scheme == self.scheme.as_str() && self.allows_port(port) && self.names_address(ip)
+    }
+
+    /// Whether this entry is written for the address `ip` itself.
+    fn names_address(&self, ip: IpAddr) -> bool {
         match &self.host {
             HostPattern::Ip(allowed) => *allowed == ip,
-            HostPattern::Name(name) => name == "localhost" && ip.is_loopback(),
+            HostPattern::Name(name) => {
+                name == "localhost"
+                    && (ip == IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+                        || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
+            }
             HostPattern::Subdomains(_) => false,
         }
     }
@@ -244,13 +267,34 @@ mod tests {
     }
 
     #[test]
-    fn only_address_entries_and_localhost_name_guarded_addresses() {
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(entry("http://127.0.0.1:*").names_address(lo));
-        assert!(entry("http://localhost:*").names_address(lo));
-        assert!(!entry("http://api.test:*").names_address(lo));
-        assert!(!entry("http://*.test:*").names_address(lo));
-        assert!(!entry("http://127.0.0.2").names_address(lo));
+    fn only_address_entries_and_localhost_exempt_guarded_addresses_for_their_scheme_and_port() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let lo = ip("127.0.0.1");
+        assert!(entry("http://127.0.0.1:*").exempts("http", 31337, lo));
+        assert!(entry("http://localhost:*").exempts("http", 31337, lo));
+        assert!(entry("http://localhost:*").exempts("http", 31337, ip("::1")));
+        assert!(entry("http://[::1]:8080").exempts("http", 8080, ip("::1")));
+        assert!(!entry("http://api.test:*").exempts("http", 80, lo));
+        assert!(!entry("http://*.test:*").exempts("http", 80, lo));
+        assert!(!entry("http://127.0.0.2").exempts("http", 80, lo));
+        // The entry's port and scheme, and nothing else (issue 20, item 2).
+        let one = entry("http://127.0.0.1:18202");
+        assert!(one.exempts("http", 18202, lo));
+        assert!(!one.exempts("http", 18203, lo), "another port");
+        assert!(!one.exempts("https", 18202, lo), "another scheme");
+        assert!(!entry("http://localhost:18202").exempts("http", 18203, lo));
+        assert!(!entry("http://localhost").exempts("http", 80, ip("127.0.0.2")));
+        // Another spelling of the address is not the entry's address.
+        assert!(!one.exempts("http", 18202, ip("::ffff:127.0.0.1")));
+        assert!(!entry("http://[::1]:*").exempts("http", 80, lo));
+        assert!(!entry("http://[::ffff:127.0.0.1]:*").exempts("http", 80, lo));
+    }
+
+    #[test]
+    fn a_wildcard_matches_names_not_addresses() {
+        let wild = entry("http://*.0.0.1:*");
+        assert!(wild.allows("http", "a.0.0.1", 80));
+        assert!(!wild.allows("http", "127.0.0.1", 80));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! and the families read at scrape time (connections by state, plugin guards, load history,
 //! process readings) are encoded in `scrape` from plain readings their owners hand over. So label
 //! cardinality stays bounded: a route label is a configured pattern, a plugin label a configured
-//! name, a method label a standard method or `OTHER`, everything else a vocabulary word. The
+//! name, an outbound `entry` label a configured allow-list entry, a method label a standard
+//! method or `OTHER`, everything else a vocabulary word. No label value is ever a string a
+//! client or a guest chose (a path, a URL's host, a key). The
 //! exposition format itself is `prometheus-client`'s.
 
 mod labels;
@@ -67,7 +69,7 @@ struct StoreLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutboundLabels {
     plugin: String,
-    host: String,
+    entry: String,
     outcome: &'static str,
     status_class: &'static str,
 }
@@ -81,6 +83,9 @@ struct KvLabels {
 
 /// The route label of requests that matched no route.
 pub(crate) const NO_ROUTE: &str = "none";
+
+/// The entry label of outbound calls no allow-list entry allows (denied, or not a URL).
+pub(crate) const NO_ENTRY: &str = "none";
 
 /// All of the server's metrics. One value, shared by reference; recording is lock-free except for
 /// the first use of a new label set.
@@ -139,7 +144,7 @@ impl Metrics {
             outbound_calls: Family::default(),
             outbound_latency: Arc::new(Latencies::new(
                 "outbound_duration_seconds",
-                "Outbound HTTP call latency (answered calls), by plugin and destination host",
+                "Outbound HTTP call latency (answered calls), by plugin and the allow-list entry that admitted the call",
             )),
             outbound_sent: Family::default(),
             outbound_received: Family::default(),
@@ -227,7 +232,7 @@ impl Metrics {
         r.register(
             "outbound_calls",
             labels::help::<OutboundOutcome>(
-                "Plugins' outbound HTTP calls, by plugin, destination host, outcome and status class",
+                "Plugins' outbound HTTP calls, by plugin, allow-list entry (`none`: no entry allows the URL), outcome and status class",
                 "outcome",
             ),
             m.outbound_calls.clone(),
@@ -388,16 +393,20 @@ impl Metrics {
     }
 
     /// One outbound call: its outcome, the answer's status class (`none` without an answer), its
-    /// latency (when answered) and its body bytes both ways.
+    /// latency (when answered) and its body bytes both ways. `entry` is the configured
+    /// allow-list entry that allows the call's URL (as written in the configuration), `None` when
+    /// none does: never the URL's host, which the guest chooses (a label per host it makes up
+    /// would grow `/metrics` without bound).
     pub(crate) fn outbound_call(
         &self,
         plugin: &str,
-        host: &str,
+        entry: Option<&str>,
         outcome: OutboundOutcome,
         status: Option<u16>,
         elapsed: Duration,
         (sent, received): (u64, u64),
     ) {
+        let entry = entry.unwrap_or(NO_ENTRY);
         let status_class = match status {
             Some(100..=199) => "1xx",
             Some(200..=299) => "2xx",
@@ -409,14 +418,14 @@ impl Metrics {
         self.outbound_calls
             .get_or_create(&OutboundLabels {
                 plugin: plugin.to_string(),
-                host: host.to_string(),
+                entry: entry.to_string(),
                 outcome: outcome.label(),
                 status_class,
             })
             .inc();
         if status.is_some() {
             self.outbound_latency
-                .histogram(&[("plugin", plugin), ("host", host)])
+                .histogram(&[("plugin", plugin), ("entry", entry)])
                 .observe(elapsed);
         }
         let plugin = PluginLabel {

@@ -223,7 +223,8 @@ impl Inner {
 
     /// Resolves, connects and (for https) shakes hands.
     async fn establish(&self, to: &Destination, until: Instant) -> Result<Stream, OutboundError> {
-        let addrs = self.resolver.resolve(&to.host).await?;
+        let scheme = if to.https { "https" } else { "http" };
+        let addrs = self.resolver.resolve(scheme, &to.host, to.port).await?;
         let tcp = connect_any(&addrs, to.port, until).await?;
         // Requests are written whole: no reason to hold the last segment back (Nagle).
         let _ = tcp.set_nodelay(true);

@@ -133,6 +133,9 @@ pub(crate) struct Answer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
     timeout: Duration,
+    /// Kept back from the request's deadline for the guest to answer: `outbound_reserve`, at
+    /// most half the `deadline`.
+    reserve: Duration,
     max_request_bytes: usize,
     max_response_bytes: usize,
     max_calls: u32,
@@ -143,11 +146,24 @@ impl Bounds {
     pub(crate) fn of(limits: &PluginLimits) -> Bounds {
         Bounds {
             timeout: limits.outbound_timeout,
+            reserve: limits.outbound_reserve.min(limits.deadline / 2),
             max_request_bytes: limits.max_outbound_request_bytes,
             max_response_bytes: limits.max_outbound_response_bytes,
             max_calls: limits.max_outbound_calls,
             max_concurrency: limits.max_outbound_concurrency,
         }
+    }
+}
+
+impl Bounds {
+    /// When a call started at `started`, for a request that must be answered by `deadline`,
+    /// ends with `timeout`: at `outbound_timeout`, or at `deadline - reserve` if that comes
+    /// first (never before `started`). The reserve is what makes the guest's own answer
+    /// possible: ending the call at the deadline itself would race the request's 504 `deadline`,
+    /// which the guest would lose (issue 20, item 7; docs/decisions/0006).
+    fn until(&self, started: Instant, deadline: Instant) -> Instant {
+        let answer_by = deadline.checked_sub(self.reserve).unwrap_or(started);
+        (started + self.timeout).min(answer_by).max(started)
     }
 }
 
@@ -215,6 +231,8 @@ impl Outbound {
 pub(crate) struct PluginClient {
     plugin: String,
     allow: Arc<[AllowEntry]>,
+    /// Each entry of `allow` as configured: the metrics' `entry` label of the calls it allows.
+    entry_labels: Box<[String]>,
     http: Http,
     /// Places among the plugin's calls in flight (`max_outbound_concurrency`).
     calls: Semaphore,
@@ -257,6 +275,7 @@ impl PluginClient {
             .build(connector);
         PluginClient {
             plugin: plugin.to_string(),
+            entry_labels: allow.iter().map(ToString::to_string).collect(),
             allow,
             http,
             calls: Semaphore::new(max as usize),
@@ -273,7 +292,7 @@ impl PluginClient {
         self.bounds.max_calls
     }
 
-    /// Sends `call`, bounded by the call's timeout and by `deadline` (the inbound request's).
+    /// Sends `call`, bounded by [`Bounds::until`].
     pub(crate) async fn send(
         &self,
         call: Call<'_>,
@@ -281,13 +300,13 @@ impl PluginClient {
         deadline: Instant,
     ) -> Result<Answer, OutboundError> {
         let started = Instant::now();
-        let until = deadline.min(started + self.bounds.timeout);
+        let until = self.bounds.until(started, deadline);
         let url = request::parse(call.url);
-        let host = url
+        let entry = url
             .as_ref()
             .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
+            .and_then(|u| request::admitting(&self.allow, u))
+            .map(|i| self.entry_labels[i].as_str());
         let sent = call.body.len() as u64;
         let result = match url {
             Ok(url) => self.bounded(url, call, forwarded, started, until).await,
@@ -299,7 +318,7 @@ impl PluginClient {
         };
         self.metrics.outbound_call(
             &self.plugin,
-            &host,
+            entry,
             outcome,
             status,
             started.elapsed(),

@@ -53,9 +53,14 @@ impl GuardedResolver {
         GuardedResolver { pinned, allow }
     }
 
-    /// The addresses `host` (a name, or an address without brackets) may be connected to, in the
-    /// order found.
-    pub(super) async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+    /// The addresses `host` (a name, or an address without brackets) may be connected to for a
+    /// `scheme` connection on `port`, in the order found.
+    pub(super) async fn resolve(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<IpAddr>, ResolveError> {
         let name = host.to_ascii_lowercase();
         let found: Vec<IpAddr> = match (name.parse::<IpAddr>(), self.pinned.get(&name)) {
             (Ok(ip), _) => vec![ip],
@@ -69,13 +74,20 @@ impl GuardedResolver {
                 .map(|a| a.ip())
                 .collect(),
         };
-        admit(&name, &found, &self.allow)
+        admit(&name, &found, &self.allow, (scheme, port))
     }
 }
 
-/// The addresses of `found` the guard lets through: public ones, and guarded ones an entry of
-/// `allow` names. An empty result is an error naming the first refusal.
-fn admit(name: &str, found: &[IpAddr], allow: &[AllowEntry]) -> Result<Vec<IpAddr>, ResolveError> {
+/// The addresses of `found` the guard lets through for a connection `to` (scheme, port): public
+/// ones, and guarded ones an entry of `allow` names for that scheme and port
+/// (`AllowEntry::exempts`: an entry for `127.0.0.1:18202` opens that port to a name resolving
+/// to 127.0.0.1, not any other). An empty result is an error naming the first refusal.
+fn admit(
+    name: &str,
+    found: &[IpAddr],
+    allow: &[AllowEntry],
+    (scheme, port): (&str, u16),
+) -> Result<Vec<IpAddr>, ResolveError> {
     if found.is_empty() {
         return Err(ResolveError::Dns {
             name: name.to_string(),
@@ -88,7 +100,7 @@ fn admit(name: &str, found: &[IpAddr], allow: &[AllowEntry]) -> Result<Vec<IpAdd
         .copied()
         .filter(|&ip| match guard::classify(ip) {
             None => true,
-            Some(_) if allow.iter().any(|e| e.names_address(ip)) => true,
+            Some(_) if allow.iter().any(|e| e.exempts(scheme, port, ip)) => true,
             Some(why) => {
                 first_refusal.get_or_insert((ip, why));
                 false
@@ -109,6 +121,8 @@ fn admit(name: &str, found: &[IpAddr], allow: &[AllowEntry]) -> Result<Vec<IpAdd
 mod tests {
     use super::*;
 
+    const HTTP_8080: (&str, u16) = ("http", 8080);
+
     fn entries(list: &[&str]) -> Vec<AllowEntry> {
         list.iter().map(|e| AllowEntry::parse(e).unwrap()).collect()
     }
@@ -120,16 +134,22 @@ mod tests {
     #[test]
     fn a_name_resolving_to_a_guarded_address_is_refused() {
         let allow = entries(&["http://api.test:*"]);
-        let err = admit("api.test", &ips(&["127.0.0.1"]), &allow).unwrap_err();
+        let err = admit("api.test", &ips(&["127.0.0.1"]), &allow, HTTP_8080).unwrap_err();
         assert!(matches!(err, ResolveError::Blocked { .. }), "{err}");
-        let err = admit("meta.test", &ips(&["169.254.169.254"]), &allow).unwrap_err();
+        let err = admit("meta.test", &ips(&["169.254.169.254"]), &allow, HTTP_8080).unwrap_err();
         assert!(err.to_string().contains("cloud metadata"), "{err}");
     }
 
     #[test]
     fn guarded_answers_are_dropped_and_public_ones_kept() {
         let allow = entries(&["https://mixed.test"]);
-        let got = admit("mixed.test", &ips(&["10.0.0.1", "8.8.8.8"]), &allow).unwrap();
+        let got = admit(
+            "mixed.test",
+            &ips(&["10.0.0.1", "8.8.8.8"]),
+            &allow,
+            ("https", 443),
+        )
+        .unwrap();
         assert_eq!(
             got,
             ips(&["8.8.8.8"]),
@@ -141,20 +161,55 @@ mod tests {
     fn an_entry_naming_the_address_lets_it_through() {
         let allow = entries(&["http://api.test:*", "http://127.0.0.1:*"]);
         assert_eq!(
-            admit("api.test", &ips(&["127.0.0.1"]), &allow).unwrap(),
+            admit("api.test", &ips(&["127.0.0.1"]), &allow, HTTP_8080).unwrap(),
             ips(&["127.0.0.1"])
         );
         let allow = entries(&["http://localhost:8080"]);
         assert_eq!(
-            admit("localhost", &ips(&["127.0.0.1", "::1"]), &allow).unwrap(),
+            admit("localhost", &ips(&["127.0.0.1", "::1"]), &allow, HTTP_8080).unwrap(),
             ips(&["127.0.0.1", "::1"])
         );
+    }
+
+    /// Issue 20, item 2: the entry naming a guarded address opens that address for its own
+    /// scheme and port only, whichever name resolved to it.
+    #[test]
+    fn an_entry_naming_the_address_lets_it_through_for_its_scheme_and_port_only() {
+        let allow = entries(&["http://*.pin.test:*", "http://127.0.0.1:18202"]);
+        let lo = ips(&["127.0.0.1"]);
+        assert_eq!(
+            admit("a.pin.test", &lo, &allow, ("http", 18202)).unwrap(),
+            lo
+        );
+        for to in [("http", 18203), ("http", 80), ("https", 18202)] {
+            let err = admit("a.pin.test", &lo, &allow, to).unwrap_err();
+            assert!(matches!(err, ResolveError::Blocked { .. }), "{to:?}: {err}");
+        }
+        // Another loopback address, and the same one spelt inside IPv6: not the entry's.
+        for other in ["127.0.0.2", "::ffff:127.0.0.1", "::1"] {
+            let err = admit("a.pin.test", &ips(&[other]), &allow, ("http", 18202)).unwrap_err();
+            assert!(
+                matches!(err, ResolveError::Blocked { .. }),
+                "{other}: {err}"
+            );
+        }
+        // `localhost` stands for 127.0.0.1 and ::1, on its own port only.
+        let allow = entries(&["http://*.pin.test:*", "http://localhost:18202"]);
+        assert!(admit("a.pin.test", &lo, &allow, ("http", 18202)).is_ok());
+        assert!(admit("a.pin.test", &lo, &allow, ("http", 18203)).is_err());
+        assert!(admit("a.pin.test", &ips(&["127.0.0.2"]), &allow, ("http", 18202)).is_err());
+        // An IPv6 entry: its address and port.
+        let allow = entries(&["http://*.pin.test:*", "http://[::1]:18202"]);
+        let v6 = ips(&["::1"]);
+        assert!(admit("a.pin.test", &v6, &allow, ("http", 18202)).is_ok());
+        assert!(admit("a.pin.test", &v6, &allow, ("http", 18203)).is_err());
+        assert!(admit("a.pin.test", &lo, &allow, ("http", 18202)).is_err());
     }
 
     #[test]
     fn no_answer_is_a_dns_error() {
         assert!(matches!(
-            admit("none.test", &[], &[]),
+            admit("none.test", &[], &[], HTTP_8080),
             Err(ResolveError::Dns { .. })
         ));
     }

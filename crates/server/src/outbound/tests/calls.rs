@@ -34,6 +34,47 @@ async fn an_allowed_call_works_and_carries_the_hosts_headers() {
     assert_eq!(up.accepted(), 1);
 }
 
+/// Issue 20, item 7: a plugin's own `x-request-id` and `traceparent` never reach the upstream;
+/// the host's do, and with nothing to forward, none does.
+#[tokio::test]
+async fn the_plugins_own_correlation_headers_are_replaced_by_the_hosts() {
+    let up = Upstream::start(Script::Ok).await;
+    let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
+    let url = up.url("/");
+    let forged = || Call {
+        method: b"GET",
+        url: url.as_bytes(),
+        headers: vec![
+            (&b"x-request-id"[..], &b"forged-id"[..]),
+            (
+                &b"traceparent"[..],
+                &b"00-11111111111111111111111111111111-2222222222222222-01"[..],
+            ),
+        ],
+        body: b"",
+    };
+    let forwarded = Forwarded {
+        request_id: Some("00000000000000ab".into()),
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+    };
+    c.send(forged(), &forwarded, later()).await.unwrap();
+    let head = up.last_head();
+    assert!(
+        head.contains("x-request-id: 00000000000000ab\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("traceparent: 00-0af7651916cd43dd"), "{head}");
+    assert!(!head.contains("forged") && !head.contains("1111"), "{head}");
+    c.send(forged(), &Forwarded::default(), later())
+        .await
+        .unwrap();
+    let head = up.last_head();
+    assert!(
+        !head.contains("x-request-id") && !head.contains("traceparent"),
+        "{head}"
+    );
+}
+
 #[tokio::test]
 async fn a_host_not_on_the_list_is_refused_without_a_connection_naming_the_entry() {
     let up = Upstream::start(Script::Ok).await;
@@ -82,6 +123,69 @@ async fn an_allowed_name_resolving_to_a_guarded_address_is_refused_before_connec
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
+}
+
+/// Issue 20, item 7: with `outbound_timeout` past the request's deadline, the call still ends
+/// with `timeout` `outbound_reserve` before the deadline, so the guest has that long to answer
+/// (before, it ended at the deadline itself, racing the request's 504).
+#[tokio::test]
+async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later() {
+    let up = Upstream::start(Script::Slow(Duration::from_secs(5))).await;
+    let limits = PluginLimits {
+        deadline: Duration::from_secs(1),
+        outbound_timeout: Duration::from_secs(10),
+        outbound_reserve: Duration::from_millis(300),
+        ..PluginLimits::default()
+    };
+    let c = bounded(
+        &settings(|_| {}),
+        |b| *b = Bounds::of(&limits),
+        &["http://127.0.0.1:*"],
+    );
+    let started = Instant::now();
+    let deadline = started + limits.deadline;
+    let err = c
+        .send(get(&up.url("/")), &Forwarded::default(), deadline)
+        .await
+        .unwrap_err();
+    let ended = Instant::now();
+    assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
+    assert!(
+        ended + Duration::from_millis(250) <= deadline,
+        "ended {:?} before the deadline",
+        deadline.saturating_duration_since(ended)
+    );
+    assert!(
+        ended - started >= Duration::from_millis(690),
+        "{:?}",
+        ended - started
+    );
+
+    // A reserve of the whole deadline or more keeps back half of it: the call still gets a turn.
+    let half = PluginLimits {
+        outbound_reserve: Duration::from_secs(5),
+        ..limits
+    };
+    let c = bounded(
+        &settings(|_| {}),
+        |b| *b = Bounds::of(&half),
+        &["http://127.0.0.1:*"],
+    );
+    let started = Instant::now();
+    let err = c
+        .send(
+            get(&up.url("/")),
+            &Forwarded::default(),
+            started + half.deadline,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(490) && took < Duration::from_millis(900),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
