@@ -480,6 +480,22 @@ mod tests {
     }
 
     #[test]
+    fn the_hosts_own_overload_never_counts_against_a_plugin() {
+        let overloaded: Result<(), CallError> = Err(CallError::Overloaded {
+            message: "maximum concurrent limit of 4 for fibers reached".into(),
+            fuel_used: 0,
+        });
+        assert_eq!(Outcome::of(&overloaded), Outcome::Neutral);
+        let trap: Result<(), CallError> = Err(CallError::Trap {
+            message: "unreachable".into(),
+            backtrace: String::new(),
+            stderr_tail: String::new(),
+            fuel_used: 0,
+        });
+        assert_eq!(Outcome::of(&trap), Outcome::Broken);
+    }
+
+    #[test]
     fn the_breaker_opens_after_threshold_broken_calls_in_a_row() {
         let l = limits(1, 1, 3);
         let t0 = Instant::now();
