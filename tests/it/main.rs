@@ -29,5 +29,6 @@ mod reload;
 mod reuse;
 mod sandbox;
 mod scaleout;
+mod secrets;
 mod support;
 mod walkthrough;

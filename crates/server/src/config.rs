@@ -157,6 +157,7 @@ impl Default for RuntimeSettings {
 mod error;
 mod file;
 mod outbound;
+pub(crate) mod redact;
 mod stores;
 mod values;
 mod vars;

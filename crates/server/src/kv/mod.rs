@@ -33,7 +33,12 @@ pub(crate) enum KvError {
     #[error("{0}")]
     Invalid(String),
     /// The backend failed or cannot be reached.
-    #[error("store `{store}` is unavailable: {reason}")]
+    /// (A backend's reason may quote its URL: the password is masked here, once for every log,
+    /// start error and message a plugin reads.)
+    #[error(
+        "store `{store}` is unavailable: {}",
+        crate::config::redact::mask_url_passwords(reason)
+    )]
     Unavailable { store: String, reason: String },
     /// The operation's bound passed.
     #[error("store `{store}` did not answer within {after:?}")]
@@ -465,5 +470,18 @@ mod tests {
         ] {
             assert_eq!(parse_counter(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_unavailable_reason_never_shows_a_url_password() {
+        let err = KvError::Unavailable {
+            store: "s".into(),
+            reason: "cannot connect to redis://:hunter2@127.0.0.1:1/0".into(),
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.contains("redis://:***@127.0.0.1:1/0") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }
