@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::guard::Guards;
 use crate::kv::Stores;
+use crate::logsummary::LogSummary;
 use crate::metrics::{Metrics, Sources};
 use crate::native::{Probe, Readiness};
 use crate::outbound::Outbound;
@@ -71,6 +72,7 @@ impl Server {
             metrics,
             probe,
             stores,
+            log,
         } = Parts::new(&config)?;
         let (trigger, signal) = shutdown::channel();
         let accept = tokio::spawn(server::run(
@@ -84,6 +86,8 @@ impl Server {
             signal.clone(),
         ));
         let reloads = watch::spawn(loader.clone(), config.server.watch, signal.clone());
+        let mut stopping = signal.clone();
+        tokio::spawn(async move { log.run(async move { stopping.triggered().await }).await });
         let mut stopping = signal.clone();
         stores.watch_health(
             STORE_HEALTH_EVERY,
@@ -122,6 +126,8 @@ pub(crate) struct Parts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) probe: Arc<Probe>,
     pub(crate) stores: Arc<Stores>,
+    /// Repeated warnings' counts, shared by the warning sites; its task logs the summaries.
+    pub(crate) log: Arc<LogSummary>,
 }
 
 impl Parts {
@@ -144,8 +150,10 @@ impl Parts {
                 move || history.reading()
             }),
         }));
+        let log = Arc::new(LogSummary::new(config.server.log_repeat_interval));
         let stores = Arc::new(
-            Stores::open(&config.stores, &metrics).map_err(|e| StartError::Store(e.to_string()))?,
+            Stores::open(&config.stores, &metrics, &log)
+                .map_err(|e| StartError::Store(e.to_string()))?,
         );
         let probe = Arc::new(Probe::new(&stores));
         let outbound = Arc::new(
@@ -177,6 +185,7 @@ impl Parts {
                 metrics: metrics.clone(),
                 probe: probe.clone(),
                 trusted_proxies: config.server.trusted_proxies.clone(),
+                log: log.clone(),
             },
             request_id_header: config.server.request_id_header.clone(),
         });
@@ -186,6 +195,7 @@ impl Parts {
             metrics,
             probe,
             stores,
+            log,
         })
     }
 }

@@ -342,3 +342,11 @@ fn a_redis_password_is_masked_in_debug() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_log_repeat_interval_is_a_duration_from_one_millisecond() {
+    let c = parse("[server]\nlog_repeat_interval = \"1ms\"\n").unwrap();
+    assert_eq!(c.server.log_repeat_interval, Duration::from_millis(1));
+    let err = error("[server]\nlog_repeat_interval = \"0s\"\n");
+    assert!(err.contains("w.toml:2:"), "{err}");
+}
