@@ -208,3 +208,61 @@ fn quarantine_survives_a_reload_that_keeps_the_module_and_a_new_module_starts_af
     );
     Ok(())
 }
+
+/// An overload burst is a few log lines, not one per rejected request: the first rejection is
+/// logged, the rest counted into one summary line per `log_repeat_interval`, while `/metrics`
+/// counts every one.
+#[test]
+fn an_overload_burst_logs_a_bounded_number_of_lines_and_metrics_count_every_rejection()
+-> anyhow::Result<()> {
+    const CLIENTS: usize = 120;
+    let server = TestServer::start(&format!(
+        "[server]\nlog_repeat_interval = \"300ms\"\n\
+         [plugins.burst20]\nwasm = \"tests/guests/sleep.wat\"\ndeadline = \"5s\"\n\
+         max_concurrency = 1\nmax_queue = 1\n{}",
+        route("burst20")
+    ))?;
+    let addr = server.addr();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| std::thread::spawn(move || get(addr, "/g/burst20?400").map(|r| r.status)))
+        .collect();
+    let mut statuses = Vec::new();
+    for c in clients {
+        statuses.push(c.join().expect("a client thread")?);
+    }
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert!(refused >= CLIENTS / 2, "{statuses:?}");
+    let counted =
+        server.metric(r#"wasmgate_plugin_rejected_total{plugin="burst20",reason="overloaded"}"#);
+    assert_eq!(counted, refused as f64, "every rejection is counted");
+    // The summary of the rest arrives within an interval (its task ticks every quarter of one).
+    let lines = |logs: &str| -> (usize, usize, u64) {
+        let ours: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("plugin call refused") && l.contains("burst20"))
+            .collect();
+        let summarised: u64 = ours
+            .iter()
+            .filter_map(|l| l.split("repeated=").nth(1))
+            .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        let first = ours.iter().filter(|l| !l.contains("repeated=")).count();
+        (ours.len(), first, summarised)
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let (_, first, summarised) = lines(&crate::support::logs());
+            first as u64 + summarised == refused as u64
+        }),
+        "{:?} for {refused} refused\n{}",
+        lines(&crate::support::logs()),
+        crate::support::logs()
+    );
+    let (total, first, summarised) = lines(&crate::support::logs());
+    eprintln!(
+        "overload burst: {CLIENTS} clients, {refused} refused (metric {counted}), {total} WARN lines \
+         ({first} logged at once, {summarised} summarised)"
+    );
+    assert!(total <= 4, "a bounded number of lines: {total}");
+    Ok(())
+}

@@ -31,5 +31,6 @@ mod reuse;
 mod sandbox;
 mod saturation;
 mod scaleout;
+mod secrets;
 mod support;
 mod walkthrough;

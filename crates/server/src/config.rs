@@ -164,6 +164,7 @@ impl Default for RuntimeSettings {
 mod error;
 mod file;
 mod outbound;
+pub(crate) mod redact;
 mod stores;
 mod values;
 mod vars;
@@ -243,6 +244,11 @@ pub struct ServerSettings {
     /// The response header that carries each request's id (the id of its log lines and of the
     /// plugin's `request_id` field), so a client can quote it; `None` sends none.
     pub request_id_header: Option<String>,
+    /// A per-request warning (a refused or failed plugin call, a failed store operation) is
+    /// logged the first time for its kind and plugin or store, then only counted: one line per
+    /// this interval says how many more there were. An overload burst of thousands of
+    /// rejections is a few lines, not thousands; `/metrics` still counts every one.
+    pub log_repeat_interval: Duration,
 }
 
 /// Every timeout the server enforces. None of them may be zero.
@@ -408,6 +414,7 @@ impl Default for ServerSettings {
             drain_delay: Duration::ZERO,
             trusted_proxies: Vec::new(),
             request_id_header: Some("x-request-id".to_string()),
+            log_repeat_interval: Duration::from_secs(10),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Owns the step between routing and encoding. It builds the guest's view of the request, calls the
 //! plugin under its limits (after `guard` admits the call: concurrency cap, queue, circuit
 //! breaker), records the outcome (metric and one structured log event per error
-//! boundary), and turns every failure into a response through [`RequestError`]. It never touches
+//! boundary, repeated ones summarised by `logsummary`), and turns every failure into a response through [`RequestError`]. It never touches
 //! the socket or the parser's buffer layout beyond the borrowed view it is given.
 
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use wasmgate_http::encode::Response;
 use crate::clientaddr::{IpNet, client_ip};
 use crate::error::RequestError;
 use crate::guard::{Guards, Outcome, Rejection};
+use crate::logsummary::{self, LogSummary, Repeat};
 use crate::metrics::{CallOutcome, Metrics, NO_ROUTE};
 use crate::native::{self, Probe};
 use crate::reload::{Routing, RoutingCell, Target};
@@ -38,6 +39,8 @@ pub(crate) struct Dispatcher {
     pub(crate) probe: Arc<Probe>,
     /// Peers whose forwarding headers are believed (`[server] trusted_proxies`).
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Per-request warnings are logged through it: the first of a kind, then counts.
+    pub(crate) log: Arc<LogSummary>,
 }
 
 /// Where a request came from and which it is: what v2 plugins are told besides the request.
@@ -101,7 +104,14 @@ impl Dispatcher {
         let Some(served) = routing.plugins.get(&**plugin_name) else {
             self.metrics
                 .plugin_call(plugin_name, CallOutcome::NotLoaded, 0);
-            tracing::warn!(plugin = %plugin_name, %request_id, kind = "not_loaded", "plugin not loaded");
+            if self.log.note(
+                Repeat::NotLoaded,
+                "not_loaded",
+                plugin_name,
+                logsummary::now(),
+            ) {
+                tracing::warn!(plugin = %plugin_name, %request_id, kind = "not_loaded", "plugin not loaded");
+            }
             return error_answer(
                 RequestError::PluginNotLoaded(plugin_name.to_string()),
                 pattern,
@@ -146,7 +156,12 @@ impl Dispatcher {
                     ),
                 };
                 self.metrics.plugin_call(plugin_name, outcome, 0);
-                tracing::warn!(plugin = %plugin_name, %request_id, kind = err.kind(), "plugin call refused");
+                if self
+                    .log
+                    .note(Repeat::Refused, err.kind(), plugin_name, logsummary::now())
+                {
+                    tracing::warn!(plugin = %plugin_name, %request_id, kind = err.kind(), "plugin call refused");
+                }
                 return error_answer(err, pattern);
             }
         };
@@ -184,7 +199,12 @@ impl Dispatcher {
                 self.metrics
                     .plugin_call(plugin_name, err.outcome(), err.fuel_used());
                 let stderr = err.stderr_tail().unwrap_or("");
-                tracing::error!(plugin = %plugin_name, %request_id, kind, error = %err, guest_stderr = stderr, "plugin call failed");
+                if self
+                    .log
+                    .note(Repeat::CallFailed, kind, plugin_name, logsummary::now())
+                {
+                    tracing::error!(plugin = %plugin_name, %request_id, kind, error = %err, guest_stderr = stderr, "plugin call failed");
+                }
                 error_answer(RequestError::Plugin(err), pattern)
             }
         }

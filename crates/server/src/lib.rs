@@ -30,6 +30,7 @@ mod dispatch;
 mod error;
 mod guard;
 mod kv;
+mod logsummary;
 mod metrics;
 mod native;
 mod outbound;

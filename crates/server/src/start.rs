@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::guard::Guards;
 use crate::kv::Stores;
+use crate::logsummary::LogSummary;
 use crate::metrics::{Metrics, Sources};
 use crate::native::{Probe, Readiness};
 use crate::outbound::Outbound;
@@ -72,6 +73,7 @@ impl Server {
             metrics,
             probe,
             stores,
+            log,
         } = Parts::new(&config)?;
         let (trigger, signal) = shutdown::channel();
         let accept = tokio::spawn(server::run(
@@ -85,6 +87,8 @@ impl Server {
             signal.clone(),
         ));
         let reloads = watch::spawn(loader.clone(), config.server.watch, signal.clone());
+        let mut stopping = signal.clone();
+        tokio::spawn(async move { log.run(async move { stopping.triggered().await }).await });
         let mut stopping = signal.clone();
         stores.upkeep(
             STORE_UPKEEP_EVERY,
@@ -123,6 +127,8 @@ pub(crate) struct Parts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) probe: Arc<Probe>,
     pub(crate) stores: Arc<Stores>,
+    /// Repeated warnings' counts, shared by the warning sites; its task logs the summaries.
+    pub(crate) log: Arc<LogSummary>,
 }
 
 impl Parts {
@@ -145,8 +151,10 @@ impl Parts {
                 move || history.reading()
             }),
         }));
+        let log = Arc::new(LogSummary::new(config.server.log_repeat_interval));
         let stores = Arc::new(
-            Stores::open(&config.stores, &metrics).map_err(|e| StartError::Store(e.to_string()))?,
+            Stores::open(&config.stores, &metrics, &log)
+                .map_err(|e| StartError::Store(e.to_string()))?,
         );
         let probe = Arc::new(Probe::new(&stores));
         let outbound = Arc::new(
@@ -178,6 +186,7 @@ impl Parts {
                 metrics: metrics.clone(),
                 probe: probe.clone(),
                 trusted_proxies: config.server.trusted_proxies.clone(),
+                log: log.clone(),
             },
             request_id_header: config.server.request_id_header.clone(),
         });
@@ -187,6 +196,7 @@ impl Parts {
             metrics,
             probe,
             stores,
+            log,
         })
     }
 }

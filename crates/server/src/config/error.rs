@@ -1,12 +1,16 @@
 //! Configuration errors that point at the offending text.
 //!
 //! Owns the rendering of a config error: file, line, column, the line itself with the offending
-//! text underlined, and what would be valid. Knows nothing about which keys exist (that is
+//! text underlined, and what would be valid, with every secret value masked in both the excerpt
+//! and the message (`redact.rs` says which spans: here is the one place excerpts are made, so no
+//! error kind can bypass it). Knows nothing about which keys exist (that is
 //! `file.rs`); it only turns a byte span of the source into a message a person can act on.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use super::redact::Redactions;
 
 /// A configuration that cannot be used, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,30 +34,31 @@ impl ConfigError {
         span: Option<Range<usize>>,
         message: impl Into<String>,
     ) -> Self {
+        let focus = span.as_ref().map(|s| s.start);
+        let redactions = Redactions::of(text, focus);
         let mut err = ConfigError {
             file: file.to_path_buf(),
             line: None,
             column: None,
-            message: message.into(),
+            message: redactions.message(&message.into()),
             snippet: None,
         };
         if let Some(span) = span {
             let start = span.start.min(text.len());
             let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
             let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-            let line_text = &text[line_start..line_end];
             let line_no = text[..start].matches('\n').count() + 1;
             let col = text[line_start..start].chars().count() + 1;
-            let width = text[start..span.end.clamp(start, line_end)]
-                .chars()
-                .count()
-                .max(1);
+            let end = span.end.clamp(start, line_end);
+            // The line as it may be shown: secret values masked, the underline moved with them.
+            let (line_text, shown_col, width) =
+                redactions.line(text, line_start..line_end, start..end);
             let gutter = " ".repeat(line_no.to_string().len());
             err.line = Some(line_no);
             err.column = Some(col);
             err.snippet = Some(format!(
                 "{gutter} |\n{line_no} | {line_text}\n{gutter} | {}{}",
-                " ".repeat(col - 1),
+                " ".repeat(shown_col),
                 "^".repeat(width)
             ));
         }

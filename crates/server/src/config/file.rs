@@ -335,6 +335,7 @@ struct RawServer {
     trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
     request_id_header: Option<Spanned<String>>,
     data_dir: Option<String>,
+    log_repeat_interval: Option<Spanned<Dur>>,
 }
 
 impl RawServer {
@@ -344,7 +345,7 @@ impl RawServer {
     ) -> Result<ServerSettings, ConfigError> {
         let mut server = resolve!(self, ServerSettings::default(), {
             listen, max_connections, max_requests_per_connection, watch, watch_debounce, reuse_port,
-            drain_delay
+            drain_delay, log_repeat_interval
         });
         if let Some(list) = &self.trusted_proxies {
             server.trusted_proxies = list

@@ -27,8 +27,8 @@ pub struct StoreConfig {
     pub required: bool,
 }
 
-/// Where a store keeps its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a store keeps its data. `Debug` masks the password of a Redis URL.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreBackend {
     /// A SQLite file (WAL mode), safe to share between the wasmgate processes of one machine.
     Sqlite { path: PathBuf, sync: SqliteSync },
@@ -40,6 +40,23 @@ pub enum StoreBackend {
         /// can share one server.
         key_prefix: String,
     },
+}
+
+impl std::fmt::Debug for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreBackend::Sqlite { path, sync } => f
+                .debug_struct("Sqlite")
+                .field("path", path)
+                .field("sync", sync)
+                .finish(),
+            StoreBackend::Redis { url, key_prefix } => f
+                .debug_struct("Redis")
+                .field("url", &super::redact::mask_url_passwords(url))
+                .field("key_prefix", key_prefix)
+                .finish(),
+        }
+    }
 }
 
 /// How much SQLite waits for the disk before a write is acknowledged.

@@ -253,3 +253,100 @@ fn preinitialization_is_on_unless_a_plugin_turns_it_off() {
     assert!(err.contains("invalid type"), "{err}");
     assert!(err.starts_with("w.toml:3:"), "{err}");
 }
+
+/// A secret value on the offending line (or in the offending value) never reaches the message or
+/// the excerpt, whatever the error: the excerpt masks the secret's span, not a message's words.
+#[test]
+fn no_error_shows_a_secret_value() {
+    const S: &str = "s3cr3t-Xq9";
+    let var = |table: &str| format!("{PLUGIN}[plugins.p.vars]\n{table}\n");
+    let cases = [
+        // An unknown key beside the secret, on its line.
+        var(&format!(
+            "k = {{ value = \"{S}\", secret = true, bogus = 1 }}"
+        )),
+        // The secret's own value has the wrong type (an integer secret is still secret).
+        var("k = { value = 918273645, secret = true }"),
+        // The `secret` flag is malformed.
+        var(&format!("k = {{ value = \"{S}\", secret = \"yes\" }}")),
+        // Two sources.
+        var(&format!(
+            "k = {{ value = \"{S}\", env = \"HOME\", secret = true }}"
+        )),
+        // A table form, error on the value's own line (a bad variable name further on is fine).
+        format!("{PLUGIN}[plugins.p.vars.k]\nvalue = \"{S}\"\nsecret = true\nnope = 1\n"),
+        // TOML syntax errors: the file cannot be parsed, so what is secret is unknown.
+        var(&format!("k = {{ value = \"{S}\", secret = true ")),
+        var(&format!("k = {{ value = \"{S}\" secret = true }}")),
+        var(&format!("k = {{ value = {S}, secret = true }}")),
+        var(&format!("k = {{ value = \"{S}")),
+        format!("{PLUGIN}[plugins.p.vars.k]\nvalue = '''\n{S} = \n'''\nsecret = true\n[[x\n"),
+        format!("{PLUGIN}[plugins.p.vars.k]\nvalue = \"{S}\" x # {S}\nsecret = true\n"),
+        // Redis URLs with a password: a bad scheme (the message quotes the URL), an unknown key
+        // beside it, a wrong backend, a syntax error.
+        format!("[stores.s]\nbackend = \"redis\"\nurl = \"http://:{S}@127.0.0.1:6379\"\n"),
+        format!("[stores.s]\nbackend = \"redis\"\nurl = \"redis://u:{S}@127.0.0.1\"; x = 1\n"),
+        format!(
+            "[stores.s]\nbackend = \"redis\"\nurl = \"redis://u:{S}@127.0.0.1\"\nsync = \"full\"\n"
+        ),
+        format!("[stores.s]\nurl = \"redis://:{S}@127.0.0.1:6379/0\"\n"),
+        format!("[stores.s]\nbackend = \"redis\"\nurl = \"redis://:{S}@h\" bad\n"),
+        format!("[stores.s]\nbackend = \"redis\"\nbogus = 1\nurl = \"redis://:{S}@h\"\n"),
+    ];
+    for text in &cases {
+        let err = parse(text).expect_err(text);
+        let shown = format!("{err}\n{err:?}");
+        assert!(!shown.contains(S), "secret shown for\n{text}\n---\n{shown}");
+        assert!(
+            !shown.contains("918273645"),
+            "secret shown for\n{text}\n---\n{shown}"
+        );
+        assert!(
+            err.line.is_some(),
+            "the error still has a position: {shown}"
+        );
+    }
+}
+
+/// What is not secret is still shown: a literal variable, a URL's user and host, other values.
+#[test]
+fn masking_keeps_what_is_not_secret() {
+    let err = error(&format!(
+        "{PLUGIN}[plugins.p.vars]\nplain = {{ value = \"visible\", bogus = 1 }}\n"
+    ));
+    assert!(err.contains("value = \"visible\""), "{err}");
+    let err = error("[stores.s]\nbackend = \"redis\"\nurl = \"http://me:pw@db.local:6379\"\n");
+    assert!(
+        err.contains("http://me:***@db.local:6379") && !err.contains(":pw@"),
+        "{err}"
+    );
+    // The underline still spans the offending value, masked or not.
+    let err = error(&format!(
+        "{PLUGIN}[plugins.p.vars]\nk = {{ value = \"long-secret\", secret = true, bogus = 1 }}\n"
+    ));
+    assert!(
+        err.contains("4 | k = { value = ***, secret = true, bogus = 1 }\n  |     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n")
+            || err.ends_with("^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"),
+        "{err}"
+    );
+}
+
+/// A parsed Redis URL's password stays out of `Debug` (what a log of the config would show).
+#[test]
+fn a_redis_password_is_masked_in_debug() {
+    let c =
+        parse("[stores.s]\nbackend = \"redis\"\nurl = \"redis://u:hunter2@127.0.0.1\"\n").unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("redis://u:***@127.0.0.1") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_log_repeat_interval_is_a_duration_from_one_millisecond() {
+    let c = parse("[server]\nlog_repeat_interval = \"1ms\"\n").unwrap();
+    assert_eq!(c.server.log_repeat_interval, Duration::from_millis(1));
+    let err = error("[server]\nlog_repeat_interval = \"0s\"\n");
+    assert!(err.contains("w.toml:2:"), "{err}");
+}

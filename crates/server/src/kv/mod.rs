@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{StoreBackend, StoreConfig, StoreLimits};
-use crate::metrics::{KvOp, KvOutcome, Metrics};
+use crate::logsummary::{self, LogSummary, Repeat};
+use crate::metrics::{KvOp, KvOutcome, LabelValue, Metrics};
 
 /// Why an operation did not complete. Each maps to one ABI error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +38,12 @@ pub(crate) enum KvError {
     #[error("{0}")]
     Invalid(String),
     /// The backend failed or cannot be reached.
-    #[error("store `{store}` is unavailable: {reason}")]
+    /// (A backend's reason may quote its URL: the password is masked here, once for every log,
+    /// start error and message a plugin reads.)
+    #[error(
+        "store `{store}` is unavailable: {}",
+        crate::config::redact::mask_url_passwords(reason)
+    )]
     Unavailable { store: String, reason: String },
     /// The operation's bound passed.
     #[error("store `{store}` did not answer within {after:?}")]
@@ -138,6 +144,9 @@ pub(crate) struct Store {
     /// The next health check verifies the storage first (SQLite: `PRAGMA quick_check`): at open,
     /// and after every connectivity fault, never on each ping (it reads the whole file).
     verify: AtomicBool,
+    /// Where failed operations are logged, summarised (set by [`Stores::open`]; a store opened
+    /// alone, in tests, logs nothing).
+    log: Option<Arc<LogSummary>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,6 +179,7 @@ impl Store {
             metrics,
             up: AtomicBool::new(true),
             verify: AtomicBool::new(true),
+            log: None,
         })
     }
 
@@ -472,6 +482,14 @@ impl Store {
         };
         self.metrics
             .kv_operation(&self.name, op, outcome, started.elapsed());
+        if let (Err(e @ (KvError::Unavailable { .. } | KvError::Timeout { .. })), Some(log)) =
+            (&result, &self.log)
+        {
+            let kind = e.outcome().label();
+            if log.note(Repeat::StoreFailed, kind, &self.name, logsummary::now()) {
+                tracing::warn!(store = %self.name, kind, error = %e, "store operation failed");
+            }
+        }
         result
     }
 }
@@ -492,11 +510,16 @@ pub(crate) struct Stores {
 }
 
 impl Stores {
-    /// Opens every store of `configs`.
-    pub(crate) fn open(configs: &[StoreConfig], metrics: &Arc<Metrics>) -> Result<Stores, KvError> {
+    /// Opens every store of `configs`; their failed operations are logged through `log`.
+    pub(crate) fn open(
+        configs: &[StoreConfig],
+        metrics: &Arc<Metrics>,
+        log: &Arc<LogSummary>,
+    ) -> Result<Stores, KvError> {
         let mut by_name = BTreeMap::new();
         for config in configs {
-            let store = Store::open(config, metrics.clone())?;
+            let mut store = Store::open(config, metrics.clone())?;
+            store.log = Some(log.clone());
             by_name.insert(config.name.clone(), Arc::new(store));
         }
         Ok(Stores { by_name })
@@ -630,5 +653,53 @@ mod tests {
         ] {
             assert_eq!(parse_counter(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_unavailable_reason_never_shows_a_url_password() {
+        let err = KvError::Unavailable {
+            store: "s".into(),
+            reason: "cannot connect to redis://:hunter2@127.0.0.1:1/0".into(),
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.contains("redis://:***@127.0.0.1:1/0") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    /// A failed operation goes through the server's summary: the first is logged, the next ones
+    /// of the same store and kind are counted (one summary line per interval).
+    #[tokio::test]
+    async fn failed_operations_are_logged_through_the_summary() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-kv-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A directory where the database file should be: every operation fails `unavailable`.
+        let path = dir.join("not-a-file");
+        std::fs::create_dir_all(&path).unwrap();
+        let config = StoreConfig {
+            name: "broken".into(),
+            backend: StoreBackend::Sqlite {
+                path,
+                sync: crate::config::SqliteSync::Full,
+            },
+            limits: StoreLimits::default(),
+            required: false,
+        };
+        let metrics = Arc::new(Metrics::new(crate::metrics::Sources::none()));
+        let log = Arc::new(LogSummary::new(Duration::from_secs(10)));
+        let stores = Stores::open(std::slice::from_ref(&config), &metrics, &log).unwrap();
+        let store = stores.get("broken").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for _ in 0..3 {
+            let err = store.get(b"k", deadline).await.unwrap_err();
+            assert!(matches!(err, KvError::Unavailable { .. }), "{err}");
+        }
+        assert_eq!(
+            log.counted(Repeat::StoreFailed, "unavailable", "broken"),
+            Some(2),
+            "the first logged, two counted"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
