@@ -553,6 +553,37 @@ async fn a_sqlite_store_on_a_read_only_file_is_down_until_it_is_writable() {
     assert_eq!(logs.count("store up again"), 1, "{}", logs.text());
 }
 
+/// A SQLite store whose directory takes no new file (immutable: its WAL index cannot be created)
+/// is down, and up again when the directory is writable.
+#[tokio::test]
+async fn a_sqlite_store_in_a_read_only_directory_is_down_until_it_is_writable() {
+    let dir = tempdir::Dir::new("kv-readonly-dir");
+    let path = dir.path.join("data").join("ro.sqlite");
+    let backend = || StoreBackend::Sqlite {
+        path: path.clone(),
+        sync: SqliteSync::Full,
+    };
+    {
+        let store = open(backend(), LIMITS);
+        store.set(b"k", b"v", None, later()).await.unwrap();
+    }
+    let data = dir.path.join("data");
+    let immutable =
+        Immutable::set(&data).expect("chattr +i (the test needs it: root ignores permissions)");
+    let store = open(backend(), LIMITS);
+    assert!(
+        !store.check().await,
+        "a directory that takes no file is not ready"
+    );
+    assert!(matches!(
+        store.set(b"k", b"w", None, later()).await,
+        Err(KvError::Unavailable { .. })
+    ));
+    drop(immutable);
+    assert!(store.check().await, "writable again");
+    store.set(b"k", b"w", None, later()).await.unwrap();
+}
+
 /// A SQLite file with malformed pages answers `SELECT 1` too: the health check verifies the
 /// storage first, and the store is down; an operation that meets a malformed page is a
 /// connectivity fault.
