@@ -205,11 +205,15 @@ impl Store {
                 Backend::Sqlite(s) => s.verify().await,
                 Backend::Redis(_) => Ok(()),
             };
-            if let Err(e) = verified {
-                self.down(&e);
-                return false;
+            match verified {
+                Ok(()) => self.verify.store(false, Ordering::Relaxed),
+                // Contended: no verdict; verified at the next check.
+                Err(KvError::Busy { .. }) => return self.is_up(),
+                Err(e) => {
+                    self.down(&e);
+                    return false;
+                }
             }
-            self.verify.store(false, Ordering::Relaxed);
         }
         let work = async {
             match &self.backend {
