@@ -17,8 +17,8 @@ use super::{
     serve_links, sqlite_site, store_up, two_processes,
 };
 use crate::support::{
-    Site, TestServer, eventually, exclusive_network, get, repo_root, sample_plugins_built, scrape,
-    try_eventually,
+    Site, TestServer, eventually, exclusive_network, get, logs, repo_root, sample_plugins_built,
+    scrape, try_eventually,
 };
 
 #[test]
@@ -81,6 +81,66 @@ fn a_required_store_with_malformed_pages_makes_ready_503() -> anyhow::Result<()>
     );
     ensure!(get(addr, "/health")?.status == 200, "alive all the same");
     ensure!(store_up(&scrape(addr)?) == Some(0.0));
+    Ok(())
+}
+
+/// A required store whose file takes no write (immutable: `chattr +i`, which stops root too) is
+/// down, with one log line, and `/ready` says so; when the file is writable again, the next
+/// health check brings it back, with one line. No line per check in between.
+#[test]
+fn a_required_store_on_a_read_only_file_logs_one_line_down_and_one_up() -> anyhow::Result<()> {
+    let site = Site::new("kv-sqlite-readonly")?;
+    let path = site.path("ro.sqlite");
+    let toml = format!(
+        "[stores.readonly-check]\npath = {}\nrequired = true\n",
+        toml::Value::String(path.to_string_lossy().into_owned())
+    );
+    // The file exists, with its schema: a store once served from it (its first health check
+    // writes, so it is there once the server is ready).
+    let server = TestServer::start(&toml)?;
+    let made = try_eventually(Duration::from_secs(10), || {
+        Ok(get(server.addr(), "/ready")?.status == 200)
+    })?;
+    ensure!(made && path.exists(), "the store's file was not made");
+    server.stop();
+    let chattr = |flag: &str| -> anyhow::Result<()> {
+        let status = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&path)
+            .status()
+            .context("chattr (the test needs it: root ignores permissions)")?;
+        ensure!(status.success(), "chattr {flag}: {status}");
+        Ok(())
+    };
+    chattr("+i")?;
+    let started = TestServer::start(&toml);
+    let checked = started.and_then(|server| {
+        let addr = server.addr();
+        let unready = try_eventually(Duration::from_secs(10), || {
+            Ok(get(addr, "/ready")?.status == 503)
+        })?;
+        ensure!(unready, "/ready still 200 on a read-only file");
+        // A few more health checks (every 2 s) while it stays down: still one line.
+        std::thread::sleep(Duration::from_secs(5));
+        ensure!(get(addr, "/ready")?.status == 503);
+        chattr("-i")?;
+        let ready = try_eventually(Duration::from_secs(10), || {
+            Ok(get(addr, "/ready")?.status == 200)
+        })?;
+        ensure!(ready, "/ready not 200 again with the file writable");
+        Ok(server)
+    });
+    let _ = chattr("-i");
+    let server = checked?;
+    let lines = |message: &str| {
+        logs()
+            .lines()
+            .filter(|l| l.contains(message) && l.contains("readonly-check"))
+            .count()
+    };
+    ensure!(lines("store down") == 1, "{}", logs());
+    ensure!(lines("store up again") == 1, "{}", logs());
+    drop(server);
     Ok(())
 }
 

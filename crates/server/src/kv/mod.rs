@@ -5,7 +5,7 @@
 //! compare-and-swap), their limits (key and value sizes, keys per listing) and their bounds (an
 //! operation never outlives its timeout nor the request's deadline: a store that is down or slow
 //! costs the plugin one error it handles, never a hung request), their metrics, the stores'
-//! health for `/ready` (only a [`Fault::Connectivity`] marks a store down; only a health check
+//! health for `/ready` (only a connectivity failure marks a store down; only a health check
 //! brings it back), and the upkeep task (health checks, sweeping expired entries). Backends live
 //! in `sqlite` and `redis`; the contract both must meet is one test suite (`contract`), run
 //! against each. It sees plain bytes: guest memory and the ABI's error codes are the runtime's
@@ -70,7 +70,8 @@ impl KvError {
 }
 
 /// What a backend's failure says about the store, decided by one typed function per backend
-/// (`sqlite::classify`, `redis::classify`). Only [`Fault::Connectivity`] marks a store down: a
+/// (`sqlite::classify`, `redis::classify`). Only connectivity marks a store down
+/// ([`Fault::Connectivity`], and a Redis server's [`Fault::Silence`] for the whole timeout): a
 /// guest's bad argument, a limit or contention says nothing about whether the store works, and
 /// must never take a required store's process out of its balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,8 @@ pub(crate) enum Fault {
     /// read-only replica, out of memory, authentication).
     Connectivity,
     /// The backend did not answer within the bound (a Redis server that accepted the command and
-    /// said nothing).
+    /// said nothing): `timeout` to the guest; the store is down if the bound was the store's own
+    /// `timeout` on Redis ([`Store::silence_is_down`]), or if it was a health check.
     Silence,
     /// Others held what the operation needs for the whole bound (SQLite's write lock, a Redis
     /// script that will not yield).
@@ -213,11 +215,15 @@ impl Store {
                 Backend::Sqlite(s) => s.verify().await,
                 Backend::Redis(_) => Ok(()),
             };
-            if let Err(e) = verified {
-                self.down(&e);
-                return false;
+            match verified {
+                Ok(()) => self.verify.store(false, Ordering::Relaxed),
+                // Contended: no verdict; verified at the next check.
+                Err(KvError::Busy { .. }) => return self.is_up(),
+                Err(e) => {
+                    self.down(&e);
+                    return false;
+                }
             }
-            self.verify.store(false, Ordering::Relaxed);
         }
         let work = async {
             match &self.backend {
@@ -236,6 +242,15 @@ impl Store {
             Err(e) => self.down(&e),
         }
         self.is_up()
+    }
+
+    /// Whether an operation that got no answer within the store's whole `timeout` (not merely
+    /// by the request's deadline) shows the store down. Redis: yes, a server that answers in
+    /// microseconds and holds no locks is hung or unreachable when silent that long. SQLite: no,
+    /// its bound can pass waiting for one of its own pooled connections while others contend for
+    /// the write lock; its health check (which waits for neither) decides.
+    fn silence_is_down(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
     }
 
     /// Marks the store down (after a connectivity fault or a failed health check): one line in
@@ -473,8 +488,14 @@ impl Store {
                 after: until.saturating_duration_since(started),
             }),
         };
-        if let Err(e @ KvError::Unavailable { .. }) = &result {
-            self.down(e);
+        match &result {
+            Err(e @ KvError::Unavailable { .. }) => self.down(e),
+            Err(e @ KvError::Timeout { .. })
+                if self.silence_is_down() && started + self.limits.timeout <= deadline =>
+            {
+                self.down(e)
+            }
+            _ => {}
         }
         let outcome = match &result {
             Ok(r) => outcome(r),

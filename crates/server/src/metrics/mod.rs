@@ -226,7 +226,7 @@ impl Metrics {
         );
         r.register(
             "kv_store_up",
-            "1 when the store's last operation or health check reached its backend, else 0",
+            "0 from a connectivity failure of the store until a health check passes again, else 1",
             m.kv_up.clone(),
         );
         r.register(
