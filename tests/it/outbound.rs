@@ -481,6 +481,74 @@ fn a_call_past_the_deadline_ends_in_time_for_the_guest_to_answer() -> anyhow::Re
     Ok(())
 }
 
+/// Calls past `max_outbound_concurrency = 1` to an upstream slower than their bound, as in the
+/// saturation suite: a call that waited for its place past its bound is `busy`, one that got its
+/// place and then ran out of time is `timeout` (a timed-out call leaves its connection closed, so
+/// the next one connects again), and the upstream never has more than one connection established
+/// at once, as the kernel counts them. The upstream's own counts (`peak`, `peak_requests`) say up
+/// to four: they count a connection the client closed as open until the upstream's thread has
+/// slept through the delayed answer and written it.
+#[test]
+fn calls_past_a_cap_of_one_are_busy_or_timeout_with_one_connection_open() -> anyhow::Result<()> {
+    const CLIENTS: usize = 4;
+    let upstream = Upstream::start(Answer::Delayed(Duration::from_secs(10)))?;
+    let url = format!("http://127.0.0.1:{}/slow", upstream.port());
+    let server = serve(
+        &[loopback(&upstream)],
+        "max_outbound_concurrency = 1\noutbound_timeout = \"300ms\"",
+        "",
+    )?;
+    let addr = server.addr();
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (barrier, url) = (barrier.clone(), url.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..3)
+                    .map(|_| fetch(addr, &url, &[]))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
+        })
+        .collect();
+    let (mut busy, mut timeout) = (0usize, 0usize);
+    for client in clients {
+        for resp in client.join().expect("a client thread")? {
+            let (status, error, message) = refusal(&resp)?;
+            match (status, error.as_str()) {
+                (503, "busy") => {
+                    ensure!(message.contains("max_outbound_concurrency"), "{message}");
+                    busy += 1;
+                }
+                (502, "timeout") => timeout += 1,
+                other => anyhow::bail!("{other:?}: {message}"),
+            }
+        }
+    }
+    println!(
+        "cap 1: {busy} busy, {timeout} timeout; upstream: {} connections, at most {} established \
+         ({} by its own count) and {} requests at once",
+        upstream.accepted(),
+        upstream.peak_established(),
+        upstream.peak(),
+        upstream.peak_requests()
+    );
+    ensure!(timeout >= 1, "some call had its place");
+    ensure!(
+        upstream.peak_established() == 1,
+        "{} connections established at once",
+        upstream.peak_established()
+    );
+    assert_eq!(
+        server.metric(&format!(
+            r#"wasmgate_outbound_calls_total{{plugin="fetch",entry="{}",outcome="busy",status_class="none"}}"#,
+            loopback(&upstream)
+        )),
+        busy as f64
+    );
+    Ok(())
+}
+
 #[test]
 fn an_endless_body_is_cut_at_the_cap_and_its_connection_closed() -> anyhow::Result<()> {
     let upstream = Upstream::start(Answer::Endless)?;

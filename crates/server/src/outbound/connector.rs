@@ -37,6 +37,13 @@ use super::OutboundError;
 use super::resolver::GuardedResolver;
 use super::tls;
 
+tokio::task_local! {
+    /// The bound of the call being sent (`PluginClient::bounded` sets it around the exchange):
+    /// hyper-util asks the connector for a connection with nothing but the URI, and a call's
+    /// wait for a connection place must end where the call's own wait for a place would.
+    pub(super) static CALL_BOUND: Instant;
+}
+
 /// Where a connection goes, as the connection cap counts it: the pool keeps connections per
 /// scheme and authority, and URLs are normalised before they get here (lower-case host, no
 /// default port), so one destination is one pool entry.
@@ -116,6 +123,14 @@ impl Places {
         s
     }
 
+    /// Takes a place of `to` as a connection would, for tests that need one held.
+    #[cfg(test)]
+    pub(super) fn take(&self, to: &Destination) -> OwnedSemaphorePermit {
+        self.semaphore(to)
+            .try_acquire_owned()
+            .expect("a free place")
+    }
+
     /// Connections open (or connecting) to `to` now.
     #[cfg(test)]
     pub(super) fn open(&self, to: &Destination) -> usize {
@@ -174,38 +189,46 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { inner.connect(uri).await })
+        // hyper-util calls this while polling the call's own request future, so the call's bound
+        // is in scope here; a connect it later finishes in the background keeps that bound.
+        let bound = CALL_BOUND.try_with(|b| *b).ok();
+        Box::pin(async move { inner.connect(uri, bound).await })
     }
 }
 
 impl Inner {
     /// A connection to `uri`'s destination holding one of its places, all within
     /// `connect_timeout`: waiting for a place (-> `busy`), then resolving and connecting
-    /// (-> `connect`).
+    /// (-> `connect`). When a call asks (`bound`: its own bound, [`CALL_BOUND`]), the wait for a
+    /// place also ends at that bound, with `busy`: a call that never got its connection has not
+    /// timed out (docs/configuration.md, `max_outbound_concurrency`). A place that comes free
+    /// only as the bound passes is no place: the bound is checked first.
     ///
-    /// The wait for a place is short for a call: the plugin's calls in flight are capped at the
-    /// same number, so when every place of a destination is taken, one of those connections is
-    /// idle or on its way back to the pool, and the pool hands it to the waiting call (hyper-util
-    /// races its pool checkout against this connect). The bound matters for the connects
-    /// hyper-util finishes in the background after a checkout won: they give up instead of
-    /// waiting for a place until an idle connection expires.
-    async fn connect(&self, uri: Uri) -> Result<Conn, OutboundError> {
+    /// The wait is short for a call: the plugin's calls in flight are capped at the same number,
+    /// so when every place of a destination is taken, one of those connections is idle, on its
+    /// way back to the pool (hyper-util races its pool checkout against this connect), or closing
+    /// (a call that timed out mid-answer leaves a connection hyper closes a moment later). The
+    /// `connect_timeout` bound matters for the connects hyper-util finishes in the background
+    /// after a checkout won: they give up instead of waiting until an idle connection expires.
+    async fn connect(&self, uri: Uri, bound: Option<Instant>) -> Result<Conn, OutboundError> {
         let to = Destination::of(&uri)?;
-        let until = Instant::now() + self.connect_timeout;
+        let asked = Instant::now();
+        let until = asked + self.connect_timeout;
+        let place_until = bound.map_or(until, |b| b.min(until));
         let semaphore = self.places.semaphore(&to);
+        let busy = || OutboundError::Busy {
+            plugin: self.plugin.clone(),
+            max: self.places.max,
+            what: format!("connections open to {to}"),
+            waited: place_until.saturating_duration_since(asked),
+        };
         let place = match semaphore.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => match tokio::time::timeout_at(until, semaphore.acquire_owned()).await {
-                Ok(Ok(p)) => p,
+            Err(_) => tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(place_until) => return Err(busy()),
                 // Closed never happens (nobody closes it); treated as no place.
-                Ok(Err(_)) | Err(_) => {
-                    return Err(OutboundError::Busy {
-                        plugin: self.plugin.clone(),
-                        max: self.places.max,
-                        what: format!("connections open to {to}"),
-                        waited: self.connect_timeout,
-                    });
-                }
+                p = semaphore.acquire_owned() => p.map_err(|_| busy())?,
             },
         };
         match tokio::time::timeout_at(until, self.establish(&to, until)).await {

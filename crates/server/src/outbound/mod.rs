@@ -363,13 +363,23 @@ impl PluginClient {
             max_redirects: self.max_redirects,
             max_response_bytes: self.bounds.max_response_bytes,
         };
-        match tokio::time::timeout_at(until.into(), exchange::run(&self.http, out, &policy)).await {
+        // The call's bound rides with the exchange to the connector, where a call without a
+        // connection waits for a connection place: that wait ends `busy` at the same bound.
+        let exchange =
+            connector::CALL_BOUND.scope(until.into(), exchange::run(&self.http, out, &policy));
+        match tokio::time::timeout_at(until.into(), exchange).await {
             Ok(r) => r,
             Err(_) => Err(OutboundError::Timeout(until - started)),
         }
     }
 
     /// A place among the plugin's calls in flight, waiting for one until `until` at most.
+    ///
+    /// The bound is checked before the place: a place that comes free only as the bound passes
+    /// is no place (`busy`), not a call started with no time left that then fails `timeout`.
+    /// Calls in flight often end at their own bounds, and a waiter that started within the same
+    /// timer tick has the same one; `timeout_at` polls its future first and handed such a
+    /// waiter the freed place.
     async fn place(
         &self,
         started: Instant,
@@ -378,15 +388,17 @@ impl PluginClient {
         if let Ok(p) = self.calls.try_acquire() {
             return Ok(p);
         }
-        match tokio::time::timeout_at(until.into(), self.calls.acquire()).await {
-            Ok(Ok(p)) => Ok(p),
+        let busy = || OutboundError::Busy {
+            plugin: self.plugin.clone(),
+            max: self.bounds.max_concurrency.max(1),
+            what: "outbound calls in flight".into(),
+            waited: until.saturating_duration_since(started),
+        };
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(until.into()) => Err(busy()),
             // Closed never happens (nobody closes it); treated as no place.
-            Ok(Err(_)) | Err(_) => Err(OutboundError::Busy {
-                plugin: self.plugin.clone(),
-                max: self.bounds.max_concurrency.max(1),
-                what: "outbound calls in flight".into(),
-                waited: until.saturating_duration_since(started),
-            }),
+            p = self.calls.acquire() => p.map_err(|_| busy()),
         }
     }
 }

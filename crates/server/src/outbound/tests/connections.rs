@@ -220,3 +220,83 @@ async fn a_connection_past_the_destinations_places_waits_connect_timeout_then_fa
     drop((second, third));
     assert_eq!(places.open(&destination), 0);
 }
+
+/// A place among the calls in flight that comes free only as the waiting call's bound passes is
+/// no place: `busy`. Calls in flight often end at their own bounds, and a waiter that started in
+/// the same timer tick has the same bound; before, `timeout_at` polled the wait first, handed the
+/// waiter that place with no time left, and the call failed `timeout` a moment later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_freed_only_as_the_bound_passes_is_busy_never_timeout() {
+    let up = Upstream::start(Script::Ok).await;
+    let c = capped(1);
+    let url = up.url("/");
+    // A pooled connection, so the exchange would start at once if the call got its place.
+    let warm = c.send(get(&url), &Forwarded::default(), later()).await;
+    assert_eq!(warm.unwrap().status, 200);
+    for round in 0..3 {
+        let held = c.calls.try_acquire().expect("the only place");
+        let deadline = Instant::now() + Duration::from_millis(500);
+        // The call's bound: the deadline less the reserve (its timeout is 5 s).
+        let bound = deadline - c.bounds.reserve;
+        let release = async move {
+            tokio::time::sleep_until(bound.into()).await;
+            drop(held);
+        };
+        let none = Forwarded::default();
+        let call = c.send(get(&url), &none, deadline);
+        let ((), result) = tokio::join!(biased; release, call);
+        let err = result.expect_err("no place before the bound");
+        assert!(
+            matches!(err, OutboundError::Busy { .. }),
+            "round {round}: {err}"
+        );
+        assert!(
+            err.to_string().contains("outbound calls in flight"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        up.received(),
+        1,
+        "no call past the cap reached the upstream"
+    );
+}
+
+/// A call that has its place among the calls in flight but finds every connection place of its
+/// destination taken (here held by the test, as a connection hyper has not closed yet holds it
+/// after a call timed out mid-answer) waits for one until its own bound, not `connect_timeout`,
+/// and then fails `busy`: it never got a connection, so it has not timed out. Before, the
+/// connector waited up to `connect_timeout` (2 s) and the call's bound ended it as `timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_a_connection_place_by_its_bound_fails_busy_never_timeout() {
+    let up = Upstream::start(Script::Ok).await;
+    let c = capped(1);
+    let url = up.url("/");
+    let uri: hyper::Uri = url.parse().unwrap();
+    let closing = c
+        .connections
+        .take(&connector::Destination::of(&uri).unwrap());
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(500);
+    let err = c
+        .send(get(&url), &Forwarded::default(), deadline)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, OutboundError::Busy { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("connections open to http://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(1000),
+        "{took:?}"
+    );
+    assert_eq!(up.accepted(), 0, "the busy call made no connection");
+    // The place back, the next call connects.
+    drop(closing);
+    let answer = c.send(get(&url), &Forwarded::default(), later()).await;
+    assert_eq!(answer.unwrap().status, 200);
+    assert_eq!(open_to(&c, &url), 1);
+}
