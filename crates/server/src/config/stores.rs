@@ -88,8 +88,8 @@ pub struct StoreLimits {
     /// or dead backend costs the plugin a bounded wait and an error it handles.
     pub timeout: Duration,
     /// Longest TTL a write may set -> `too_large` past it, on both backends alike (Redis refuses
-    /// an expiry its clock cannot hold; SQLite would take anything). At most 100 years (`MAX_TTL_CEILING`),
-    /// so an expiry always fits both.
+    /// an expiry its clock cannot hold; SQLite would take anything). At most 100 years
+    /// (`MAX_TTL_CEILING`), so an expiry always fits both.
     pub max_ttl: Duration,
 }
 
