@@ -2,9 +2,10 @@
 //!
 //! Owns the step between routing and encoding. It builds the guest's view of the request, calls the
 //! plugin under its limits (after `guard` admits the call: concurrency cap, queue, circuit
-//! breaker), records the outcome (metric and one structured log event per error
-//! boundary, repeated ones summarised by `logsummary`), and turns every failure into a response through [`RequestError`]. It never touches
-//! the socket or the parser's buffer layout beyond the borrowed view it is given.
+//! breaker), records the outcome (metric and one structured log event per error boundary,
+//! repeated ones summarised by `logsummary`), and turns every failure into a response through
+//! [`RequestError`]. It never touches the socket or the parser's buffer layout beyond the borrowed
+//! view it is given.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,8 +9,9 @@
 //! `invalid_response`) open the breaker: the plugin is `quarantined` for `breaker_backoff`, then one
 //! probe call is let through; a success closes the breaker, a failure re-opens it for twice as long
 //! (up to `breaker_backoff_max`). Slow calls (`fuel_exhausted`, `deadline`) and host-side failures
-//! (`instantiate`, and `overloaded` from an empty host pool) never count: the cap is what bounds a slow plugin's cost, and a breaker tripped
-//! by a loaded machine would turn overload into an outage. It must not build responses (refusals
+//! (`instantiate`, and `overloaded` from an empty host pool) never count: the cap is what bounds
+//! a slow plugin's cost, and a breaker tripped by a loaded machine would turn overload into an
+//! outage. It must not build responses (refusals
 //! are [`Rejection`]s that `dispatch` turns into `RequestError`s) nor know about sockets.
 
 use std::collections::HashMap;

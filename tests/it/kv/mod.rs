@@ -23,7 +23,8 @@ use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 
 use crate::support::{
-    ChildServer, RawClient, RedisServer, Site, metric, repo_root, sample_plugins_built, scrape,
+    ChildServer, RawClient, RedisServer, Site, get, metric, repo_root, sample_plugins_built,
+    scrape, try_eventually,
 };
 
 /// The plugin's deadline (`[plugin_defaults] deadline`, which [`Bounds::Defaults`] keeps): a store
@@ -42,6 +43,25 @@ fn kv_ops(metrics: &str, op: &str, outcome: &str) -> f64 {
 /// `wasmgate_kv_store_up` of the store `links`.
 fn store_up(metrics: &str) -> Option<f64> {
     metric(metrics, r#"wasmgate_kv_store_up{store="links"}"#)
+}
+
+/// The required store `links` of the server at `addr` is reported down: `/ready` turns 503 within
+/// 10 s and names it, while `/health` stays 200 and its up metric is 0. `why` says, in a failure,
+/// what should have brought it down.
+fn ensure_links_reported_down(addr: SocketAddr, why: &str) -> anyhow::Result<()> {
+    let unready = try_eventually(Duration::from_secs(10), || {
+        Ok(get(addr, "/ready")?.status == 503)
+    })?;
+    ensure!(unready, "/ready still 200 {why}");
+    let ready = get(addr, "/ready")?;
+    ensure!(
+        ready.json()? == json!({ "status": "unavailable", "stores_down": ["links"] }),
+        "{}",
+        ready.text()
+    );
+    ensure!(get(addr, "/health")?.status == 200, "alive all the same");
+    ensure!(store_up(&scrape(addr)?) == Some(0.0));
+    Ok(())
 }
 
 /// How long a store operation and a request may take.

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use serde_json::json;
 
 use super::{
-    Bounds, Client, DEADLINE, MARGIN, Reply, counts_every_click_from_two_processes, kv_ops,
-    reads_its_writes_across_processes, redis_site, store_up, two_processes,
+    Bounds, Client, DEADLINE, MARGIN, Reply, counts_every_click_from_two_processes,
+    ensure_links_reported_down, kv_ops, reads_its_writes_across_processes, redis_site, store_up,
+    two_processes,
 };
 use crate::support::{RedisServer, exclusive_network, get, scrape, try_eventually};
 
@@ -210,19 +210,7 @@ fn a_required_store_that_is_down_makes_ready_503_until_it_is_back() -> anyhow::R
     ensure!(get(addr, "/ready")?.status == 200);
 
     redis.stop(libc::SIGKILL)?;
-    let unready = try_eventually(Duration::from_secs(10), || {
-        let ready = get(addr, "/ready")?;
-        Ok(ready.status == 503)
-    })?;
-    ensure!(unready, "/ready still 200 with the required store down");
-    let ready = get(addr, "/ready")?;
-    ensure!(
-        ready.json()? == json!({ "status": "unavailable", "stores_down": ["links"] }),
-        "{}",
-        ready.text()
-    );
-    ensure!(get(addr, "/health")?.status == 200, "alive all the same");
-    ensure!(store_up(&scrape(addr)?) == Some(0.0));
+    ensure_links_reported_down(addr, "with the required store down")?;
 
     let _redis = RedisServer::start_on(port, site.dir())?;
     let ready_again = try_eventually(Duration::from_secs(10), || {

@@ -9,16 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use serde_json::json;
 use wasmgate_server::config::{Config, SqliteSync, StoreBackend};
 
 use super::{
-    Bounds, Client, counts_every_click_from_two_processes, reads_its_writes_across_processes,
-    serve_links, sqlite_site, store_up, two_processes,
+    Bounds, Client, counts_every_click_from_two_processes, ensure_links_reported_down,
+    reads_its_writes_across_processes, serve_links, sqlite_site, two_processes,
 };
 use crate::support::{
     Site, TestServer, eventually, exclusive_network, get, logs, repo_root, sample_plugins_built,
-    scrape, try_eventually,
+    try_eventually,
 };
 
 #[test]
@@ -69,20 +68,7 @@ fn a_required_store_with_malformed_pages_makes_ready_503() -> anyhow::Result<()>
 
     // In process: a child is started only once ready, which this one must never be.
     let server = site.start()?;
-    let addr = server.addr();
-    let unready = try_eventually(Duration::from_secs(10), || {
-        Ok(get(addr, "/ready")?.status == 503)
-    })?;
-    ensure!(unready, "/ready still 200 on a corrupt database");
-    let ready = get(addr, "/ready")?;
-    ensure!(
-        ready.json()? == json!({ "status": "unavailable", "stores_down": ["links"] }),
-        "{}",
-        ready.text()
-    );
-    ensure!(get(addr, "/health")?.status == 200, "alive all the same");
-    ensure!(store_up(&scrape(addr)?) == Some(0.0));
-    Ok(())
+    ensure_links_reported_down(server.addr(), "on a corrupt database")
 }
 
 /// A required store whose file takes no write (immutable: `chattr +i`, which stops root too) is

@@ -260,9 +260,8 @@ impl CallError {
 /// Whether `e` says one of the pooling allocator's pools was empty, wherever in its chain (a
 /// nested call's failure reaches us wrapped in the host function's error and a backtrace).
 pub(crate) fn is_pool_exhaustion(e: &wasmtime::Error) -> bool {
-    e.is::<wasmtime::PoolConcurrencyLimitError>()
-        || e.chain()
-            .any(|c| c.is::<wasmtime::PoolConcurrencyLimitError>())
+    e.chain()
+        .any(|c| c.is::<wasmtime::PoolConcurrencyLimitError>())
 }
 
 /// The error our epoch callback raises once the wall-clock deadline has passed; recognised by

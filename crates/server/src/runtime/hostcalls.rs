@@ -4,9 +4,10 @@
 //! Owns the boundary between guest memory and the host services: reading `(ptr, len)` arguments,
 //! charging fuel, bounding every wait by the request's deadline, handing results back through a
 //! re-entrant `wasmgate_alloc` call (one level deep: a host call from inside that `wasmgate_alloc`
-//! is refused as the guest's bug, so a call never needs more than the two fiber stacks its slot
-//! is given), and turning every service failure into an [`Errno`] the guest handles. What a function does is delegated to a service that sees plain Rust values and never
-//! guest memory. Must not know HTTP or the server.
+//! is refused as the guest's bug, so a call never needs more than the two fiber stacks its slot is
+//! given), and turning every service failure into an [`Errno`] the guest handles. What a function
+//! does is delegated to a service that sees plain Rust values and never guest memory. Must not know
+//! HTTP or the server.
 
 use std::sync::Arc;
 use std::time::Instant;
