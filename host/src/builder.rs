@@ -4,7 +4,8 @@
 //! Owns making sure the wasm target is installed (adding it with rustup when possible, otherwise
 //! saying exactly what to run) and invoking cargo so that it can never deadlock with an outer
 //! cargo: the plugin build always uses its own target directory, `<root>/plugins/target`.
-//! Must not load or run the modules (that is the runtime's job) and must not edit `plugins/`.
+//! Writes the SDK copy a scaffolded workspace names when it is missing or stale (`sdk.rs`). Must
+//! not load or run the modules (that is the runtime's job) and must not edit `plugins/`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,9 @@ pub enum BuildError {
     /// `<root>/plugins/Cargo.toml` does not exist.
     #[error("no plugin workspace at {0} (expected a Cargo.toml there)")]
     NoWorkspace(PathBuf),
+    /// The workspace uses the SDK copy this binary manages, and it could not be written.
+    #[error(transparent)]
+    Sdk(#[from] crate::sdk::SdkError),
     /// A plugin crate's directory has no Cargo.toml.
     #[error("plugin `{name}`: no crate at {dir} (expected a Cargo.toml there)")]
     MissingCrate { name: String, dir: PathBuf },
@@ -62,6 +66,7 @@ impl BuildError {
     pub fn kind(&self) -> &'static str {
         match self {
             BuildError::NoWorkspace(_) => "no_workspace",
+            BuildError::Sdk(_) => "sdk",
             BuildError::MissingCrate { .. } => "missing_crate",
             BuildError::TargetMissing { .. } => "target_missing",
             BuildError::Spawn { .. } => "spawn",
@@ -112,8 +117,16 @@ pub fn build_plugins(
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     let workspace = root.join("plugins");
     let manifest = workspace.join("Cargo.toml");
-    if !manifest.is_file() {
+    let Ok(manifest_text) = std::fs::read_to_string(&manifest) else {
         return Err(BuildError::NoWorkspace(workspace));
+    };
+    // A project scaffolded by `wasmgate new` builds against the SDK of the binary that builds it
+    // (written when missing, e.g. in a fresh clone; refreshed after an upgrade).
+    if crate::sdk::is_used_by(&manifest_text) && crate::sdk::ensure(&root)? {
+        eprintln!(
+            "wasmgate: wrote the guest SDK of this wasmgate into {}",
+            root.join(crate::sdk::SDK_DIR).display()
+        );
     }
     for (name, dir) in crates {
         if !dir.join("Cargo.toml").is_file() {

@@ -184,16 +184,17 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
             crate_dir.display()
         );
     }
-    println!(
-        "added route {} {} -> {} in {}",
-        created.method,
-        created.route,
-        args.name,
-        created.config.display()
-    );
+    if let Some((method, route)) = &created.route {
+        println!(
+            "added route {method} {route} -> {} in {}",
+            args.name,
+            created.config.display()
+        );
+    }
     if created.crate_dir.is_some() {
         println!(
-            "next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save"
+            "next: `wasmgate up --watch` builds and serves it, and rebuilds + hot-swaps on every save \
+             (a running `up --watch` picks it up by itself)"
         );
     } else {
         println!(

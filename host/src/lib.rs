@@ -11,3 +11,4 @@ pub mod builder;
 pub mod cli;
 mod rebuild;
 mod scaffold;
+pub mod sdk;

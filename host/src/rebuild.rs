@@ -6,10 +6,15 @@
 //! that fails prints cargo's errors in full and writes no module, so the last good version keeps
 //! serving. Only events that can change content count (`is_content_change`): a build reads the
 //! sources it builds, so a watcher that counted reads would rebuild forever.
+//!
+//! It also follows the config file: a crate plugin added while it runs (`wasmgate new`, or an
+//! edit) is watched from then on and built at once, so the server's reload finds its module; a
+//! removed one is no longer watched. The config is re-read here only for its crate list: whether
+//! a config is valid and what it serves stays the server's business.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -21,77 +26,134 @@ use wasmgate_server::is_content_change;
 /// A plugin crate to watch: its name and its directory.
 type Crate = (String, PathBuf);
 
-/// Watches the sources of every crate plugin in `config` and rebuilds the changed ones until the
-/// returned watcher is dropped. `progress` is passed to the build (a terminal gets cargo's
-/// progress; logs and CI get `--quiet`).
-pub fn spawn(config: &Config, progress: bool) -> Option<notify::RecommendedWatcher> {
-    let crates: Vec<Crate> = config
-        .plugins
-        .iter()
-        .filter_map(|p| match &p.source {
-            PluginSource::Crate { dir, .. } => Some((p.name.clone(), absolute(dir))),
-            PluginSource::File(_) => None,
-        })
-        .collect();
+/// Keeps the rebuilds going while held; dropping it stops watching (and ends the rebuild task).
+pub struct Rebuilder {
+    _watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+}
+
+/// Watches the sources of every crate plugin in `config` (and the crate list of its file, when it
+/// has one) and rebuilds the changed ones until the returned handle is dropped. `progress` is
+/// passed to the build (a terminal gets cargo's progress; logs and CI get `--quiet`).
+pub fn spawn(config: &Config, progress: bool) -> Option<Rebuilder> {
     let root = config.base_dir.clone();
     let build = move |dirty: Vec<Crate>| {
         crate::builder::build_plugins(&root, &dirty, progress)
             .map(drop)
             .map_err(|e| e.to_string())
     };
-    watch(crates, config.server.watch_debounce, build)
+    let follow = config.file().map(|file| {
+        let file = absolute(file);
+        let reread = {
+            let file = file.clone();
+            move || Config::from_file(&file).ok().map(|c| crates_of(&c))
+        };
+        (file, reread)
+    });
+    watch(
+        crates_of(config),
+        follow,
+        config.server.watch_debounce,
+        build,
+    )
+}
+
+/// The crate plugins of `config`, with absolute directories.
+fn crates_of(config: &Config) -> Vec<Crate> {
+    config
+        .plugins
+        .iter()
+        .filter_map(|p| match &p.source {
+            PluginSource::Crate { dir, .. } => Some((p.name.clone(), absolute(dir))),
+            PluginSource::File(_) => None,
+        })
+        .collect()
 }
 
 /// Watches `crates` and calls `build` (on a blocking thread) with the ones whose sources changed,
-/// once per burst of events (`debounce` of quiet ends a burst), one build at a time.
-fn watch(
+/// once per burst of events (`debounce` of quiet ends a burst), one build at a time. With
+/// `follow` (a config file and how to read its crate list), a change of that file updates the
+/// watched set, and crates new to it are built in the same burst. An invalid config (`None`)
+/// changes nothing: the server refuses it too.
+fn watch<R>(
     crates: Vec<Crate>,
+    follow: Option<(PathBuf, R)>,
     debounce: Duration,
     build: impl Fn(Vec<Crate>) -> Result<(), String> + Send + Sync + 'static,
-) -> Option<notify::RecommendedWatcher> {
-    if crates.is_empty() {
+) -> Option<Rebuilder>
+where
+    R: Fn() -> Option<Vec<Crate>> + Send + 'static,
+{
+    if crates.is_empty() && follow.is_none() {
         return None;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-    let mut watcher = match notify::recommended_watcher(
-        move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && is_content_change(&event.kind)
-            {
-                for path in event.paths {
-                    let _ = tx.send(path);
-                }
+    let watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && is_content_change(&event.kind)
+        {
+            for path in event.paths {
+                let _ = tx.send(path);
             }
-        },
-    ) {
-        Ok(w) => w,
+        }
+    }) {
+        Ok(w) => Arc::new(Mutex::new(w)),
         Err(err) => {
             tracing::error!(error = %err, "cannot watch plugin sources; rebuild with `wasmgate build`");
             return None;
         }
     };
-    for (name, dir) in &crates {
-        for (path, mode) in [
-            (dir.join("src"), RecursiveMode::Recursive),
-            (dir.join("Cargo.toml"), RecursiveMode::NonRecursive),
-        ] {
-            if let Err(err) = watcher.watch(&path, mode) {
-                tracing::warn!(plugin = %name, path = %path.display(), error = %err, "cannot watch; changes here need `wasmgate build`");
-            }
+    add_watches(&watcher, &crates);
+    if let Some((file, _)) = &follow {
+        // The directory, not the file: an editor's rename-into-place replaces the file.
+        let dir = file.parent().unwrap_or(Path::new("/"));
+        if let Err(err) = lock(&watcher).watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(path = %dir.display(), error = %err, "cannot watch the config; plugins added to it need `wasmgate build`");
         }
     }
+    let handle = Rebuilder {
+        _watcher: watcher.clone(),
+    };
+    // The task must not keep the watcher (and so its own event channel) alive.
+    let watcher = Arc::downgrade(&watcher);
     let build = Arc::new(build);
     tokio::spawn(async move {
+        let mut crates = crates;
         while let Some(first) = rx.recv().await {
             let mut changed = vec![first];
             while let Ok(Some(path)) = tokio::time::timeout(debounce, rx.recv()).await {
                 changed.push(path);
             }
-            let dirty: BTreeSet<Crate> = crates
-                .iter()
-                .filter(|(_, dir)| changed.iter().any(|p| p.starts_with(dir)))
-                .cloned()
-                .collect();
+            let mut dirty: BTreeSet<Crate> = BTreeSet::new();
+            if let Some((file, reread)) = &follow
+                && changed.iter().any(|p| &absolute(p) == file)
+                && let Some(now) = reread()
+            {
+                let added: Vec<Crate> = now
+                    .iter()
+                    .filter(|c| !crates.contains(c))
+                    .cloned()
+                    .collect();
+                let removed: Vec<Crate> = crates
+                    .iter()
+                    .filter(|c| !now.contains(c))
+                    .cloned()
+                    .collect();
+                let Some(w) = watcher.upgrade() else { return };
+                remove_watches(&w, &removed);
+                add_watches(&w, &added);
+                if !added.is_empty() {
+                    let names: Vec<&str> = added.iter().map(|(n, _)| n.as_str()).collect();
+                    tracing::info!(plugins = ?names, "new plugin crates in the config; building them");
+                }
+                dirty.extend(added);
+                crates = now;
+            }
+            dirty.extend(
+                crates
+                    .iter()
+                    .filter(|(_, dir)| changed.iter().any(|p| p.starts_with(dir)))
+                    .cloned(),
+            );
             if dirty.is_empty() {
                 continue;
             }
@@ -110,7 +172,42 @@ fn watch(
             }
         }
     });
-    Some(watcher)
+    Some(handle)
+}
+
+fn lock(
+    watcher: &Mutex<notify::RecommendedWatcher>,
+) -> std::sync::MutexGuard<'_, notify::RecommendedWatcher> {
+    watcher.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The paths watched for `krate`: its sources, recursively, and its manifest.
+fn sources(dir: &Path) -> [(PathBuf, RecursiveMode); 2] {
+    [
+        (dir.join("src"), RecursiveMode::Recursive),
+        (dir.join("Cargo.toml"), RecursiveMode::NonRecursive),
+    ]
+}
+
+fn add_watches(watcher: &Mutex<notify::RecommendedWatcher>, crates: &[Crate]) {
+    let mut watcher = lock(watcher);
+    for (name, dir) in crates {
+        for (path, mode) in sources(dir) {
+            if let Err(err) = watcher.watch(&path, mode) {
+                tracing::warn!(plugin = %name, path = %path.display(), error = %err, "cannot watch; changes here need `wasmgate build`");
+            }
+        }
+    }
+}
+
+fn remove_watches(watcher: &Mutex<notify::RecommendedWatcher>, crates: &[Crate]) {
+    let mut watcher = lock(watcher);
+    for (_, dir) in crates {
+        for (path, _) in sources(dir) {
+            // Already gone (the crate was deleted): nothing left to stop.
+            let _ = watcher.unwatch(&path);
+        }
+    }
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -127,26 +224,45 @@ mod tests {
     struct Fixture {
         dir: PathBuf,
         builds: Arc<Mutex<Vec<Vec<String>>>>,
-        _watcher: notify::RecommendedWatcher,
+        _watcher: Rebuilder,
     }
 
     const DEBOUNCE: Duration = Duration::from_millis(50);
+
+    fn make_crate(dir: &Path, plugin: &str) -> Crate {
+        let root = dir.join(plugin);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[package]\n").unwrap();
+        std::fs::write(root.join("src/lib.rs"), "// v1\n").unwrap();
+        (plugin.to_string(), absolute(&root))
+    }
+
+    /// The crates named by the lines of `list` (a stand-in for a config file's crate plugins);
+    /// `None` for an empty file, as for an invalid config.
+    fn crates_listed(list: &Path) -> Option<Vec<Crate>> {
+        let text = std::fs::read_to_string(list).ok()?;
+        let dir = list.parent().unwrap();
+        let crates: Vec<Crate> = text
+            .lines()
+            .map(|n| (n.to_string(), absolute(&dir.join(n))))
+            .collect();
+        (!crates.is_empty()).then_some(crates)
+    }
 
     fn fixture(name: &str) -> Fixture {
         let dir =
             std::env::temp_dir().join(format!("wasmgate-rebuild-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut crates = Vec::new();
-        for plugin in ["one", "two"] {
-            let root = dir.join(plugin);
-            std::fs::create_dir_all(root.join("src")).unwrap();
-            std::fs::write(root.join("Cargo.toml"), "[package]\n").unwrap();
-            std::fs::write(root.join("src/lib.rs"), "// v1\n").unwrap();
-            crates.push((plugin.to_string(), root));
-        }
+        let crates: Vec<Crate> = ["one", "two"].iter().map(|p| make_crate(&dir, p)).collect();
+        let list = absolute(&dir.join("crates.list"));
+        std::fs::write(&list, "one\ntwo\n").unwrap();
+        let follow = {
+            let list = list.clone();
+            Some((list.clone(), move || crates_listed(&list)))
+        };
         let builds: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
         let record = builds.clone();
-        let watcher = watch(crates, DEBOUNCE, move |dirty| {
+        let watcher = watch(crates, follow, DEBOUNCE, move |dirty| {
             // Like cargo: a build reads the sources it builds.
             for (_, dir) in &dirty {
                 std::fs::read(dir.join("Cargo.toml")).unwrap();
@@ -209,6 +325,36 @@ mod tests {
         std::fs::write(f.dir.join("two/Cargo.toml"), "[package]\n# edited\n").unwrap();
         settle().await;
         assert_eq!(*f.builds.lock().unwrap(), [["one"], ["two"]]);
+        let _ = std::fs::remove_dir_all(&f.dir);
+    }
+
+    #[tokio::test]
+    async fn a_crate_added_to_the_config_is_built_at_once_and_watched_and_a_removed_one_is_not() {
+        let f = fixture("follow");
+        let list = f.dir.join("crates.list");
+        make_crate(&f.dir, "three");
+        // An invalid config changes nothing.
+        std::fs::write(&list, "").unwrap();
+        settle().await;
+        assert!(f.builds.lock().unwrap().is_empty(), "{:?}", f.builds);
+        // Written like an editor does: a new file renamed over the old one.
+        std::fs::write(f.dir.join("crates.tmp"), "one\nthree\n").unwrap();
+        std::fs::rename(f.dir.join("crates.tmp"), &list).unwrap();
+        settle().await;
+        assert_eq!(
+            *f.builds.lock().unwrap(),
+            [["three"]],
+            "added: built at once"
+        );
+        std::fs::write(f.dir.join("three/src/lib.rs"), "// v2\n").unwrap();
+        settle().await;
+        std::fs::write(f.dir.join("two/src/lib.rs"), "// v2\n").unwrap();
+        settle().await;
+        assert_eq!(
+            *f.builds.lock().unwrap(),
+            [["three"], ["three"]],
+            "the added crate is watched; the removed one is not"
+        );
         let _ = std::fs::remove_dir_all(&f.dir);
     }
 }

@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use wasmgate_server::config::Config;
+use wasmgate_server::config::{Config, PluginSource};
+
+use crate::sdk;
 
 /// What to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,24 +51,32 @@ pub enum ScaffoldError {
     },
     #[error("{0} has no `members = [...]` list to add the plugin to")]
     NoMembers(PathBuf),
+    /// The configuration names a crate directory outside `plugins/`, which `new` cannot make a
+    /// member of the plugin workspace.
+    #[error(
+        "plugin `{name}`'s crate is configured at {}, outside plugins/: create it there yourself, \
+         or point `crate` into plugins/", dir.display()
+    )]
+    OutsideWorkspace { name: String, dir: PathBuf },
+    #[error(transparent)]
+    Sdk(#[from] sdk::SdkError),
 }
 
 /// What was created, for the message that follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
-    /// The new crate; `None` when a route was added to a plugin that already existed.
+    /// The new crate; `None` when a route was added to a plugin whose crate already existed.
     pub crate_dir: Option<PathBuf>,
     pub config: PathBuf,
-    pub method: String,
-    pub route: String,
+    /// The route added (method, pattern); `None` when only a configured plugin's missing crate
+    /// was created.
+    pub route: Option<(String, String)>,
 }
 
-/// The SDK this binary was built with, for a plugins workspace created from nothing.
-const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
-
 /// Creates `plugins/NAME` under `root` and adds it and its route to `config_path` (created when
-/// missing). When the configuration already has a plugin `NAME` and a route is given, adds only
-/// that route to it: one plugin serving several routes (dispatching with the SDK's `Router`).
+/// missing). When the configuration already has a plugin `NAME`, adds the given route to it (one
+/// plugin serving several routes, dispatching with the SDK's `Router`), and creates its crate when
+/// the configuration names a crate directory that does not exist yet.
 pub fn new_plugin(
     root: &Path,
     config_path: &Path,
@@ -93,27 +103,43 @@ pub fn new_plugin(
         }
     };
     let base = config_path.parent().unwrap_or(Path::new("."));
+    let current = Config::parse(&old, config_path, base)?;
     let route_entry =
         format!("\n[[routes]]\nmethod = \"{method}\"\npath = \"{route}\"\nplugin = \"{name}\"\n");
     // The real parser decides: bad pattern, conflicting route, bad method -> refused, with why.
     let with = |addition: &str| -> Result<String, ScaffoldError> {
-        let new_config = format!("{}\n{addition}", old.trim_end_matches('\n'));
-        match Config::parse(&new_config, config_path, base) {
-            Ok(_) => Ok(new_config),
-            Err(err) => Err(ScaffoldError::Refused {
-                method: method.clone(),
-                route: route.clone(),
-                config: config_path.to_path_buf(),
-                message: err.message,
-            }),
+        let refused = |message: String| ScaffoldError::Refused {
+            method: method.clone(),
+            route: route.clone(),
+            config: config_path.to_path_buf(),
+            message,
+        };
+        // The exact route already there: say whose it is (the parser would only say it conflicts
+        // with itself).
+        let same = |r: &&wasmgate_server::config::RouteConfig| {
+            r.pattern == route
+                && (r.methods.iter().any(|m| m.eq_ignore_ascii_case(&method))
+                    || (r.methods.is_empty() && method == "*"))
+        };
+        if let Some(existing) = current.routes.iter().find(same) {
+            return Err(refused(format!(
+                "it is already there (line {}), routed to plugin `{}`",
+                existing.line, existing.plugin
+            )));
         }
+        let new_config = format!("{}\n{addition}", old.trim_end_matches('\n'));
+        Config::parse(&new_config, config_path, base)
+            .map(|_| new_config)
+            .map_err(|err| refused(err.message))
     };
-    let crate_dir = root.join("plugins").join(name);
-    if Config::parse(&old, config_path, base)?
-        .plugin(name)
-        .is_some()
-    {
-        if spec.route.is_none() {
+    let plugins = root.join("plugins");
+    if let Some(plugin) = current.plugin(name) {
+        // A crate the configuration names but nobody created yet.
+        let missing_crate = match &plugin.source {
+            PluginSource::Crate { dir, .. } if !dir.join("Cargo.toml").exists() => Some(dir),
+            _ => None,
+        };
+        if spec.route.is_none() && missing_crate.is_none() {
             return Err(ScaffoldError::Exists {
                 name: name.clone(),
                 where_: format!(
@@ -122,15 +148,43 @@ pub fn new_plugin(
                 ),
             });
         }
-        let new_config = with(&route_entry)?;
-        write(config_path, &new_config)?;
+        let new_config = match spec.route {
+            Some(_) => with(&route_entry)?,
+            None => old.clone(),
+        };
+        let crate_dir = match missing_crate {
+            Some(dir) => {
+                // The handler's example is the route being added, else the plugin's first one.
+                let (method, route) = match (
+                    &spec.route,
+                    current.routes.iter().find(|r| &r.plugin == name),
+                ) {
+                    (None, Some(first)) => (
+                        first.methods.first().cloned().unwrap_or_else(|| "*".into()),
+                        first.pattern.clone(),
+                    ),
+                    _ => (method.clone(), route.clone()),
+                };
+                let member =
+                    member_path(&plugins, dir).ok_or_else(|| ScaffoldError::OutsideWorkspace {
+                        name: name.clone(),
+                        dir: dir.clone(),
+                    })?;
+                create_crate(root, dir, &member, name, &method, &route)?;
+                Some(dir.clone())
+            }
+            None => None,
+        };
+        if spec.route.is_some() {
+            write(config_path, &new_config)?;
+        }
         return Ok(Created {
-            crate_dir: None,
+            crate_dir,
             config: config_path.to_path_buf(),
-            method,
-            route,
+            route: spec.route.is_some().then_some((method, route)),
         });
     }
+    let crate_dir = plugins.join(name);
     if crate_dir.exists() {
         return Err(ScaffoldError::Exists {
             name: name.clone(),
@@ -140,32 +194,62 @@ pub fn new_plugin(
     let new_config = with(&format!(
         "[plugins.{name}]\ncrate = \"plugins/{name}\"\n{route_entry}"
     ))?;
-
-    let workspace = root.join("plugins/Cargo.toml");
-    let members = match std::fs::read_to_string(&workspace) {
-        Ok(text) => {
-            add_member(&text, name).ok_or_else(|| ScaffoldError::NoMembers(workspace.clone()))?
-        }
-        Err(_) => new_workspace(name),
-    };
-    let params = route_params(&route);
-    write(&crate_dir.join("Cargo.toml"), &cargo_toml(name))?;
-    write(
-        &crate_dir.join("src/lib.rs"),
-        &handler(name, &method, &route, &params),
-    )?;
-    write(&crate_dir.join("README.md"), &readme(name, &method, &route))?;
-    if !root.join("plugins/.cargo/config.toml").exists() {
-        write(&root.join("plugins/.cargo/config.toml"), CARGO_CONFIG)?;
-    }
-    write(&workspace, &members)?;
+    create_crate(root, &crate_dir, name, name, &method, &route)?;
     write(config_path, &new_config)?;
     Ok(Created {
         crate_dir: Some(crate_dir),
         config: config_path.to_path_buf(),
-        method,
-        route,
+        route: Some((method, route)),
     })
+}
+
+/// Writes the crate `name` at `crate_dir` (member `member` of the workspace `<root>/plugins`,
+/// which is created when missing, on the SDK this binary carries) for `method route`.
+fn create_crate(
+    root: &Path,
+    crate_dir: &Path,
+    member: &str,
+    name: &str,
+    method: &str,
+    route: &str,
+) -> Result<(), ScaffoldError> {
+    let workspace = root.join("plugins/Cargo.toml");
+    let manifest = match std::fs::read_to_string(&workspace) {
+        Ok(text) => {
+            add_member(&text, member).ok_or_else(|| ScaffoldError::NoMembers(workspace.clone()))?
+        }
+        Err(_) => {
+            // Build output is not source: keep it out of the user's version control.
+            write(&root.join("plugins/.gitignore"), "/target/\n")?;
+            new_workspace(member)
+        }
+    };
+    if sdk::is_used_by(&manifest) {
+        sdk::ensure(root)?;
+    }
+    let params = route_params(route);
+    write(&crate_dir.join("Cargo.toml"), &cargo_toml(name))?;
+    write(
+        &crate_dir.join("src/lib.rs"),
+        &handler(name, method, route, &params),
+    )?;
+    write(&crate_dir.join("README.md"), &readme(name, method, route))?;
+    if !root.join("plugins/.cargo/config.toml").exists() {
+        write(&root.join("plugins/.cargo/config.toml"), CARGO_CONFIG)?;
+    }
+    write(&workspace, &manifest)
+}
+
+/// `dir` as a member of the workspace at `plugins` (`"todo"` for `plugins/todo`), when it is
+/// inside it.
+fn member_path(plugins: &Path, dir: &Path) -> Option<String> {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let rel = absolute(dir)
+        .strip_prefix(absolute(plugins))
+        .ok()?
+        .to_path_buf();
+    let text = rel.to_str()?.replace('\\', "/");
+    (!text.is_empty() && !text.split('/').any(|s| s == "..")).then_some(text)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ScaffoldError> {
@@ -212,8 +296,10 @@ fn new_workspace(name: &str) -> String {
         "# Plugins: a workspace of its own, built for wasm32-wasip1 (see .cargo/config.toml).\n\
          [workspace]\nmembers = [\"{name}\"]\nresolver = \"3\"\n\n\
          [workspace.package]\nedition = \"2024\"\nversion = \"0.1.0\"\npublish = false\n\n\
-         [workspace.dependencies]\nwasmgate-sdk = {{ path = \"{SDK_PATH}\" }}\n\n\
-         [profile.release]\nopt-level = 3\nlto = true\ncodegen-units = 1\npanic = \"abort\"\nstrip = \"debuginfo\"\n"
+         # The SDK `wasmgate` carries, written beside plugins/ (refreshed by `wasmgate build`).\n\
+         [workspace.dependencies]\nwasmgate-sdk = {{ path = \"{}\" }}\n\n\
+         [profile.release]\nopt-level = 3\nlto = true\ncodegen-units = 1\npanic = \"abort\"\nstrip = \"debuginfo\"\n",
+        sdk::WORKSPACE_DEPENDENCY_PATH
     )
 }
 
@@ -334,8 +420,8 @@ mod tests {
         let config = root.join("wasmgate.toml");
         let created = new_plugin(&root, &config, &spec("todo", Some("/todos/:id"))).unwrap();
         assert_eq!(
-            (created.method.as_str(), created.route.as_str()),
-            ("GET", "/todos/:id")
+            created.route,
+            Some(("GET".to_string(), "/todos/:id".to_string()))
         );
         let lib = std::fs::read_to_string(root.join("plugins/todo/src/lib.rs")).unwrap();
         assert!(
@@ -371,15 +457,22 @@ mod tests {
         let err = new_plugin(&root, &config, &spec("other", Some("/todos/:id")))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("conflicts with `GET /todos/:id`"), "{err}");
-        // The refusal is about the addition: no position in a file that does not contain it, and
-        // the parser's reason once.
+        // The refusal is about the addition: the route once, and whose it already is.
         assert!(err.starts_with("cannot add `GET /todos/:id` to "), "{err}");
+        assert!(
+            err.contains("already there (line 5), routed to plugin `todo`"),
+            "{err}"
+        );
+        assert_eq!(err.matches("/todos/:id").count(), 1, "{err}");
+        let err = new_plugin(&root, &config, &spec("other", Some("/todos/:key/x")))
+            .unwrap_err()
+            .to_string();
+        // The parser's reason, once, without a position in a file that does not contain it.
         assert!(
             !(0..10).any(|d| err.contains(&format!(".toml:{d}"))),
             "no line number: {err}"
         );
-        assert_eq!(err.matches("conflicts with").count(), 1, "{err}");
+        assert_eq!(err.matches("use one name").count(), 1, "{err}");
         let err = new_plugin(&root, &config, &spec("other", Some("no-slash")))
             .unwrap_err()
             .to_string();
@@ -424,6 +517,70 @@ mod tests {
             .to_string();
         assert!(err.contains("nothing was changed"), "{err}");
         assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_configured_plugin_without_its_crate_gets_one() {
+        let root = temp("missing-crate");
+        let config = root.join("wasmgate.toml");
+        std::fs::write(
+            &config,
+            "[plugins.snippets]\ncrate = \"plugins/snippets\"\n\n[[routes]]\nmethod = \"POST\"\n\
+             path = \"/snippets\"\nplugin = \"snippets\"\n",
+        )
+        .unwrap();
+        let before = std::fs::read_to_string(&config).unwrap();
+        // No route given: the crate is created for the plugin's configured route, the config
+        // stays as it is.
+        let created = new_plugin(&root, &config, &spec("snippets", None)).unwrap();
+        assert_eq!(created.crate_dir, Some(root.join("plugins/snippets")));
+        assert_eq!(created.route, None);
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+        let lib = std::fs::read_to_string(root.join("plugins/snippets/src/lib.rs")).unwrap();
+        assert!(lib.contains("`POST /snippets`"), "{lib}");
+        let ws = std::fs::read_to_string(root.join("plugins/Cargo.toml")).unwrap();
+        assert!(ws.contains("members = [\"snippets\"]"), "{ws}");
+        // Now it exists: the same command is refused.
+        let err = new_plugin(&root, &config, &spec("snippets", None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already exists"), "{err}");
+        std::fs::remove_dir_all(root).unwrap();
+
+        // With a route: both the route and the crate.
+        let root = temp("missing-crate-route");
+        let config = root.join("wasmgate.toml");
+        std::fs::write(&config, "[plugins.api]\ncrate = \"plugins/api\"\n").unwrap();
+        let created = new_plugin(&root, &config, &spec("api", Some("/api/:id"))).unwrap();
+        assert_eq!(created.crate_dir, Some(root.join("plugins/api")));
+        assert!(Config::from_file(&config).unwrap().routes[0].pattern == "/api/:id");
+        assert!(root.join("plugins/api/src/lib.rs").is_file());
+        std::fs::remove_dir_all(root).unwrap();
+
+        // A crate configured outside plugins/ cannot become a member: refused, nothing written.
+        let root = temp("outside");
+        let config = root.join("wasmgate.toml");
+        std::fs::write(&config, "[plugins.api]\ncrate = \"elsewhere/api\"\n").unwrap();
+        let err = new_plugin(&root, &config, &spec("api", Some("/api")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside plugins/"), "{err}");
+        assert!(!root.join("plugins").exists() && !root.join("elsewhere").exists());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_workspace_from_nothing_builds_on_the_sdk_copy_it_writes() {
+        let root = temp("sdk-copy");
+        new_plugin(&root, &root.join("wasmgate.toml"), &spec("todo", None)).unwrap();
+        let ws = std::fs::read_to_string(root.join("plugins/Cargo.toml")).unwrap();
+        assert!(
+            ws.contains("wasmgate-sdk = { path = \"../.wasmgate/sdk/wasmgate-sdk\" }"),
+            "{ws}"
+        );
+        assert!(root.join(".wasmgate/sdk/wasmgate-sdk/Cargo.toml").is_file());
+        assert!(!ws.contains(env!("CARGO_MANIFEST_DIR")), "{ws}");
         std::fs::remove_dir_all(root).unwrap();
     }
 

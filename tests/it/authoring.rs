@@ -130,6 +130,56 @@ fn new_adds_a_route_to_an_existing_plugin() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A plugin the configuration names but whose crate nobody created gets its crate from `new`, and
+/// a route that is already there is refused naming it once and saying whose it is.
+#[test]
+fn new_creates_a_configured_plugins_missing_crate_and_names_a_duplicate_route_once()
+-> anyhow::Result<()> {
+    let site = Site::new("authoring-missing")?;
+    let dir = site.dir();
+    site.replace(
+        "wasmgate.toml",
+        "[plugins.snippets]\ncrate = \"plugins/snippets\"\n",
+    )?;
+    let (code, out, err) = wasmgate(
+        &[
+            "new",
+            "snippets",
+            "--route",
+            "/snippets/:id",
+            "--method",
+            "DELETE",
+        ],
+        dir,
+    )?;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("created") && out.contains("added route DELETE /snippets/:id -> snippets"),
+        "{out}"
+    );
+    assert!(site.path("plugins/snippets/src/lib.rs").is_file());
+    let before = std::fs::read_to_string(site.path("wasmgate.toml"))?;
+    let (code, _, err) = wasmgate(
+        &[
+            "new",
+            "snippets",
+            "--route",
+            "/snippets/:id",
+            "--method",
+            "DELETE",
+        ],
+        dir,
+    )?;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("DELETE /snippets/:id").count(), 1, "{err}");
+    assert!(
+        err.contains("already there") && err.contains("plugin `snippets`"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(site.path("wasmgate.toml"))?, before);
+    Ok(())
+}
+
 /// A module whose initial memory is larger than its plugin's `max_memory_bytes` is refused when
 /// it loads (not at every request), by `check` and by the server, naming both sizes.
 #[test]

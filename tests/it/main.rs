@@ -10,6 +10,7 @@
 
 mod abi_v2;
 mod admission;
+mod anywhere;
 mod authoring;
 mod balancer;
 mod boundaries;

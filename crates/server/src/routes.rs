@@ -65,6 +65,20 @@ impl fmt::Display for RouteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RouteError::Pattern { problem, .. } => f.write_str(problem),
+            // The same route twice: naming it twice would read as a riddle.
+            RouteError::Conflict { route, existing } if route == existing => {
+                if NATIVE_PATHS
+                    .iter()
+                    .any(|(p, _)| route == &format!("GET {p}"))
+                {
+                    write!(
+                        f,
+                        "route `{route}` is the server's own: choose another path"
+                    )
+                } else {
+                    write!(f, "route `{route}` is defined twice")
+                }
+            }
             RouteError::Conflict { route, existing } => write!(
                 f,
                 "route `{route}` conflicts with `{existing}`: both would answer the same requests"
@@ -82,6 +96,13 @@ impl fmt::Display for RouteError {
 }
 
 impl std::error::Error for RouteError {}
+
+/// The paths the server answers itself, for `GET`.
+const NATIVE_PATHS: [(&str, NativeRoute); 3] = [
+    ("/health", NativeRoute::Health),
+    ("/ready", NativeRoute::Ready),
+    ("/metrics", NativeRoute::Metrics),
+];
 
 const PATTERN_SYNTAX: &str = "patterns are `/`-separated segments: literal text, `:name` for one \
      segment, or a final `*name` for the rest of the path (e.g. /hello/:name, /files/*path)";
@@ -239,11 +260,7 @@ impl<T> RouteTable<T> {
             ..RouteTable::default()
         };
         let get = ["GET".to_string()];
-        for (path, route) in [
-            ("/health", NativeRoute::Health),
-            ("/ready", NativeRoute::Ready),
-            ("/metrics", NativeRoute::Metrics),
-        ] {
+        for (path, route) in NATIVE_PATHS {
             table
                 .insert(&get, path, native(route))
                 .expect("the native routes are valid and distinct");
@@ -614,11 +631,11 @@ mod tests {
     fn conflicts_are_refused() {
         let mut t = table(&[("GET", "/a/:id", "a"), ("*", "/any", "any")]);
         let get = vec!["GET".to_string()];
-        assert!(
+        assert_eq!(
             t.insert(&get, "/a/:id", plugin("b"))
                 .unwrap_err()
-                .to_string()
-                .contains("conflicts with `GET /a/:id`")
+                .to_string(),
+            "route `GET /a/:id` is defined twice"
         );
         assert!(
             t.insert(&get, "/a/:other", plugin("b"))
@@ -638,8 +655,14 @@ mod tests {
                 .to_string()
                 .contains("conflicts")
         );
-        assert!(
+        assert_eq!(
             t.insert(&get, "/health", plugin("b"))
+                .unwrap_err()
+                .to_string(),
+            "route `GET /health` is the server's own: choose another path"
+        );
+        assert!(
+            t.insert(&[], "/health", plugin("b"))
                 .unwrap_err()
                 .to_string()
                 .contains("conflicts with `GET /health`")

@@ -33,6 +33,10 @@ pub struct ChildOptions {
     /// Wait for the "listening" line and for `/ready` to answer 200 before returning. Off for runs
     /// that are expected to fail before listening.
     pub wait_ready: bool,
+    /// Another copy of the binary (an installed one) instead of the one this test run built.
+    pub program: Option<PathBuf>,
+    /// Environment changes: `(name, Some(value))` sets, `(name, None)` removes.
+    pub env: Vec<(String, Option<String>)>,
 }
 
 impl ChildOptions {
@@ -43,6 +47,8 @@ impl ChildOptions {
             dir: repo_root(),
             nofile: None,
             wait_ready: true,
+            program: None,
+            env: Vec::new(),
         }
     }
 
@@ -73,7 +79,17 @@ pub struct ChildServer {
 impl ChildServer {
     /// Spawns the CLI as `options` say (with `RUST_LOG=info`).
     pub fn start(options: ChildOptions) -> anyhow::Result<ChildServer> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmgate-it-server"));
+        let program = options
+            .program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wasmgate-it-server")));
+        let mut cmd = Command::new(program);
+        for (name, value) in &options.env {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
         cmd.args(&options.args)
             .current_dir(&options.dir)
             .stdout(Stdio::piped())

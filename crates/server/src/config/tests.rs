@@ -174,7 +174,7 @@ fn routes_are_checked_with_their_line() {
         "{err}"
     );
     let err = error(&format!("{PLUGIN}{}", route("\"GET\"", "/health", "p")));
-    assert!(err.contains("conflicts with `GET /health`"), "{err}");
+    assert!(err.contains("`GET /health` is the server's own"), "{err}");
     let err = error(&format!("{PLUGIN}{}", route("\"GET\"", "no-slash", "p")));
     assert!(
         err.starts_with("w.toml:5:") && err.contains("must start with `/`"),
