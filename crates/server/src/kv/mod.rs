@@ -34,6 +34,7 @@ use crate::metrics::{KvOp, KvOutcome, LabelValue, Metrics};
 
 use error::Fault;
 pub(crate) use error::KvError;
+pub(crate) use health::upkeep;
 
 /// One page of a listing: keys in ascending byte order, and where the next page starts (`None`
 /// at the end).
@@ -55,6 +56,9 @@ enum Backend {
 
 /// One store.
 pub(crate) struct Store {
+    /// What it was opened from: a reload compares it with the new configuration's table to
+    /// decide whether the store is reused as it is or opened anew.
+    config: StoreConfig,
     name: String,
     limits: StoreLimits,
     required: bool,
@@ -95,6 +99,7 @@ impl Store {
         };
         metrics.kv_store_up(&config.name, true);
         Ok(Store {
+            config: config.clone(),
             name: config.name.clone(),
             limits: config.limits,
             required: config.required,
@@ -112,6 +117,12 @@ impl Store {
 
     pub(crate) fn limits(&self) -> &StoreLimits {
         &self.limits
+    }
+
+    /// Whether this store was opened from exactly `config` (same backend, path or URL, limits and
+    /// `required`): then a reload keeps it, with its connections, data and health state.
+    pub(crate) fn opened_from(&self, config: &StoreConfig) -> bool {
+        self.config == *config
     }
 
     /// Whether `/ready` must wait for this store.
@@ -306,10 +317,26 @@ fn found(present: bool) -> KvOutcome {
     }
 }
 
-/// Every configured store, by name, shared by the plugins granted them.
-#[derive(Debug, Default)]
+/// Every configured store, by name, shared by the plugins granted them. One set per routing: a
+/// reload builds the next set with [`Stores::reopen`], and a store leaves with the last routing
+/// (and the last in-flight request) holding it.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Stores {
     by_name: BTreeMap<String, Arc<Store>>,
+}
+
+/// The stores of a reloaded configuration ([`Stores::reopen`]).
+#[derive(Debug, Default)]
+pub(crate) struct Reopened {
+    /// The next set: the unchanged stores as they were, the new and redefined ones opened, and
+    /// the previous store of a name whose new definition could not be opened (the refused
+    /// plugins' running versions still use it).
+    pub(crate) stores: Stores,
+    /// Stores opened anew (added, or redefined), by name.
+    pub(crate) opened: Vec<String>,
+    /// Stores whose new definition could not be opened, and why: the plugins granted one are
+    /// refused, never loaded with a grant they cannot use.
+    pub(crate) failed: BTreeMap<String, String>,
 }
 
 impl Stores {
@@ -328,12 +355,87 @@ impl Stores {
         Ok(Stores { by_name })
     }
 
+    /// The stores of a reload's `configs`, from this (the running) set: a store whose table is
+    /// unchanged is kept as it is (same handle: no reopening, no lost data, its health state
+    /// kept); a new or redefined one is opened and health-checked once, off the request path,
+    /// before any routing uses it. A store that fails to open or to pass that check is reported
+    /// in [`Reopened::failed`] with the error; if the name had a store before, that one stays in
+    /// the set for the plugins still running on it.
+    pub(crate) async fn reopen(
+        &self,
+        configs: &[StoreConfig],
+        metrics: &Arc<Metrics>,
+        log: &Arc<LogSummary>,
+    ) -> Reopened {
+        let mut next = Reopened::default();
+        for config in configs {
+            let previous = self.get(&config.name);
+            if let Some(store) = previous.filter(|s| s.opened_from(config)) {
+                next.stores.insert(store.clone());
+                continue;
+            }
+            match Store::open_checked(config, metrics, log).await {
+                Ok(store) => {
+                    tracing::info!(store = %config.name, redefined = previous.is_some(), "store opened");
+                    next.opened.push(config.name.clone());
+                    next.stores.insert(Arc::new(store));
+                }
+                Err(err) => {
+                    tracing::error!(store = %config.name, error = %err, "store cannot be opened; the plugins granted it are refused");
+                    next.failed.insert(config.name.clone(), err.to_string());
+                    if let Some(previous) = previous {
+                        next.stores.insert(previous.clone());
+                    }
+                }
+            }
+        }
+        next
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&Arc<Store>> {
         self.by_name.get(name)
     }
 
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Store>> {
         self.by_name.values()
+    }
+
+    /// Adds `store` under its name unless the set has one of that name already; whether it did.
+    /// (A refused plugin's running version keeps the store it was bound to, even one the new
+    /// configuration removed: the set its routing serves from must hold it.)
+    pub(crate) fn insert_if_absent(&mut self, store: &Arc<Store>) -> bool {
+        if self.by_name.contains_key(store.name()) {
+            return false;
+        }
+        self.insert(store.clone());
+        true
+    }
+
+    fn insert(&mut self, store: Arc<Store>) {
+        self.by_name.insert(store.name().to_string(), store);
+    }
+}
+
+impl Store {
+    /// Opens the store `config` describes and checks it once ([`Store::checked`]): what a reload
+    /// does before any plugin is bound to a new store, so a store that cannot work refuses the
+    /// plugins granted it instead of failing each of their calls. (At start there is no running
+    /// version to keep, so a store that is down there answers `unavailable` until it comes back.)
+    async fn open_checked(
+        config: &StoreConfig,
+        metrics: &Arc<Metrics>,
+        log: &Arc<LogSummary>,
+    ) -> Result<Store, KvError> {
+        let mut store = Store::open(config, metrics.clone())?;
+        store.log = Some(log.clone());
+        store.checked().await?;
+        Ok(store)
+    }
+
+    /// Shows this store's state on `wasmgate_kv_store_up` (after a reload: a store that was
+    /// being opened under the same name may have written its own).
+    pub(crate) fn publish_up(&self) {
+        self.metrics.kv_store_up(&self.name, self.is_up());
     }
 }
 
