@@ -383,8 +383,10 @@ impl Stores {
                 Err(err) => {
                     tracing::error!(store = %config.name, error = %err, "store cannot be opened; the plugins granted it are refused");
                     next.failed.insert(config.name.clone(), err.to_string());
-                    if let Some(previous) = previous {
-                        next.stores.insert(previous.clone());
+                    match previous {
+                        Some(previous) => next.stores.insert(previous.clone()),
+                        // Its attempt set the gauge; no store of that name is served.
+                        None => metrics.kv_store_forget(&config.name),
                     }
                 }
             }

@@ -197,6 +197,11 @@ async fn a_new_store_that_cannot_be_opened_refuses_only_its_plugins() {
     assert!(!routing.plugins.contains_key("k"));
     assert!(routing.services.stores.get("snippets").is_none());
     drop(routing);
+    let metrics = loader.metrics.render();
+    assert!(
+        !metrics.contains(r#"wasmgate_kv_store_up{store="snippets"}"#),
+        "{metrics}"
+    );
 
     dir.write(&with_store(&dir.path("s.sqlite")));
     let report = loader.reload().await.unwrap();
@@ -244,4 +249,78 @@ fn only_restart_only_sections_warn_and_each_change_once() {
     // Stores and outbound settings apply on reload.
     let services = with("[stores.s]\n[outbound]\nmax_redirects = 3\n");
     assert!(restart_only_changes(&base, &base, &services).is_empty());
+}
+
+/// A plugin refused while the store its running version uses leaves the configuration (here: its
+/// grant is dropped, so its kv-importing module no longer validates): the running version keeps
+/// its store, and so does the routing it is served from.
+#[tokio::test]
+async fn a_refused_plugins_running_version_keeps_a_removed_store() {
+    let dir = Dir::new("retained");
+    dir.write(&with_store(&dir.path("s.sqlite")));
+    let loader = loader(&dir).await;
+    let store = snippets(&loader.current());
+    dir.write(&format!(
+        "[plugins.k]\nwasm = {:?}\n[[routes]]\nmethod = \"GET\"\npath = \"/k\"\nplugin = \"k\"\n",
+        guest("kv_incr_v2")
+    ));
+    let report = loader.reload().await.unwrap();
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert_eq!(report.refused[0].kind, "abi", "{report:?}");
+    assert!(report.stores_closed.is_empty(), "{report:?}");
+    let routing = loader.current();
+    every_grant_is_bound(&routing);
+    assert!(Arc::ptr_eq(&store, &snippets(&routing)));
+}
+
+/// `[outbound]` settings apply on reload; settings that cannot be applied (a `ca_file` that does
+/// not exist) refuse the plugins allowed outbound hosts, whose running versions keep their client,
+/// and no other plugin.
+#[tokio::test]
+async fn outbound_settings_apply_on_reload_or_refuse_the_plugins_that_call_out() {
+    let dir = Dir::new("outbound");
+    let caller = |outbound: &str| {
+        format!(
+            "[plugins.o]\nwasm = {:?}\nallowed_outbound_hosts = [\"http://127.0.0.1:*\"]\n\
+             [[routes]]\nmethod = \"GET\"\npath = \"/o\"\nplugin = \"o\"\n[outbound]\n{outbound}",
+            guest("ok")
+        )
+    };
+    dir.write(&caller(""));
+    let loader = loader(&dir).await;
+    let first = loader.current().services.outbound.clone();
+
+    dir.write(&caller(&format!(
+        "ca_file = {:?}\n",
+        dir.path("missing.pem")
+    )));
+    let report = loader.reload().await.unwrap();
+    assert_eq!(report.unchanged, ["v"], "{report:?}");
+    let [refused] = &report.refused[..] else {
+        panic!("o refused: {report:?}")
+    };
+    assert_eq!((refused.plugin.as_str(), refused.kind), ("o", "grant"));
+    assert!(
+        refused.message.contains(
+            "grant `allowed_outbound_hosts` cannot be honoured: the [outbound] settings cannot be applied"
+        ),
+        "{}",
+        refused.message
+    );
+    let routing = loader.current();
+    every_grant_is_bound(&routing);
+    assert!(
+        routing.plugins.contains_key("o"),
+        "the running version serves"
+    );
+    assert!(Arc::ptr_eq(&first, &routing.services.outbound));
+    drop(routing);
+
+    dir.write(&caller("max_redirects = 2\n"));
+    let report = loader.reload().await.unwrap();
+    assert!(report.refused.is_empty(), "{report:?}");
+    let routing = loader.current();
+    every_grant_is_bound(&routing);
+    assert_eq!(routing.services.outbound.settings().max_redirects, 2);
+    assert!(!Arc::ptr_eq(&first, &routing.services.outbound));
 }
