@@ -4,7 +4,9 @@
 //! Owns the operations (get, set with TTL, delete, exists, list by prefix, atomic increment,
 //! compare-and-swap), their bounds (an operation never outlives its timeout nor the request's
 //! deadline: a store that is down or slow costs the plugin one error it handles, never a hung
-//! request), their metrics and logged failures, and the set of configured stores ([`Stores`]).
+//! request), their metrics and logged failures, and the set of configured stores ([`Stores`]),
+//! which a reload rebuilds from its configuration ([`Stores::reopen`]: unchanged stores kept as
+//! they are, new and redefined ones opened and checked before any plugin is bound to them).
 //! The rest is in child modules: `error` (what a failure is: [`KvError`], `Fault`), `limits` (the
 //! checks of a guest's arguments), `health` (up or down for `/ready`: only a connectivity failure
 //! marks a store down, only a health check brings it back; the upkeep task: health checks,
@@ -496,6 +498,101 @@ mod tests {
         ] {
             assert_eq!(parse_counter(bad), None, "{bad:?}");
         }
+    }
+
+    fn sqlite(name: &str, path: std::path::PathBuf) -> StoreConfig {
+        StoreConfig {
+            name: name.into(),
+            backend: StoreBackend::Sqlite {
+                path,
+                sync: crate::config::SqliteSync::Full,
+            },
+            limits: StoreLimits::default(),
+            required: false,
+        }
+    }
+
+    /// The diff a reload makes of the stores: an unchanged table keeps its very handle, a changed
+    /// one is opened anew, a new one that cannot be opened or checked (a Redis server nobody
+    /// listens for, a SQLite file under a file) is reported with its error, keeping the previous
+    /// store of its name if there was one, and a table no longer configured leaves the set.
+    #[tokio::test]
+    async fn reopening_keeps_unchanged_stores_and_reports_those_that_cannot_open() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-kv-reopen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let metrics = Arc::new(Metrics::new(crate::metrics::Sources::none()));
+        let log = Arc::new(LogSummary::new(Duration::from_secs(10)));
+        let kept = sqlite("kept", dir.join("kept.sqlite"));
+        let moved = sqlite("moved", dir.join("a.sqlite"));
+        let gone = sqlite("gone", dir.join("gone.sqlite"));
+        let running = Stores::open(&[kept.clone(), moved.clone(), gone], &metrics, &log).unwrap();
+
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let redis = StoreConfig {
+            name: "remote".into(),
+            backend: StoreBackend::Redis {
+                url: format!("redis://127.0.0.1:{port}/0"),
+                key_prefix: "reopen:".into(),
+            },
+            limits: StoreLimits::default(),
+            required: false,
+        };
+        let next = [
+            kept.clone(),
+            sqlite("moved", dir.join("file/b.sqlite")),
+            sqlite("added", dir.join("added.sqlite")),
+            redis,
+        ];
+        let reopened = running.reopen(&next, &metrics, &log).await;
+        assert!(Arc::ptr_eq(
+            running.get("kept").unwrap(),
+            reopened.stores.get("kept").unwrap()
+        ));
+        assert_eq!(reopened.opened, ["added"]);
+        assert_eq!(
+            reopened.failed.keys().collect::<Vec<_>>(),
+            ["moved", "remote"],
+            "{:?}",
+            reopened.failed
+        );
+        assert!(
+            reopened.failed["moved"].contains("file/b.sqlite"),
+            "the store's own error: {}",
+            reopened.failed["moved"]
+        );
+        assert!(
+            Arc::ptr_eq(
+                running.get("moved").unwrap(),
+                reopened.stores.get("moved").unwrap()
+            ),
+            "the previous `moved` stays for the plugins running on it"
+        );
+        assert!(reopened.stores.get("remote").is_none());
+        assert!(reopened.stores.get("gone").is_none());
+        let text = metrics.render();
+        assert!(
+            !text.contains(r#"wasmgate_kv_store_up{store="remote"}"#),
+            "no gauge for a store that never served: {text}"
+        );
+
+        // The redefinition that works replaces the store.
+        let fixed = [kept, sqlite("moved", dir.join("b.sqlite"))];
+        let reopened = reopened.stores.reopen(&fixed, &metrics, &log).await;
+        assert_eq!(reopened.opened, ["moved"]);
+        assert!(reopened.failed.is_empty());
+        assert!(!Arc::ptr_eq(
+            running.get("moved").unwrap(),
+            reopened.stores.get("moved").unwrap()
+        ));
+        drop((running, reopened));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A failed operation goes through the server's summary: the first is logged, the next ones
