@@ -168,7 +168,9 @@ impl Parts {
             config.clone(),
             services,
             history,
-            (probe.clone(), metrics.clone(), log.clone()),
+            probe.clone(),
+            metrics.clone(),
+            log.clone(),
         ));
         let ctx = Arc::new(Context {
             limits: ConnLimits {

@@ -164,7 +164,9 @@ impl Loader {
         config: Config,
         services: Services,
         history: Arc<History>,
-        (probe, metrics, log): (Arc<Probe>, Arc<Metrics>, Arc<LogSummary>),
+        probe: Arc<Probe>,
+        metrics: Arc<Metrics>,
+        log: Arc<LogSummary>,
     ) -> Loader {
         Loader {
             runtime,
