@@ -28,6 +28,7 @@ mod plugins;
 mod preinit;
 mod protocol;
 mod reload;
+mod reload_services;
 mod reuse;
 mod sandbox;
 mod saturation;

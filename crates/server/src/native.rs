@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use tokio::sync::watch;
 use wasmgate_http::encode::Response;
 
@@ -48,8 +50,9 @@ impl Readiness {
 pub(crate) struct Probe {
     started: Instant,
     readiness: watch::Sender<Readiness>,
-    /// Stores marked `required`: while one is down the process is not ready.
-    required: Vec<Arc<Store>>,
+    /// Stores marked `required` in the routing being served: while one is down the process is
+    /// not ready. Replaced at each reload ([`Probe::set_stores`]).
+    required: ArcSwap<Vec<Arc<Store>>>,
 }
 
 impl Probe {
@@ -57,8 +60,13 @@ impl Probe {
         Probe {
             started: Instant::now(),
             readiness: watch::Sender::new(Readiness::Loading),
-            required: stores.all().filter(|s| s.required()).cloned().collect(),
+            required: ArcSwap::from_pointee(required(stores)),
         }
+    }
+
+    /// `stores` are the routing's now: readiness follows its required ones.
+    pub(crate) fn set_stores(&self, stores: &Stores) {
+        self.required.store(Arc::new(required(stores)));
     }
 
     pub(crate) fn readiness(&self) -> Readiness {
@@ -89,6 +97,10 @@ impl Probe {
     }
 }
 
+fn required(stores: &Stores) -> Vec<Arc<Store>> {
+    stores.all().filter(|s| s.required()).cloned().collect()
+}
+
 /// Answers a native route.
 pub(crate) fn answer(route: NativeRoute, probe: &Probe, metrics: &Metrics) -> Response {
     match route {
@@ -107,8 +119,8 @@ pub(crate) fn answer(route: NativeRoute, probe: &Probe, metrics: &Metrics) -> Re
 /// that is still alive.
 fn ready(probe: &Probe) -> Response {
     let readiness = probe.readiness();
-    let down: Vec<&str> = probe
-        .required
+    let required = probe.required.load();
+    let down: Vec<&str> = required
         .iter()
         .filter(|s| !s.is_up())
         .map(|s| s.name())

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::guard::Guards;
-use crate::kv::Stores;
+use crate::kv::{self, Stores};
 use crate::logsummary::LogSummary;
 use crate::metrics::{Metrics, Sources};
 use crate::native::{Probe, Readiness};
@@ -72,7 +72,6 @@ impl Server {
             loader,
             metrics,
             probe,
-            stores,
             log,
         } = Parts::new(&config)?;
         let (trigger, signal) = shutdown::channel();
@@ -90,7 +89,10 @@ impl Server {
         let mut stopping = signal.clone();
         tokio::spawn(async move { log.run(async move { stopping.triggered().await }).await });
         let mut stopping = signal.clone();
-        stores.upkeep(
+        // The stores of the routing being served: a reload adds and removes stores.
+        let serving = loader.clone();
+        kv::upkeep(
+            move || serving.current().services.stores.clone(),
             STORE_UPKEEP_EVERY,
             async move { stopping.triggered().await },
         );
@@ -126,7 +128,6 @@ pub(crate) struct Parts {
     pub(crate) loader: Arc<Loader>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) probe: Arc<Probe>,
-    pub(crate) stores: Arc<Stores>,
     /// Repeated warnings' counts, shared by the warning sites; its task logs the summaries.
     pub(crate) log: Arc<LogSummary>,
 }
@@ -161,16 +162,15 @@ impl Parts {
             Outbound::new(&config.outbound, metrics.clone())
                 .map_err(|e| StartError::Outbound(e.to_string()))?,
         );
-        let services = Services {
-            stores: stores.clone(),
-            outbound,
-        };
+        let services = Services { stores, outbound };
         let loader = Arc::new(Loader::new(
             runtime,
             config.clone(),
-            probe.clone(),
             services,
             history,
+            probe.clone(),
+            metrics.clone(),
+            log.clone(),
         ));
         let ctx = Arc::new(Context {
             limits: ConnLimits {
@@ -195,7 +195,6 @@ impl Parts {
             loader,
             metrics,
             probe,
-            stores,
             log,
         })
     }

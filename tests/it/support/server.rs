@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmgate_server::config::Config;
-use wasmgate_server::{Readiness, Report, Running, Server, Summary};
+use wasmgate_server::{Readiness, ReloadError, Report, Running, Server, Summary};
 
 use super::client::{self, RawClient, Response};
 use super::{logs, metric, repo_root};
@@ -104,6 +104,12 @@ impl TestServer {
     /// awaited.
     pub fn plugins_loaded(&self) -> Option<Report> {
         self.block_on(self.running().plugins_loaded())
+    }
+
+    /// Reloads now, as SIGHUP does (`Running::reload`: the config file and every plugin), and
+    /// returns what the reload did.
+    pub fn reload(&self) -> Result<Report, ReloadError> {
+        self.block_on(self.running().reload())
     }
 
     /// What `/ready` reports now.

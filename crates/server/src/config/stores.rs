@@ -3,7 +3,7 @@
 //!
 //! Owns the syntax of a store table and its defaults: SQLite in a file under the data directory
 //! unless `backend = "redis"` says otherwise. It must not open anything: the stores are opened by
-//! the server at start (`kv`).
+//! the server at start and by a reload that adds or redefines one (`kv`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

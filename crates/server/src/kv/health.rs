@@ -24,9 +24,17 @@ impl Store {
     /// with what the store needs (SQLite: a write; Redis: `PING`). Passing brings the store up;
     /// a fault or silence takes it down; contention leaves it as it was. Whether it is up after.
     pub(crate) async fn check(&self) -> bool {
+        // The verdict is the state; the error is for a caller that needs the reason.
+        let _ = self.checked().await;
+        self.is_up()
+    }
+
+    /// [`Store::check`], answering the failure that took the store down (`Ok` when it passed or
+    /// met only contention, which is no verdict).
+    pub(crate) async fn checked(&self) -> Result<(), KvError> {
         if self.verify.load(Ordering::Relaxed) {
             // Not bounded by the store's timeout: it reads the whole file, and runs on the upkeep
-            // task, never on a request's path.
+            // task or a reload, never on a request's path.
             let verified = match &self.backend {
                 Backend::Sqlite(s) => s.verify().await,
                 Backend::Redis(_) => Ok(()),
@@ -34,10 +42,10 @@ impl Store {
             match verified {
                 Ok(()) => self.verify.store(false, Ordering::Relaxed),
                 // Contended: no verdict; verified at the next check.
-                Err(KvError::Busy { .. }) => return self.is_up(),
+                Err(KvError::Busy { .. }) => return Ok(()),
                 Err(e) => {
                     self.down(&e);
-                    return false;
+                    return Err(e);
                 }
             }
         }
@@ -55,9 +63,12 @@ impl Store {
             Ok(()) => self.up(),
             Err(KvError::Busy { .. }) => {}
             // A ping that does not answer within the bound is what a down store looks like.
-            Err(e) => self.down(&e),
+            Err(e) => {
+                self.down(&e);
+                return Err(e);
+            }
         }
-        self.is_up()
+        Ok(())
     }
 
     /// Whether an operation that got no answer within the store's whole `timeout` (not merely
@@ -110,43 +121,42 @@ impl Store {
     }
 }
 
-impl Stores {
-    /// The stores' upkeep, every `every` until `stop` resolves: a health check of every store
-    /// (so `/ready` and `wasmgate_kv_store_up` follow an outage and a recovery while no request
-    /// touches the store), then a sweep of expired entries (so a store whose plugin stops writing
-    /// still gives back what expired). One task for all stores, one store at a time.
-    pub(crate) fn upkeep(
-        self: &Arc<Self>,
-        every: Duration,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) {
-        if self.by_name.is_empty() {
-            return;
-        }
-        let stores = self.clone();
-        tokio::spawn(async move {
-            let mut stop = std::pin::pin!(stop);
-            loop {
-                for store in stores.all() {
-                    let up = tokio::select! {
-                        up = store.check() => up,
+/// The stores' upkeep, every `every` until `stop` resolves: a health check of every store of the
+/// set `current` answers at that tick (the set changes with reloads: a store added is checked from
+/// its first tick, a removed one no longer), so `/ready` and `wasmgate_kv_store_up` follow an
+/// outage and a recovery while no request touches the store; then a sweep of expired entries
+/// (so a store whose plugin stops writing still gives back what expired). One task for all
+/// stores, one store at a time.
+pub(crate) fn upkeep(
+    current: impl Fn() -> Arc<Stores> + Send + 'static,
+    every: Duration,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let stores = current();
+            for store in stores.all() {
+                let up = tokio::select! {
+                    up = store.check() => up,
+                    _ = stop.as_mut() => return,
+                };
+                if up {
+                    let swept = tokio::select! {
+                        swept = store.sweep() => swept,
                         _ = stop.as_mut() => return,
                     };
-                    if up {
-                        let swept = tokio::select! {
-                            swept = store.sweep() => swept,
-                            _ = stop.as_mut() => return,
-                        };
-                        if let Err(e) = swept {
-                            tracing::debug!(store = store.name(), error = %e, "sweeping expired entries failed");
-                        }
+                    if let Err(e) = swept {
+                        tracing::debug!(store = store.name(), error = %e, "sweeping expired entries failed");
                     }
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = stop.as_mut() => return,
-                }
             }
-        });
-    }
+            // The set is not held across the sleep: a store a reload dropped closes now.
+            drop(stores);
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.as_mut() => return,
+            }
+        }
+    });
 }

@@ -4,7 +4,9 @@
 //! Owns the operations (get, set with TTL, delete, exists, list by prefix, atomic increment,
 //! compare-and-swap), their bounds (an operation never outlives its timeout nor the request's
 //! deadline: a store that is down or slow costs the plugin one error it handles, never a hung
-//! request), their metrics and logged failures, and the set of configured stores ([`Stores`]).
+//! request), their metrics and logged failures, and the set of configured stores ([`Stores`]),
+//! which a reload rebuilds from its configuration ([`Stores::reopen`]: unchanged stores kept as
+//! they are, new and redefined ones opened and checked before any plugin is bound to them).
 //! The rest is in child modules: `error` (what a failure is: [`KvError`], `Fault`), `limits` (the
 //! checks of a guest's arguments), `health` (up or down for `/ready`: only a connectivity failure
 //! marks a store down, only a health check brings it back; the upkeep task: health checks,
@@ -34,6 +36,7 @@ use crate::metrics::{KvOp, KvOutcome, LabelValue, Metrics};
 
 use error::Fault;
 pub(crate) use error::KvError;
+pub(crate) use health::upkeep;
 
 /// One page of a listing: keys in ascending byte order, and where the next page starts (`None`
 /// at the end).
@@ -55,6 +58,9 @@ enum Backend {
 
 /// One store.
 pub(crate) struct Store {
+    /// What it was opened from: a reload compares it with the new configuration's table to
+    /// decide whether the store is reused as it is or opened anew.
+    config: StoreConfig,
     name: String,
     limits: StoreLimits,
     required: bool,
@@ -95,6 +101,7 @@ impl Store {
         };
         metrics.kv_store_up(&config.name, true);
         Ok(Store {
+            config: config.clone(),
             name: config.name.clone(),
             limits: config.limits,
             required: config.required,
@@ -112,6 +119,12 @@ impl Store {
 
     pub(crate) fn limits(&self) -> &StoreLimits {
         &self.limits
+    }
+
+    /// Whether this store was opened from exactly `config` (same backend, path or URL, limits and
+    /// `required`): then a reload keeps it, with its connections, data and health state.
+    pub(crate) fn opened_from(&self, config: &StoreConfig) -> bool {
+        self.config == *config
     }
 
     /// Whether `/ready` must wait for this store.
@@ -306,10 +319,26 @@ fn found(present: bool) -> KvOutcome {
     }
 }
 
-/// Every configured store, by name, shared by the plugins granted them.
-#[derive(Debug, Default)]
+/// Every configured store, by name, shared by the plugins granted them. One set per routing: a
+/// reload builds the next set with [`Stores::reopen`], and a store leaves with the last routing
+/// (and the last in-flight request) holding it.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Stores {
     by_name: BTreeMap<String, Arc<Store>>,
+}
+
+/// The stores of a reloaded configuration ([`Stores::reopen`]).
+#[derive(Debug, Default)]
+pub(crate) struct Reopened {
+    /// The next set: the unchanged stores as they were, the new and redefined ones opened, and
+    /// the previous store of a name whose new definition could not be opened (the refused
+    /// plugins' running versions still use it).
+    pub(crate) stores: Stores,
+    /// Stores opened anew (added, or redefined), by name.
+    pub(crate) opened: Vec<String>,
+    /// Stores whose new definition could not be opened, and why: the plugins granted one are
+    /// refused, never loaded with a grant they cannot use.
+    pub(crate) failed: BTreeMap<String, String>,
 }
 
 impl Stores {
@@ -328,12 +357,89 @@ impl Stores {
         Ok(Stores { by_name })
     }
 
+    /// The stores of a reload's `configs`, from this (the running) set: a store whose table is
+    /// unchanged is kept as it is (same handle: no reopening, no lost data, its health state
+    /// kept); a new or redefined one is opened and health-checked once, off the request path,
+    /// before any routing uses it. A store that fails to open or to pass that check is reported
+    /// in [`Reopened::failed`] with the error; if the name had a store before, that one stays in
+    /// the set for the plugins still running on it.
+    pub(crate) async fn reopen(
+        &self,
+        configs: &[StoreConfig],
+        metrics: &Arc<Metrics>,
+        log: &Arc<LogSummary>,
+    ) -> Reopened {
+        let mut next = Reopened::default();
+        for config in configs {
+            let previous = self.get(&config.name);
+            if let Some(store) = previous.filter(|s| s.opened_from(config)) {
+                next.stores.insert(store.clone());
+                continue;
+            }
+            match Store::open_checked(config, metrics, log).await {
+                Ok(store) => {
+                    tracing::info!(store = %config.name, redefined = previous.is_some(), "store opened");
+                    next.opened.push(config.name.clone());
+                    next.stores.insert(Arc::new(store));
+                }
+                Err(err) => {
+                    tracing::error!(store = %config.name, error = %err, "store cannot be opened; the plugins granted it are refused");
+                    next.failed.insert(config.name.clone(), err.to_string());
+                    match previous {
+                        Some(previous) => next.stores.insert(previous.clone()),
+                        // Its attempt set the gauge; no store of that name is served.
+                        None => metrics.kv_store_forget(&config.name),
+                    }
+                }
+            }
+        }
+        next
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&Arc<Store>> {
         self.by_name.get(name)
     }
 
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Store>> {
         self.by_name.values()
+    }
+
+    /// Adds `store` under its name unless the set has one of that name already; whether it did.
+    /// (A refused plugin's running version keeps the store it was bound to, even one the new
+    /// configuration removed: the set its routing serves from must hold it.)
+    pub(crate) fn insert_if_absent(&mut self, store: &Arc<Store>) -> bool {
+        if self.by_name.contains_key(store.name()) {
+            return false;
+        }
+        self.insert(store.clone());
+        true
+    }
+
+    fn insert(&mut self, store: Arc<Store>) {
+        self.by_name.insert(store.name().to_string(), store);
+    }
+}
+
+impl Store {
+    /// Opens the store `config` describes and checks it once ([`Store::checked`]): what a reload
+    /// does before any plugin is bound to a new store, so a store that cannot work refuses the
+    /// plugins granted it instead of failing each of their calls. (At start there is no running
+    /// version to keep, so a store that is down there answers `unavailable` until it comes back.)
+    async fn open_checked(
+        config: &StoreConfig,
+        metrics: &Arc<Metrics>,
+        log: &Arc<LogSummary>,
+    ) -> Result<Store, KvError> {
+        let mut store = Store::open(config, metrics.clone())?;
+        store.log = Some(log.clone());
+        store.checked().await?;
+        Ok(store)
+    }
+
+    /// Shows this store's state on `wasmgate_kv_store_up` (after a reload: a store that was
+    /// being opened under the same name may have written its own).
+    pub(crate) fn publish_up(&self) {
+        self.metrics.kv_store_up(&self.name, self.is_up());
     }
 }
 
@@ -392,6 +498,101 @@ mod tests {
         ] {
             assert_eq!(parse_counter(bad), None, "{bad:?}");
         }
+    }
+
+    fn sqlite(name: &str, path: std::path::PathBuf) -> StoreConfig {
+        StoreConfig {
+            name: name.into(),
+            backend: StoreBackend::Sqlite {
+                path,
+                sync: crate::config::SqliteSync::Full,
+            },
+            limits: StoreLimits::default(),
+            required: false,
+        }
+    }
+
+    /// The diff a reload makes of the stores: an unchanged table keeps its very handle, a changed
+    /// one is opened anew, a new one that cannot be opened or checked (a Redis server nobody
+    /// listens for, a SQLite file under a file) is reported with its error, keeping the previous
+    /// store of its name if there was one, and a table no longer configured leaves the set.
+    #[tokio::test]
+    async fn reopening_keeps_unchanged_stores_and_reports_those_that_cannot_open() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-kv-reopen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let metrics = Arc::new(Metrics::new(crate::metrics::Sources::none()));
+        let log = Arc::new(LogSummary::new(Duration::from_secs(10)));
+        let kept = sqlite("kept", dir.join("kept.sqlite"));
+        let moved = sqlite("moved", dir.join("a.sqlite"));
+        let gone = sqlite("gone", dir.join("gone.sqlite"));
+        let running = Stores::open(&[kept.clone(), moved.clone(), gone], &metrics, &log).unwrap();
+
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let redis = StoreConfig {
+            name: "remote".into(),
+            backend: StoreBackend::Redis {
+                url: format!("redis://127.0.0.1:{port}/0"),
+                key_prefix: "reopen:".into(),
+            },
+            limits: StoreLimits::default(),
+            required: false,
+        };
+        let next = [
+            kept.clone(),
+            sqlite("moved", dir.join("file/b.sqlite")),
+            sqlite("added", dir.join("added.sqlite")),
+            redis,
+        ];
+        let reopened = running.reopen(&next, &metrics, &log).await;
+        assert!(Arc::ptr_eq(
+            running.get("kept").unwrap(),
+            reopened.stores.get("kept").unwrap()
+        ));
+        assert_eq!(reopened.opened, ["added"]);
+        assert_eq!(
+            reopened.failed.keys().collect::<Vec<_>>(),
+            ["moved", "remote"],
+            "{:?}",
+            reopened.failed
+        );
+        assert!(
+            reopened.failed["moved"].contains("file/b.sqlite"),
+            "the store's own error: {}",
+            reopened.failed["moved"]
+        );
+        assert!(
+            Arc::ptr_eq(
+                running.get("moved").unwrap(),
+                reopened.stores.get("moved").unwrap()
+            ),
+            "the previous `moved` stays for the plugins running on it"
+        );
+        assert!(reopened.stores.get("remote").is_none());
+        assert!(reopened.stores.get("gone").is_none());
+        let text = metrics.render();
+        assert!(
+            !text.contains(r#"wasmgate_kv_store_up{store="remote"}"#),
+            "no gauge for a store that never served: {text}"
+        );
+
+        // The redefinition that works replaces the store.
+        let fixed = [kept, sqlite("moved", dir.join("b.sqlite"))];
+        let reopened = reopened.stores.reopen(&fixed, &metrics, &log).await;
+        assert_eq!(reopened.opened, ["moved"]);
+        assert!(reopened.failed.is_empty());
+        assert!(!Arc::ptr_eq(
+            running.get("moved").unwrap(),
+            reopened.stores.get("moved").unwrap()
+        ));
+        drop((running, reopened));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A failed operation goes through the server's summary: the first is logged, the next ones

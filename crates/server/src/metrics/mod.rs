@@ -446,6 +446,15 @@ impl Metrics {
             .set(i64::from(up));
     }
 
+    /// Drops the up gauge of a store no routing holds any more (a reload removed it): a gauge
+    /// left at its last value would show a store that does not exist. Its operation counts stay
+    /// (they are bounded by the store names configured in the process's life).
+    pub(crate) fn kv_store_forget(&self, store: &str) {
+        self.kv_up.remove(&StoreLabel {
+            store: store.to_string(),
+        });
+    }
+
     /// Counts one store operation under `outcome`.
     pub(crate) fn kv_outcome(&self, store: &str, op: KvOp, outcome: KvOutcome) {
         self.kv_operations

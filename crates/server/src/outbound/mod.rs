@@ -202,6 +202,12 @@ impl Outbound {
         })
     }
 
+    /// The `[outbound]` settings it was built for: a reload that changes them builds a new
+    /// service (a reload that keeps them keeps this one, with its clients and their pools).
+    pub(crate) fn settings(&self) -> &OutboundSettings {
+        &self.settings
+    }
+
     /// The client of `plugin` allowed to reach `allow` within `bounds` (`None` when it may reach
     /// nothing).
     pub(crate) fn client(

@@ -7,10 +7,13 @@
 //! every request that starts after the swap sees the new one, none sees a mix. Only the
 //! [`Loader`] can swap, and only while it holds its reload lock; connections get the cell's read
 //! side and nothing else. What a (re)load does with each plugin is `build`'s business; *when* to
-//! reload is `watch`'s.
+//! reload is `watch`'s; which services (stores, outbound) the next routing binds is `services`'s.
 
 mod build;
 mod history;
+mod services;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -19,12 +22,13 @@ use arc_swap::ArcSwap;
 
 pub use build::{Refused, Report};
 pub(crate) use history::History;
+pub(crate) use services::Services;
 
 use crate::config::{Config, ConfigError, PluginLimits};
 use crate::guard::Guard;
-use crate::kv::Stores;
+use crate::logsummary::LogSummary;
+use crate::metrics::Metrics;
 use crate::native::Probe;
-use crate::outbound::Outbound;
 use crate::routes::{NativeRoute, RouteTable};
 use crate::runtime::{HostEnv, Plugin, Runtime, WarmPool};
 
@@ -69,6 +73,10 @@ pub(crate) struct Routing {
     /// Loaded plugins by name. A configured plugin that never loaded is absent: its routes answer
     /// 503 until it loads.
     pub(crate) plugins: HashMap<String, Served>,
+    /// The stores and outbound service its plugins are bound to. Invariant: every grant of a
+    /// served plugin names a service of this set (`build` refuses a plugin whose grant it cannot
+    /// bind, and keeps here the stores a refused plugin's running version still uses).
+    pub(crate) services: Services,
     /// This is the routing served while the first load runs (no plugin loaded yet): a request for
     /// a plugin waits for that load instead of failing (`Dispatcher::routing_for`).
     pub(crate) loading: bool,
@@ -91,11 +99,12 @@ pub(crate) struct Served {
 impl Routing {
     /// The routes of `config` with no plugin loaded yet: what the server serves while the first
     /// load runs (a plugin route waits for the load, `/ready` says `loading`).
-    fn unloaded(config: Config) -> Routing {
+    fn unloaded(config: Config, services: Services) -> Routing {
         Routing {
             routes: route_table(&config),
             plugins: HashMap::new(),
             config,
+            services,
             loading: true,
         }
     }
@@ -142,38 +151,34 @@ pub(crate) struct Loader {
     /// settings are fixed for the process's life, and a reload that changes them says so.
     fixed: Config,
     probe: Arc<Probe>,
-    /// The services plugins are bound to.
-    services: Services,
-}
-
-/// The host services plugins are bound to at each (re)load. Fixed at start: `[stores]` and
-/// `[outbound]` changes need a restart; grants to them are reloadable.
-#[derive(Debug, Clone)]
-pub(crate) struct Services {
-    pub(crate) stores: Arc<Stores>,
-    pub(crate) outbound: Arc<Outbound>,
+    /// Where stores and the outbound service a reload sets up report.
+    metrics: Arc<Metrics>,
+    log: Arc<LogSummary>,
 }
 
 impl Loader {
-    /// A loader serving `config`'s routes with no plugin loaded yet; [`Loader::load_all`] loads
-    /// them.
+    /// A loader serving `config`'s routes with no plugin loaded yet, bound to `services` (opened
+    /// from `config` at start); [`Loader::load_all`] loads them.
     pub(crate) fn new(
         runtime: Runtime,
         config: Config,
-        probe: Arc<Probe>,
         services: Services,
         history: Arc<History>,
+        probe: Arc<Probe>,
+        metrics: Arc<Metrics>,
+        log: Arc<LogSummary>,
     ) -> Loader {
         Loader {
             runtime,
             cell: Arc::new(RoutingCell {
-                current: ArcSwap::from_pointee(Routing::unloaded(config.clone())),
+                current: ArcSwap::from_pointee(Routing::unloaded(config.clone(), services)),
             }),
             lock: tokio::sync::Mutex::new(()),
             history,
             fixed: config,
             probe,
-            services,
+            metrics,
+            log,
         }
     }
 
@@ -225,56 +230,91 @@ impl Loader {
             },
             None => current.config.clone(),
         };
-        self.warn_about_restart_only_changes(&config);
+        self.warn_about_restart_only_changes(&current.config, &config);
         let report = self.build_and_swap(config, true).await?;
-        tracing::info!(loaded = ?report.loaded, refused = report.refused.len(), unchanged = report.unchanged.len(), "reload done");
+        tracing::info!(
+            loaded = ?report.loaded,
+            refused = report.refused.len(),
+            unchanged = report.unchanged.len(),
+            variables_changed = ?report.vars_changed,
+            stores_opened = ?report.stores_opened,
+            stores_closed = ?report.stores_closed,
+            "{}",
+            report.summary()
+        );
         Ok(report)
     }
 
-    /// Builds the routing of `config` on a blocking thread (reusing the current plugins when
-    /// `reuse`) and swaps it in. Callers hold the reload lock.
+    /// Sets up the services of `config` (on a reload: the changed stores opened and checked, the
+    /// outbound service rebuilt if its settings changed), builds the routing on a blocking thread
+    /// (reusing the current plugins when `reuse`) and swaps it in. Callers hold the reload lock.
     async fn build_and_swap(
         self: &Arc<Self>,
         config: Config,
         reuse: bool,
     ) -> Result<Report, ReloadError> {
+        let current = self.current();
+        let next = if reuse {
+            services::Next::of(&config, &current.services, &self.metrics, &self.log).await
+        } else {
+            services::Next::same(&current.services)
+        };
         let this = self.clone();
-        let (routing, report) = tokio::task::spawn_blocking(move || {
-            let current = reuse.then(|| this.current());
+        let previous = current.clone();
+        let (routing, mut report) = tokio::task::spawn_blocking(move || {
             build::build(
                 &this.runtime,
                 &config,
-                current.as_deref(),
+                reuse.then_some(&*previous),
                 &this.history,
-                &this.services,
+                next,
             )
         })
         .await?;
+        let services = routing.services.clone();
         self.cell.replace(routing);
+        report.stores_closed =
+            services::retire(&current.services, &services, &self.metrics, &self.probe);
         Ok(report)
     }
 
-    /// Listener, timeouts, HTTP limits and engine settings are fixed for the process's life.
-    fn warn_about_restart_only_changes(&self, new: &Config) {
-        let old = &self.fixed;
-        for (section, changed) in [
-            // `reload` already carried `--listen` and `--watch` over into `new`.
-            ("server", old.server != new.server),
-            ("timeouts", old.timeouts != new.timeouts),
-            ("stores", old.stores != new.stores),
-            ("outbound", old.outbound != new.outbound),
-            ("http", old.http != new.http),
-            (
-                "runtime",
-                old.runtime != new.runtime || old.module_cache != new.module_cache,
-            ),
-        ] {
-            if changed {
-                tracing::warn!(
-                    section,
-                    "changes to this section take effect at the next restart"
-                );
-            }
+    /// Listener, timeouts, HTTP limits and engine settings are fixed for the process's life: a
+    /// reload whose configuration changes them says they take effect at the next restart, once
+    /// per distinct change (a section that differs from the one the process started with *and*
+    /// from the running configuration's, so later reloads do not repeat it). Stores, outbound
+    /// settings, plugins, routes and variables all apply on reload, so they are not listed.
+    fn warn_about_restart_only_changes(&self, running: &Config, new: &Config) {
+        for section in restart_only_changes(&self.fixed, running, new) {
+            tracing::warn!(
+                section,
+                "changes to this section take effect at the next restart"
+            );
         }
     }
+}
+
+/// The restart-only sections in which `new` differs both from the configuration the process
+/// started with (`fixed`) and from the running one (`running`, the last accepted): a change not
+/// yet reported. (`reload` has already carried `--listen` and `--watch` over into `new`.)
+fn restart_only_changes(fixed: &Config, running: &Config, new: &Config) -> Vec<&'static str> {
+    restart_only_sections()
+        .into_iter()
+        .filter(|(_, differs)| differs(fixed, new) && differs(running, new))
+        .map(|(section, _)| section)
+        .collect()
+}
+
+/// A section fixed for the process's life, and whether two configurations differ in it.
+type RestartOnly = (&'static str, fn(&Config, &Config) -> bool);
+
+/// The sections a reload cannot apply (see [`Loader::warn_about_restart_only_changes`]).
+fn restart_only_sections() -> [RestartOnly; 4] {
+    [
+        ("server", |a, b| a.server != b.server),
+        ("timeouts", |a, b| a.timeouts != b.timeouts),
+        ("http", |a, b| a.http != b.http),
+        ("runtime", |a, b| {
+            a.runtime != b.runtime || a.module_cache != b.module_cache
+        }),
+    ]
 }

@@ -63,6 +63,17 @@ pub enum LoadError {
         plugin: String,
         cause: super::wasi::GrantError,
     },
+    /// A host service a grant names (a store of `kv = [...]`, the `[outbound]` settings behind
+    /// `allowed_outbound_hosts`) could not be set up by a reload: the plugin is refused rather
+    /// than loaded with a grant it cannot use.
+    #[error("plugin `{plugin}`: grant `{grant}` cannot be honoured: {cause}")]
+    Service {
+        plugin: String,
+        /// The grant as configured, e.g. `kv = ["snippets"]`.
+        grant: String,
+        /// What failed, e.g. the store's open error.
+        cause: String,
+    },
     /// Pre-linking against WASI failed after validation passed (should not happen).
     #[error("plugin `{plugin}`: cannot link: {message}")]
     Link { plugin: String, message: String },
@@ -100,7 +111,7 @@ impl LoadError {
             LoadError::Compile { .. } => LoadErrorKind::Compile,
             LoadError::Abi { .. } => LoadErrorKind::Abi,
             LoadError::Resources { .. } => LoadErrorKind::Limits,
-            LoadError::Grant { .. } => LoadErrorKind::Grant,
+            LoadError::Grant { .. } | LoadError::Service { .. } => LoadErrorKind::Grant,
             LoadError::Link { .. } => LoadErrorKind::Link,
             LoadError::Check { .. } => LoadErrorKind::Check,
         }
