@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use super::history::History;
 use super::services::{Next, Services, Unavailable};
 use super::{Routing, Served};
-use crate::config::{Config, PluginConfig};
+use crate::config::{Config, PluginConfig, PluginSource};
 use crate::kv::Stores;
 use crate::metrics::LoadErrorKind;
 use crate::outbound::{Bounds, Outbound};
@@ -267,10 +267,16 @@ fn load_one(
     old: Option<&Plugin>,
 ) -> Result<Loaded, LoadError> {
     let path = config.source.module_path();
-    let bytes = std::fs::read(path).map_err(|cause| LoadError::Io {
-        plugin: config.name.clone(),
-        path: path.to_path_buf(),
-        cause,
+    let bytes = std::fs::read(path).map_err(|cause| match (&config.source, cause.kind()) {
+        (PluginSource::Crate { .. }, std::io::ErrorKind::NotFound) => LoadError::NotBuilt {
+            plugin: config.name.clone(),
+            path: path.to_path_buf(),
+        },
+        _ => LoadError::Io {
+            plugin: config.name.clone(),
+            path: path.to_path_buf(),
+            cause,
+        },
     })?;
     if let Some(old) = old
         && old.hash() == content_hash(&bytes)

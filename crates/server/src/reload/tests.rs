@@ -324,3 +324,36 @@ async fn outbound_settings_apply_on_reload_or_refuse_the_plugins_that_call_out()
     assert_eq!(routing.services.outbound.settings().max_redirects, 2);
     assert!(!Arc::ptr_eq(&first, &routing.services.outbound));
 }
+
+/// A crate plugin added to the config before its first build (`wasmgate new` under `up --watch`)
+/// is refused as not built yet, saying how to build it, not as an unreadable file; once its
+/// module exists the next reload serves it.
+#[tokio::test]
+async fn a_crate_plugin_not_built_yet_is_refused_with_how_to_build_it() {
+    let dir = Dir::new("not-built");
+    dir.write("");
+    let loader = loader(&dir).await;
+    dir.write(
+        "[plugins.other]\ncrate = \"plugins/other\"\n[[routes]]\nmethod = \"GET\"\npath = \"/o\"\nplugin = \"other\"\n",
+    );
+    let report = loader.reload().await.unwrap();
+    let [refused] = &report.refused[..] else {
+        panic!("{report:?}")
+    };
+    assert_eq!((refused.plugin.as_str(), refused.kind), ("other", "io"));
+    assert!(
+        refused.message.contains("not built yet") && refused.message.contains("wasmgate build"),
+        "{}",
+        refused.message
+    );
+    assert!(
+        !refused.message.contains("cannot read"),
+        "{}",
+        refused.message
+    );
+    let module = dir.path("plugins/target/wasm32-wasip1/release/other.wasm");
+    std::fs::create_dir_all(module.parent().unwrap()).unwrap();
+    std::fs::write(&module, wat::parse_file(guest("ok")).unwrap()).unwrap();
+    let report = loader.reload().await.unwrap();
+    assert_eq!(report.loaded, ["other"], "{report:?}");
+}

@@ -39,6 +39,13 @@ pub enum LoadError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    /// A crate plugin's module does not exist yet: the crate was never built (or its build
+    /// failed). Not a broken file: the message says how to build it.
+    #[error(
+        "plugin `{plugin}`: not built yet (no {path}): `wasmgate build` builds it, and a running \
+         `wasmgate up --watch` does by itself"
+    )]
+    NotBuilt { plugin: String, path: PathBuf },
     /// Not valid wasm / wat, or wasmtime could not compile it.
     #[error("plugin `{plugin}`: cannot compile: {message}")]
     Compile { plugin: String, message: String },
@@ -107,7 +114,7 @@ impl LoadError {
     /// Its `kind` label in metrics and logs.
     pub(crate) fn kind(&self) -> LoadErrorKind {
         match self {
-            LoadError::Io { .. } => LoadErrorKind::Io,
+            LoadError::Io { .. } | LoadError::NotBuilt { .. } => LoadErrorKind::Io,
             LoadError::Compile { .. } => LoadErrorKind::Compile,
             LoadError::Abi { .. } => LoadErrorKind::Abi,
             LoadError::Resources { .. } => LoadErrorKind::Limits,
