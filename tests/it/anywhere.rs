@@ -1,6 +1,6 @@
 //! Authoring outside this repository, as a user who installed the binary does: the README's "Your
 //! first route" walked as written in an empty directory elsewhere, with the binary installed into
-//! a temporary prefix and nothing of this checkout on any path it is given (no working directory,
+//! a temporary prefix by `cargo install` and nothing of this checkout on any path it is given (no working directory,
 //! no `PATH` entry, no cargo variable pointing here). Then the authoring loop's promise: a plugin
 //! added with `wasmgate new` while `up --watch` runs is built and served without a restart.
 //!
@@ -42,13 +42,37 @@ fn first_route_commands() -> anyhow::Result<Vec<(String, Option<String>)>> {
         .collect())
 }
 
-/// `cargo install` builds the binary and copies it into `PREFIX/bin`: the build is this test
-/// run's, so the install is the copy.
+/// `cargo install --path host --root PREFIX`, as the README says (plus the prefix). It shares the
+/// target directory of the `cargo test` running us (which holds no build lock while tests run), so
+/// it reuses what that build compiled instead of building the binary from nothing; `--locked` and
+/// `--offline` because the outer build already resolved and fetched everything.
 fn install(prefix: &Path) -> anyhow::Result<PathBuf> {
-    let bin = prefix.join("bin");
-    std::fs::create_dir_all(&bin)?;
-    let installed = bin.join("wasmgate");
-    std::fs::copy(env!("CARGO_BIN_EXE_wasmgate-it-server"), &installed)?;
+    let built = Path::new(env!("CARGO_BIN_EXE_wasmgate-it-server"));
+    let profile_dir = built.parent().context("the binary's directory")?;
+    let target_dir = profile_dir.parent().context("the target directory")?;
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .args(["install", "--locked", "--offline", "--path"])
+        .arg(repo_root().join("host"))
+        .arg("--root")
+        .arg(prefix)
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir.ends_with("debug") {
+        cargo.arg("--debug");
+    }
+    let out = cargo.output().context("running cargo install")?;
+    ensure!(
+        out.status.success(),
+        "cargo install failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = prefix.join("bin/wasmgate");
+    ensure!(
+        installed.is_file(),
+        "cargo install wrote {}",
+        installed.display()
+    );
     Ok(installed)
 }
 
