@@ -104,8 +104,13 @@ pub fn new_plugin(
     };
     let base = config_path.parent().unwrap_or(Path::new("."));
     let current = Config::parse(&old, config_path, base)?;
-    let route_entry =
-        format!("\n[[routes]]\nmethod = \"{method}\"\npath = \"{route}\"\nplugin = \"{name}\"\n");
+    // TOML strings, quoted and escaped: what the user typed is a value, never more config.
+    let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let route_entry = format!(
+        "\n[[routes]]\nmethod = {}\npath = {}\nplugin = \"{name}\"\n",
+        quoted(&method),
+        quoted(&route)
+    );
     // The real parser decides: bad pattern, conflicting route, bad method -> refused, with why.
     let with = |addition: &str| -> Result<String, ScaffoldError> {
         let refused = |message: String| ScaffoldError::Refused {
@@ -517,6 +522,32 @@ mod tests {
             .to_string();
         assert!(err.contains("nothing was changed"), "{err}");
         assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_route_or_method_cannot_inject_config() {
+        let root = temp("inject");
+        let config = root.join("wasmgate.toml");
+        // Unquoted, each would have written a valid config with a second plugin in it.
+        let evil =
+            "\nplugin = \"x\"\n[plugins.evil]\nwasm = \"evil.wat\"\n[[routes]]\nmethod = \"GET\"";
+        for (route, method) in [
+            (format!("/x\"{evil}\npath = \"/evil"), None),
+            (
+                "/x".to_string(),
+                Some(format!("GET\"{evil}\npath = \"/evil\"\nmethod = \"GET")),
+            ),
+        ] {
+            let spec = NewPlugin {
+                name: "x".into(),
+                route: Some(route),
+                method,
+            };
+            let err = new_plugin(&root, &config, &spec).unwrap_err().to_string();
+            assert!(err.contains("nothing was changed"), "{err}");
+            assert!(!config.exists() && !root.join("plugins").exists());
+        }
         std::fs::remove_dir_all(root).unwrap();
     }
 

@@ -60,7 +60,14 @@ pub fn ensure(root: &Path) -> Result<bool, SdkError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(err(e)),
     }
-    std::fs::rename(&tmp, &dir).map_err(err)?;
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        // Another `wasmgate` wrote the same copy meanwhile (two builds at once): that will do.
+        if std::fs::read_to_string(dir.join(STAMP)).is_ok_and(|s| s.trim() == packed::DIGEST) {
+            return Ok(false);
+        }
+        return Err(err(e));
+    }
     Ok(true)
 }
 
