@@ -74,8 +74,9 @@ pub enum LoadError {
     },
 }
 
-/// What to add to the configuration for `grant`, written for the plugin `plugin`.
-fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
+/// What to add to the configuration for `grant`, written for the plugin `plugin`: the one wording,
+/// used by the load error and by `wasmgate check`'s list of needed grants.
+pub(super) fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
     match grant {
         wasmgate_abi::Grant::Vars => format!("add a `[plugins.{plugin}.vars]` table"),
         wasmgate_abi::Grant::Kv => {
@@ -145,8 +146,12 @@ pub enum AbiProblem {
         plugin: String,
         grant: wasmgate_abi::Grant,
     },
-    /// A module declaring ABI v1 that imports host functions (a v2 feature).
-    #[error("import `wasmgate.{name}` needs ABI v2, but `wasmgate_abi_version()` returned 1")]
+    /// A module declaring ABI v1 that imports host functions (a v2 feature). Reported before any
+    /// grant problem of the same import: the version is the real cause.
+    #[error(
+        "import `wasmgate.{name}` needs ABI v2 (export `wasmgate_abi_version` returning 2), but \
+         `wasmgate_abi_version()` returned 1: host functions do not exist in ABI v1"
+    )]
     HostImportInV1 { name: String },
     /// A required export is absent.
     #[error("missing export `{name}`: the ABI expects {expected}")]
