@@ -3,7 +3,8 @@
 //! The binary's edge, kept in the library so the integration tests can build a binary with exactly
 //! this behaviour (`main.rs` is three lines). The only module that uses `anyhow` and prints errors
 //! for people; everything it calls returns typed errors. Exit codes: 0 on success (including a
-//! graceful shutdown), 1 on a runtime failure, 2 on a usage or configuration error.
+//! graceful shutdown), 1 on a runtime failure (for `check`: the module is refused, by the ABI or
+//! by a plugin mounting it), 2 on a usage or configuration error.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -227,7 +227,7 @@ pub(super) fn resolve(
     let table = match raw {
         RawVar::Literal(value) => {
             return Ok(Some(Var {
-                value: Some(value.clone()),
+                value: matches!(how, Resolve::Values(_)).then(|| value.clone()),
                 secret: false,
                 optional: false,
                 source: VarSource::Literal,

@@ -201,11 +201,13 @@ fn a_v1_module_importing_a_host_function_is_told_it_needs_v2_first() {
 /// ABI refuses is still refused.
 #[test]
 fn an_inspected_module_loads_without_grants_and_lists_what_it_needs() {
-    let host = |name: &str| {
+    fn host(name: &'static str) -> (&'static str, &'static str, String) {
         let f = wasmgate_abi::host_function(name).unwrap();
         ("wasmgate", name, host_type(f))
-    };
-    let wasi = |name: &str, ty: &str| ("wasi_snapshot_preview1", name, ty.to_string());
+    }
+    fn wasi(name: &'static str, ty: &str) -> (&'static str, &'static str, String) {
+        ("wasi_snapshot_preview1", name, ty.to_string())
+    }
     let wat = importing(
         2,
         &[
