@@ -246,7 +246,10 @@ fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
     let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("greet.wat: ok, ABI version 2"), "{out}");
-    assert!(out.contains("grants it will need (from its imports"), "{out}");
+    assert!(
+        out.contains("grants it will need (from its imports"),
+        "{out}"
+    );
     assert!(out.contains(needs), "{out}");
     assert!(out.contains("not mounted by any plugin"), "{out}");
 
@@ -255,11 +258,20 @@ fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
                      key = { env = \"WASMGATE_IT_SURELY_UNSET\" }\ntoken = { file = \"gone\" }\n";
     site.replace("wasmgate.toml", unrelated)?;
     let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
-    assert_eq!(code, 0, "an unrelated plugin's variables are not checked: {out}{err}");
+    assert_eq!(
+        code, 0,
+        "an unrelated plugin's variables are not checked: {out}{err}"
+    );
     assert!(out.contains(needs), "{out}");
     // ... which `serve` refuses (the check is not lenient by accident: the config is that bad).
     let (code, _, err) = wasmgate(
-        &["serve", "--config", "wasmgate.toml", "--listen", "127.0.0.1:0"],
+        &[
+            "serve",
+            "--config",
+            "wasmgate.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ],
         site.dir(),
     )?;
     assert_eq!(code, 2, "{err}");
@@ -271,10 +283,18 @@ fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
     )?;
     let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains(needs), "the needs are listed all the same: {out}");
-    assert!(out.contains("plugin `greet` in wasmgate.toml: refused"), "{out}");
     assert!(
-        err.contains("import `wasmgate.var_get` is not granted: add a `[plugins.greet.vars]` table"),
+        out.contains(needs),
+        "the needs are listed all the same: {out}"
+    );
+    assert!(
+        out.contains("plugin `greet` in wasmgate.toml: refused"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "import `wasmgate.var_get` is not granted: add a `[plugins.greet.vars]` table"
+        ),
         "{err}"
     );
     // Granted, with its variable's source absent here: a note, not a failure.
@@ -306,7 +326,9 @@ fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
     let (code, out, err) = wasmgate(&["check", "broken.wat"], site.dir())?;
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        err.contains("missing export `wasmgate_handle`: the ABI expects a function (i32, i32) -> i64"),
+        err.contains(
+            "missing export `wasmgate_handle`: the ABI expects a function (i32, i32) -> i64"
+        ),
         "{err}"
     );
     // A v1 module importing `var_get`: the version is the reason, not a grant.

@@ -118,7 +118,9 @@ fn edits(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -148,12 +150,20 @@ mod tests {
     #[test]
     fn a_close_misspelling_gets_its_word_and_a_stranger_nothing() {
         let keys = ["value", "env", "file", "secret", "optional"];
-        assert_eq!(closest("secert", &keys), Some("secret"), "a swap is one edit");
+        assert_eq!(
+            closest("secert", &keys),
+            Some("secret"),
+            "a swap is one edit"
+        );
         assert_eq!(closest("optinal", &keys), Some("optional"));
         assert_eq!(closest("vaule", &keys), Some("value"));
         assert_eq!(closest("fil", &keys), Some("file"));
         assert_eq!(closest("password", &keys), None);
-        assert_eq!(closest("x", &keys), None, "one letter is not a misspelling of `env`");
+        assert_eq!(
+            closest("x", &keys),
+            None,
+            "one letter is not a misspelling of `env`"
+        );
     }
 
     #[test]

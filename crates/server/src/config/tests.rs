@@ -332,11 +332,19 @@ fn an_unknown_key_in_a_variable_table_is_named_with_a_guess() {
         "{err}"
     );
     assert!(err.starts_with("w.toml:"), "a position: {err}");
-    let err = error(&format!("{PLUGIN}[plugins.p.vars]\nk = {{ env = \"T\", colour = 1 }}\n"));
-    assert!(err.contains("unknown key `colour`") && !err.contains("did you mean"), "{err}");
+    let err = error(&format!(
+        "{PLUGIN}[plugins.p.vars]\nk = {{ env = \"T\", colour = 1 }}\n"
+    ));
+    assert!(
+        err.contains("unknown key `colour`") && !err.contains("did you mean"),
+        "{err}"
+    );
     // A plain string and a wrong type still say what a variable is.
     let err = error(&format!("{PLUGIN}[plugins.p.vars]\nk = 1\n"));
-    assert!(err.contains("a string, or a table with one of `value`, `env` or `file`"), "{err}");
+    assert!(
+        err.contains("a string, or a table with one of `value`, `env` or `file`"),
+        "{err}"
+    );
 }
 
 /// A configuration read without values fails on no absent source but on every syntax error.
@@ -349,16 +357,31 @@ fn a_declared_read_needs_no_source_but_keeps_every_rule() {
     let err = error(&text);
     assert!(
         err.contains("reads the environment variable WASMGATE_TEST_SURELY_UNSET_VARIABLE")
-            || err.contains("reads the file /no/such/secret, which does not exist (add `optional = true`"),
+            || err.contains(
+                "reads the file /no/such/secret, which does not exist (add `optional = true`"
+            ),
         "{err}"
     );
-    let declared = file::parse(&text, Path::new("w.toml"), Path::new("/srv"), Resolve::Declared)
-        .unwrap();
+    let declared = file::parse(
+        &text,
+        Path::new("w.toml"),
+        Path::new("/srv"),
+        Resolve::Declared,
+    )
+    .unwrap();
     let vars = &declared.plugin("p").unwrap().vars;
     assert_eq!(vars.len(), 2);
     assert_eq!(vars.absent_here().len(), 2);
     let bad = format!("{PLUGIN}[plugins.p.vars]\nk = {{ env = \"T\", secert = true }}\n");
-    assert!(file::parse(&bad, Path::new("w.toml"), Path::new("/srv"), Resolve::Declared).is_err());
+    assert!(
+        file::parse(
+            &bad,
+            Path::new("w.toml"),
+            Path::new("/srv"),
+            Resolve::Declared
+        )
+        .is_err()
+    );
 }
 
 /// What is not secret is still shown: a literal variable, a URL's user and host, other values.

@@ -157,7 +157,10 @@ impl<'de> Deserialize<'de> for RawVar {
                 Ok(RawVar::Literal(s.to_string()))
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawVar, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawVar, A::Error> {
                 let mut t = RawVarTable::default();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
@@ -436,7 +439,11 @@ mod tests {
             let var = resolve(n, raw, &dir, Resolve::Declared).unwrap().unwrap();
             (n.to_string(), var)
         }));
-        assert_eq!(vars.len(), 5, "an absent source is no error, optional or not");
+        assert_eq!(
+            vars.len(),
+            5,
+            "an absent source is no error, optional or not"
+        );
         assert_eq!(vars.get("here"), None, "no value is read");
         assert_eq!(vars.get("lit"), None, "not even a literal's");
         assert!(!format!("{vars:?}").contains("s3cret"));

@@ -174,7 +174,14 @@ impl Runtime {
     ) -> Result<Plugin, LoadError> {
         check_magic(name, path, bytes)?;
         let grants = PluginGrants::default();
-        self.load_checked(name, bytes, &grants, GrantCheck::Skip, limits, preinitialize)
+        self.load_checked(
+            name,
+            bytes,
+            &grants,
+            GrantCheck::Skip,
+            limits,
+            preinitialize,
+        )
     }
 
     /// [`Runtime::load_bytes_with`], pre-initializing where it applies (the default).
@@ -202,7 +209,14 @@ impl Runtime {
         limits: &PluginLimits,
         preinitialize: bool,
     ) -> Result<Plugin, LoadError> {
-        self.load_checked(name, bytes, grants, GrantCheck::Enforce, limits, preinitialize)
+        self.load_checked(
+            name,
+            bytes,
+            grants,
+            GrantCheck::Enforce,
+            limits,
+            preinitialize,
+        )
     }
 
     /// [`Runtime::load_bytes_with`], checking the `wasmgate` imports against `grants` or not.

@@ -177,7 +177,9 @@ fn a_v1_module_importing_a_host_function_is_told_it_needs_v2_first() {
         let version = msg
             .find("needs ABI v2 (export `wasmgate_abi_version` returning 2)")
             .unwrap_or_else(|| panic!("{msg}"));
-        let grant = msg.find("is not granted").unwrap_or_else(|| panic!("{msg}"));
+        let grant = msg
+            .find("is not granted")
+            .unwrap_or_else(|| panic!("{msg}"));
         assert!(version < grant, "{msg}");
         // Granted, only the version remains.
         let all = PluginGrants {
@@ -211,7 +213,10 @@ fn an_inspected_module_loads_without_grants_and_lists_what_it_needs() {
     let wat = importing(
         2,
         &[
-            wasi("path_open", "(param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)"),
+            wasi(
+                "path_open",
+                "(param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)",
+            ),
             host("http_send"),
             host("kv_open"),
             wasi("environ_get", "(param i32 i32) (result i32)"),
@@ -223,25 +228,34 @@ fn an_inspected_module_loads_without_grants_and_lists_what_it_needs() {
     let p = runtime()
         .inspect_file_bytes("m", path, wat.as_bytes(), &PluginLimits::default(), true)
         .unwrap();
-    let needs: Vec<(Need, Vec<String>)> = p
-        .needs()
-        .into_iter()
-        .map(|n| (n.need, n.imports))
-        .collect();
+    let needs: Vec<(Need, Vec<String>)> =
+        p.needs().into_iter().map(|n| (n.need, n.imports)).collect();
     let names = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     assert_eq!(
         needs,
         [
             (Need::Host(wasmgate_abi::Grant::Vars), names(&["var_get"])),
-            (Need::Host(wasmgate_abi::Grant::Kv), names(&["kv_open", "kv_get"])),
-            (Need::Host(wasmgate_abi::Grant::Outbound), names(&["http_send"])),
+            (
+                Need::Host(wasmgate_abi::Grant::Kv),
+                names(&["kv_open", "kv_get"])
+            ),
+            (
+                Need::Host(wasmgate_abi::Grant::Outbound),
+                names(&["http_send"])
+            ),
             (Need::Env, names(&["environ_get"])),
             (Need::Dirs, names(&["path_open"])),
         ]
     );
     let advice: Vec<String> = p.needs().iter().map(|n| n.advice("m")).collect();
-    assert!(advice[0].starts_with("add a `[plugins.m.vars]` table"), "{advice:?}");
-    assert!(advice[1].contains("kv = [\"STORE\"]") && advice[1].contains("kv_open"), "{advice:?}");
+    assert!(
+        advice[0].starts_with("add a `[plugins.m.vars]` table"),
+        "{advice:?}"
+    );
+    assert!(
+        advice[1].contains("kv = [\"STORE\"]") && advice[1].contains("kv_open"),
+        "{advice:?}"
+    );
     assert!(advice[2].contains("allowed_outbound_hosts"), "{advice:?}");
     assert!(advice[3].starts_with("optional: `env = "), "{advice:?}");
     assert!(advice[4].starts_with("optional: `dirs = "), "{advice:?}");
@@ -249,22 +263,39 @@ fn an_inspected_module_loads_without_grants_and_lists_what_it_needs() {
 
     // Loading it for real still enforces every grant.
     let err = runtime()
-        .load_file_bytes("m", path, wat.as_bytes(), &PluginGrants::default(), &PluginLimits::default(), true)
+        .load_file_bytes(
+            "m",
+            path,
+            wat.as_bytes(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+            true,
+        )
         .unwrap_err();
-    assert_eq!(err.to_string().matches("is not granted").count(), 4, "{err}");
+    assert_eq!(
+        err.to_string().matches("is not granted").count(),
+        4,
+        "{err}"
+    );
 
     // A module the ABI refuses is refused by the inspection too.
     let broken = wat.replace("wasmgate_handle", "wasmgate_handler");
     let err = runtime()
         .inspect_file_bytes("m", path, broken.as_bytes(), &PluginLimits::default(), true)
         .unwrap_err();
-    assert!(err.to_string().contains("missing export `wasmgate_handle`"), "{err}");
+    assert!(
+        err.to_string().contains("missing export `wasmgate_handle`"),
+        "{err}"
+    );
     let v1 = importing(1, &[host("var_get")]);
     let err = runtime()
         .inspect_file_bytes("m", path, v1.as_bytes(), &PluginLimits::default(), true)
         .unwrap_err();
     assert!(err.to_string().contains("needs ABI v2"), "{err}");
-    assert!(!err.to_string().contains("not granted"), "no grants are checked: {err}");
+    assert!(
+        !err.to_string().contains("not granted"),
+        "no grants are checked: {err}"
+    );
 }
 
 /// A module around one `var_get` call with the given arguments, answering `200 + errno`.

@@ -228,7 +228,11 @@ fn check_host_import(name: &str, f: &FuncType) -> Option<AbiProblem> {
 
 /// Every `wasmgate` import whose group the plugin `plugin` is not granted, each with the grant to
 /// add. Runs after [`check_module`] (so each import is a function of the table).
-pub(crate) fn check_grants(module: &Module, plugin: &str, grants: &PluginGrants) -> Vec<AbiProblem> {
+pub(crate) fn check_grants(
+    module: &Module,
+    plugin: &str,
+    grants: &PluginGrants,
+) -> Vec<AbiProblem> {
     module
         .imports()
         .filter(|i| i.module() == HOST_MODULE)
