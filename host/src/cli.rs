@@ -297,7 +297,7 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         refused.is_empty(),
-        "{} follows the ABI, but the configuration refuses it: {}",
+        "{} is refused by the configuration: {}",
         file.display(),
         refused.join("; ")
     );

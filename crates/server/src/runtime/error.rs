@@ -43,10 +43,7 @@ pub enum LoadError {
     #[error("plugin `{plugin}`: cannot compile: {message}")]
     Compile { plugin: String, message: String },
     /// The module does not follow the ABI or its grants; every problem found is listed.
-    #[error(
-        "plugin `{plugin}` does not follow the wasmgate ABI: {}",
-        join(problems)
-    )]
+    #[error("plugin `{plugin}` {}: {}", abi_verdict(problems), join(problems))]
     Abi {
         plugin: String,
         problems: Vec<AbiProblem>,
@@ -85,6 +82,19 @@ pub(super) fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
         wasmgate_abi::Grant::Outbound => {
             format!("add `allowed_outbound_hosts = [\"https://HOST\"]` to [plugins.{plugin}]")
         }
+    }
+}
+
+/// What an [`LoadError::Abi`] says of the module: a module whose only problems are grants follows
+/// the ABI (the configuration lacks a grant), and is not told otherwise.
+fn abi_verdict(problems: &[AbiProblem]) -> &'static str {
+    if problems
+        .iter()
+        .all(|p| matches!(p, AbiProblem::NotGranted { .. }))
+    {
+        "follows the ABI but is not granted what it imports"
+    } else {
+        "does not follow the wasmgate ABI"
     }
 }
 

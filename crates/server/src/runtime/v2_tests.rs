@@ -174,6 +174,7 @@ fn a_v1_module_importing_a_host_function_is_told_it_needs_v2_first() {
             f.name
         );
         let msg = err.to_string();
+        assert!(msg.contains("does not follow the wasmgate ABI"), "{msg}");
         let version = msg
             .find("needs ABI v2 (export `wasmgate_abi_version` returning 2)")
             .unwrap_or_else(|| panic!("{msg}"));
@@ -273,9 +274,14 @@ fn an_inspected_module_loads_without_grants_and_lists_what_it_needs() {
         )
         .unwrap_err();
     assert_eq!(
-        err.to_string().matches("is not granted").count(),
+        err.to_string().matches("` is not granted: add").count(),
         4,
         "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("plugin `m` follows the ABI but is not granted what it imports: "),
+        "a missing grant is not an ABI fault: {err}"
     );
 
     // A module the ABI refuses is refused by the inspection too.
