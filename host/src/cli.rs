@@ -3,7 +3,8 @@
 //! The binary's edge, kept in the library so the integration tests can build a binary with exactly
 //! this behaviour (`main.rs` is three lines). The only module that uses `anyhow` and prints errors
 //! for people; everything it calls returns typed errors. Exit codes: 0 on success (including a
-//! graceful shutdown), 1 on a runtime failure, 2 on a usage or configuration error.
+//! graceful shutdown), 1 on a runtime failure (for `check`: the module is refused, by the ABI or
+//! by a plugin mounting it), 2 on a usage or configuration error.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use wasmgate_server::config::{Config, PluginConfig, PluginGrants, PluginLimits};
+use wasmgate_server::config::{Config, PluginConfig, PluginLimits, VarSource};
 
 /// An HTTP/1.1 server whose routes are WebAssembly plugins.
 #[derive(Parser, Debug)]
@@ -32,8 +33,8 @@ enum Command {
     Up(ServeArgs),
     /// Scaffold a new plugin crate in plugins/NAME and add its route to the config.
     New(NewArgs),
-    /// Validate a .wasm/.wat against the plugin ABI and show what it exports, imports and would
-    /// run under.
+    /// Validate a .wasm/.wat against the plugin ABI, list the grants its imports will need, and
+    /// check it under each plugin of the config that mounts it (exit 1 if refused).
     Check(CheckArgs),
 }
 
@@ -104,7 +105,9 @@ pub fn main() -> ExitCode {
             serve(c, &args, true)
         }),
         Command::New(args) => new_plugin(&args),
-        Command::Check(args) => load_config(&args.config).and_then(|c| check(&c, &args.file)),
+        Command::Check(args) => {
+            load_config_declared(&args.config).and_then(|c| check(&c, &args.file))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +146,19 @@ fn load_config(args: &ConfigArg) -> anyhow::Result<Config> {
             Config::from_file(Path::new("wasmgate.toml"))?
         }
         None => Config::embedded(&std::env::current_dir()?)?,
+    };
+    Ok(config)
+}
+
+/// [`load_config`] for `check`: every rule of the file, but no variable's value is read (see
+/// [`check`]).
+fn load_config_declared(args: &ConfigArg) -> anyhow::Result<Config> {
+    let config = match &args.config {
+        Some(path) => Config::from_file_declared(path)?,
+        None if Path::new("wasmgate.toml").exists() => {
+            Config::from_file_declared(Path::new("wasmgate.toml"))?
+        }
+        None => Config::embedded_declared(&std::env::current_dir()?)?,
     };
     Ok(config)
 }
@@ -205,8 +221,19 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `wasmgate check FILE`: first the module on its own (the ABI verdict and the grants its imports
+/// will need), then, for each plugin of the configuration that mounts it, the module under that
+/// plugin's grants and limits. A module the ABI refuses, or a mounting plugin that refuses it (a
+/// missing grant, a limit), fails the check; a grant is not an ABI matter while nothing mounts
+/// the module.
+///
+/// No variable's value is read (the configuration comes from [`load_config_declared`]): a check
+/// is not a deploy, and may run where production secrets are not, so an unset environment
+/// variable or a missing secret file fails no check. For a mounting plugin they are reported as
+/// notes, since serving there would refuse them.
 fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     let runtime = wasmgate_server::runtime::Runtime::new(&config.runtime)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mounting: Vec<&PluginConfig> = config
         .plugins
         .iter()
@@ -214,39 +241,46 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
             std::path::absolute(p.source.module_path()).ok() == std::path::absolute(file).ok()
         })
         .collect();
+    // The module on its own. Unmounted, it is checked as a plugin of the defaults would run it;
+    // mounted, within the largest memory any plugin may have (each mount's own limits come next).
+    let (name, limits, preinitialize) = match mounting.first() {
+        None => (
+            file.file_stem()
+                .map_or("plugin".into(), |s| s.to_string_lossy().into_owned()),
+            config.plugin_defaults,
+            true,
+        ),
+        Some(p) => (
+            p.name.clone(),
+            PluginLimits {
+                max_memory_bytes: config.runtime.max_memory_bytes,
+                ..p.limits
+            },
+            p.preinitialize,
+        ),
+    };
+    let plugin = runtime
+        .inspect_file_bytes(&name, file, &bytes, &limits, preinitialize)
+        .with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
+    print_module(file, &plugin);
+    print_needs(&name, &plugin.needs());
     if mounting.is_empty() {
-        // Not in the configuration: checked as a plugin with the defaults and no grants.
-        let name = file
-            .file_stem()
-            .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
-        let plugin = runtime
-            .load(
-                &name,
-                file,
-                &PluginGrants::default(),
-                &config.plugin_defaults,
-            )
-            .with_context(|| format!("{} is not a valid wasmgate plugin", file.display()))?;
-        print_module(file, &plugin);
         println!(
-            "as [plugin_defaults] of {}, with no grants:",
+            "not mounted by any plugin of {}: checked as [plugin_defaults], with no grants",
             config.source.display()
         );
         println!("  pre-initialized: {}", plugin.preinit());
         print_limits(&config.plugin_defaults);
         return Ok(());
     }
+    drop(plugin);
     // Each plugin mounting the file is checked with its own grants and limits: one may accept
     // the module and another refuse it.
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut refused = Vec::new();
-    for (i, p) in mounting.iter().enumerate() {
+    for p in mounting {
         match runtime.load_file_bytes(&p.name, file, &bytes, &p.grants, &p.limits, p.preinitialize)
         {
             Ok(plugin) => {
-                if i == 0 {
-                    print_module(file, &plugin);
-                }
                 println!("plugin `{}` in {}: ok", p.name, config.source.display());
                 println!("  pre-initialized: {}", plugin.preinit());
                 print_limits(&p.limits);
@@ -264,11 +298,31 @@ fn check(config: &Config, file: &Path) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         refused.is_empty(),
-        "{} is not a valid wasmgate plugin: {}",
+        "{} is refused by the configuration: {}",
         file.display(),
         refused.join("; ")
     );
     Ok(())
+}
+
+/// The grants the module's imports call for, each with what to add to `[plugins.NAME]`.
+fn print_needs(name: &str, needs: &[wasmgate_server::runtime::GrantNeed]) {
+    if needs.is_empty() {
+        println!("grants it will need: none");
+        return;
+    }
+    println!(
+        "grants it will need (from its imports, which name families only: the variables, stores \
+         and hosts it uses are chosen at run time):"
+    );
+    for need in needs {
+        println!(
+            "  {} ({}): {}",
+            need.family(),
+            need.imports.join(", "),
+            need.advice(name)
+        );
+    }
 }
 
 /// The module itself: version, hash, exports and imports.
@@ -336,6 +390,17 @@ fn print_grants(p: &PluginConfig) {
     }
     if !any {
         println!("  grants: none");
+    }
+    for (var, source) in p.vars.absent_here() {
+        let what = match source {
+            VarSource::Env(env) => format!("the environment variable {env} is not set"),
+            VarSource::File(path) => format!("the file {} does not exist", path.display()),
+            VarSource::Literal => continue,
+        };
+        println!(
+            "  note: variable `{var}`: {what} here, so serving here would refuse the configuration \
+             (`check` reads no values; add `optional = true` if it may be absent)"
+        );
     }
 }
 

@@ -314,7 +314,7 @@ fn a_host_import_is_refused_at_load_unless_granted_naming_the_grant_to_add() -> 
         ),
         (
             "v1",
-            "import `wasmgate.var_get` needs ABI v2, but `wasmgate_abi_version()` returned 1",
+            "import `wasmgate.var_get` needs ABI v2 (export `wasmgate_abi_version` returning 2)",
         ),
     ] {
         let resp = server.get(&format!("/{plugin}"))?;

@@ -277,3 +277,127 @@ fn check_prints_a_load_failure_once() -> anyhow::Result<()> {
     assert_eq!(err.matches("unreachable").count(), 1, "{err}");
     Ok(())
 }
+
+/// `check` of a module before any plugin mounts it: the ABI verdict and the grants its imports
+/// will need, exit 0, whatever an unrelated plugin of the config lacks; mounted by a plugin
+/// without the grant, the check fails naming the grant; a broken module fails with the ABI's
+/// reason, and a v1 module importing a host function is told about the version, not a grant.
+#[test]
+fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
+    let site = Site::new("authoring-needs")?;
+    std::fs::copy(
+        repo_root().join("tests/guests/greet_v2.wat"),
+        site.path("greet.wat"),
+    )?;
+    let needs = "  vars (var_get): add a `[plugins.greet.vars]` table (its imports do not say \
+                 which variables it reads)";
+
+    // No config file: the embedded default, which does not mount it.
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("greet.wat: ok, ABI version 2"), "{out}");
+    assert!(
+        out.contains("grants it will need (from its imports"),
+        "{out}"
+    );
+    assert!(out.contains(needs), "{out}");
+    assert!(out.contains("not mounted by any plugin"), "{out}");
+
+    // A config whose unrelated plugin reads an unset variable and a missing file.
+    let unrelated = "[plugins.other]\nwasm = \"other.wat\"\n[plugins.other.vars]\n\
+                     key = { env = \"WASMGATE_IT_SURELY_UNSET\" }\ntoken = { file = \"gone\" }\n";
+    site.replace("wasmgate.toml", unrelated)?;
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(
+        code, 0,
+        "an unrelated plugin's variables are not checked: {out}{err}"
+    );
+    assert!(out.contains(needs), "{out}");
+    // ... which `serve` refuses (the check is not lenient by accident: the config is that bad).
+    let (code, _, err) = wasmgate(
+        &[
+            "serve",
+            "--config",
+            "wasmgate.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        site.dir(),
+    )?;
+    assert_eq!(code, 2, "{err}");
+
+    // Mounted without the grant: refused, naming it.
+    site.replace(
+        "wasmgate.toml",
+        format!("{unrelated}[plugins.greet]\nwasm = \"greet.wat\"\n"),
+    )?;
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(needs),
+        "the needs are listed all the same: {out}"
+    );
+    assert!(
+        out.contains("plugin `greet` in wasmgate.toml: refused"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "import `wasmgate.var_get` is not granted: add a `[plugins.greet.vars]` table"
+        ),
+        "{err}"
+    );
+    // Granted, with its variable's source absent here: a note, not a failure.
+    site.replace(
+        "wasmgate.toml",
+        format!(
+            "{unrelated}[plugins.greet]\nwasm = \"greet.wat\"\n[plugins.greet.vars]\n\
+             greeting = {{ env = \"WASMGATE_IT_SURELY_UNSET\" }}\n"
+        ),
+    )?;
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("plugin `greet` in wasmgate.toml: ok"), "{out}");
+    assert!(
+        out.contains(
+            "note: variable `greeting`: the environment variable WASMGATE_IT_SURELY_UNSET is not \
+             set here"
+        ),
+        "{out}"
+    );
+
+    // A broken module: the ABI's reason, non-zero.
+    std::fs::remove_file(site.path("wasmgate.toml"))?;
+    let ok = std::fs::read_to_string(repo_root().join("tests/guests/ok.wat"))?;
+    site.replace(
+        "broken.wat",
+        ok.replace("\"wasmgate_handle\"", "\"wasmgate_handler\""),
+    )?;
+    let (code, out, err) = wasmgate(&["check", "broken.wat"], site.dir())?;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(
+            "missing export `wasmgate_handle`: the ABI expects a function (i32, i32) -> i64"
+        ),
+        "{err}"
+    );
+    // A v1 module importing `var_get`: the version is the reason, not a grant.
+    let greet = std::fs::read_to_string(site.path("greet.wat"))?;
+    site.replace(
+        "old.wat",
+        greet.replace(
+            "(func (export \"wasmgate_abi_version\") (result i32) (i32.const 2))",
+            "(func (export \"wasmgate_abi_version\") (result i32) (i32.const 1))",
+        ),
+    )?;
+    let (code, _, err) = wasmgate(&["check", "old.wat"], site.dir())?;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "import `wasmgate.var_get` needs ABI v2 (export `wasmgate_abi_version` returning 2)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("not granted"), "{err}");
+    Ok(())
+}

@@ -26,6 +26,9 @@ fn invalid() -> Vec<String> {
         format!(
             "{base}[plugins.g.vars]\ngreeting = {{ value = \"{SECRET}\", secret = true, typo = 1 }}\n"
         ),
+        // A misspelled `secret`: the error names the key, and the value it meant to hide stays
+        // hidden.
+        format!("{base}[plugins.g.vars]\ngreeting = {{ value = \"{SECRET}\", secert = true }}\n"),
         format!("{base}[plugins.g.vars]\ngreeting = {{ value = \"{SECRET}\" secret = true }}\n"),
         format!("{base}[stores.r]\nbackend = \"redis\"\nurl = \"http://u:{SECRET}@127.0.0.1:1\"\n"),
         format!(
@@ -72,6 +75,60 @@ fn check_and_serve_never_print_a_secret_of_an_invalid_config() -> anyhow::Result
             "serve:\n{config}\n{out}{err}"
         );
     }
+    Ok(())
+}
+
+/// `check` reads no variable's value, so shows none: a secret file beside the module, a secret
+/// literal, and an unrelated plugin whose environment variable is unset fail nothing and print
+/// nothing secret. `serve` of the same file with the secret file gone says which file is missing
+/// and that `optional = true` exists, and still no value.
+#[test]
+fn check_reads_no_secret_and_a_missing_secret_file_is_named() -> anyhow::Result<()> {
+    let site = site("secrets-check")?;
+    site.replace("token", format!("{SECRET}\n"))?;
+    site.replace(
+        "wasmgate.toml",
+        format!(
+            "[plugins.g]\nwasm = \"greet.wat\"\n[plugins.g.vars]\ngreeting = {{ file = \"token\" }}\n\
+             literal = {{ value = \"{SECRET}\", secret = true }}\n\
+             [plugins.other]\nwasm = \"other.wat\"\n[plugins.other.vars]\n\
+             key = {{ env = \"WASMGATE_IT_SURELY_UNSET\" }}\n"
+        ),
+    )?;
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("greeting (file "), "{out}");
+    assert!(
+        !out.contains(SECRET) && !err.contains(SECRET),
+        "check shows no value:\n{out}{err}"
+    );
+
+    std::fs::remove_file(site.path("token"))?;
+    let (code, out, err) = wasmgate(&["check", "greet.wat"], site.dir())?;
+    assert_eq!(code, 0, "a check is not a deploy: {out}{err}");
+    assert!(
+        out.contains("note: variable `greeting`: the file") && out.contains("does not exist here"),
+        "{out}"
+    );
+    let (code, out, err) = wasmgate(
+        &[
+            "serve",
+            "--config",
+            "wasmgate.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        site.dir(),
+    )?;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(
+            "variable `greeting` reads the file ./token, which does not exist (add `optional = \
+             true` to allow that)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains(SECRET) && !out.contains(SECRET), "{out}{err}");
     Ok(())
 }
 

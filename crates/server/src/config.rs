@@ -173,6 +173,7 @@ pub use crate::clientaddr::IpNet;
 pub use error::ConfigError;
 pub use outbound::{AllowEntry, HostPattern, OutboundSettings, Scheme};
 pub use stores::{SqliteSync, StoreBackend, StoreConfig, StoreLimits};
+use vars::Resolve;
 pub use vars::{MAX_VAR_BYTES, Var, VarSource, Vars};
 
 use std::net::SocketAddr;
@@ -353,13 +354,7 @@ impl Config {
     /// Reads and validates the file at `path`.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
-        // `wasmgate.toml` has the parent "", which some APIs refuse: say "." instead.
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let base = base.to_path_buf();
-        let mut config = Config::parse(&text, path, &base)?;
+        let mut config = Config::parse(&text, path, &base_dir_of(path))?;
         config.file = Some(path.to_path_buf());
         Ok(config)
     }
@@ -375,7 +370,34 @@ impl Config {
 
     /// Parses and validates `text`; `source` names it in errors, `base_dir` anchors relative paths.
     pub fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-        file::parse(text, source, base_dir, &|name| std::env::var(name).ok())
+        file::parse(
+            text,
+            source,
+            base_dir,
+            Resolve::Values(&|name| std::env::var(name).ok()),
+        )
+    }
+
+    /// Reads and validates the file at `path` like [`Config::from_file`], but reads no variable's
+    /// value: each source is checked for syntax only, so an unset environment variable or a
+    /// missing secret file is not an error ([`Vars::absent_here`] tells which are absent). For
+    /// `wasmgate check`, which validates a module, not a deployment. Never serve the result: its
+    /// variables have no values.
+    pub fn from_file_declared(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        let mut config = file::parse(&text, path, &base_dir_of(path), Resolve::Declared)?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// [`Config::embedded`] without variable values (as [`Config::from_file_declared`]).
+    pub fn embedded_declared(base_dir: &Path) -> Result<Config, ConfigError> {
+        file::parse(
+            EMBEDDED_DEFAULT,
+            Path::new("<embedded wasmgate.toml>"),
+            base_dir,
+            Resolve::Declared,
+        )
     }
 
     /// The config file this came from, when it came from one (not the embedded default): the file
@@ -400,6 +422,15 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// The directory a config file's relative paths are anchored at: its own. `wasmgate.toml` has the
+/// parent "", which some APIs refuse: "." instead.
+fn base_dir_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 impl Default for ServerSettings {

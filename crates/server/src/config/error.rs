@@ -92,6 +92,44 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The word of `allowed` that `found` most likely misspells (at most two edits away, a swap of
+/// two neighbouring letters counting as one, and fewer edits than letters), for a "did you mean"
+/// hint; `None` when nothing is that close.
+pub(super) fn closest<'a>(found: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (edits(found, a), *a))
+        .filter(|(d, a)| *d <= 2 && *d < a.chars().count().min(found.chars().count()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`: the optimal string
+/// alignment distance.
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +145,25 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("2 | bad = 2\n  | ^^^"), "{shown}");
+    }
+
+    #[test]
+    fn a_close_misspelling_gets_its_word_and_a_stranger_nothing() {
+        let keys = ["value", "env", "file", "secret", "optional"];
+        assert_eq!(
+            closest("secert", &keys),
+            Some("secret"),
+            "a swap is one edit"
+        );
+        assert_eq!(closest("optinal", &keys), Some("optional"));
+        assert_eq!(closest("vaule", &keys), Some("value"));
+        assert_eq!(closest("fil", &keys), Some("file"));
+        assert_eq!(closest("password", &keys), None);
+        assert_eq!(
+            closest("x", &keys),
+            None,
+            "one letter is not a misspelling of `env`"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! counts) live in `Deserialize` impls so the TOML parser reports them with their exact position;
 //! cross-field rules (routes name existing plugins, patterns do not conflict, plugin memory fits a
 //! pool slot) are checked afterwards against spans kept for that purpose. It must not read anything
-//! but the text it is given.
+//! but the text it is given (variables' sources are read by `vars.rs`, and only when asked to).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::outbound::{AllowEntry, OutboundSettings};
 use super::stores::{self, DEFAULT_DATA_DIR, RawStore, StoreConfig};
 use super::values::{Count, Count32, Delay, Dur, Listen, Size};
-use super::vars::{self, RawVar};
+use super::vars::{self, RawVar, Resolve};
 
 use super::{
     Config, ConfigError, DirGrant, HttpLimits, PluginConfig, PluginGrants, PluginLimits,
@@ -26,13 +26,13 @@ use crate::routes::RouteTable;
 /// Where compiled modules are cached unless `[runtime] cache_dir` says otherwise.
 pub(crate) const DEFAULT_CACHE_DIR: &str = ".wasmgate/cache";
 
-/// Parses and validates a whole file.
-/// `read_env` reads the host environment for `{ env = ".." }` variables.
+/// Parses and validates a whole file. `resolve` says whether variables' values are read (and how
+/// the host environment is, for `{ env = ".." }` variables) or only their syntax checked.
 pub(super) fn parse(
     text: &str,
     source: &Path,
     base_dir: &Path,
-    read_env: &dyn Fn(&str) -> Option<String>,
+    resolve: Resolve<'_>,
 ) -> Result<Config, ConfigError> {
     let raw: RawFile = toml::from_str(text)
         .map_err(|e| ConfigError::at(source, text, e.span(), e.message().trim_end()))?;
@@ -135,7 +135,7 @@ pub(super) fn parse(
                         ),
                     ));
                 }
-                let value = vars::resolve(var, raw.get_ref(), base_dir, read_env)
+                let value = vars::resolve(var, raw.get_ref(), base_dir, resolve)
                     .map_err(|message| err(raw.span(), format!("plugin `{name}`: {message}")))?;
                 resolved.extend(value.map(|v| (var.clone(), v)));
             }

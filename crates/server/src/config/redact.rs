@@ -70,7 +70,15 @@ impl Redactions {
                 let Some(table) = var.get_ref().as_table() else {
                     continue; // a plain string is a literal, not secret by definition
                 };
+                // A key that looks like a misspelled `secret` (`secert`): the author meant the
+                // value to be secret, so mask it.
+                let misspelled = table.iter().any(|(k, _)| {
+                    let key: &str = k.get_ref().as_ref();
+                    !super::vars::VAR_KEYS.contains(&key)
+                        && super::error::closest(key, &super::vars::VAR_KEYS) == Some("secret")
+                });
                 let secret = match get(table, "secret").map(|s| s.get_ref()) {
+                    _ if misspelled => true,
                     Some(DeValue::Boolean(false)) => false,
                     // Absent: secret by default when the value comes from outside the file; a
                     // `value` beside `env`/`file` is an error, masked all the same.

@@ -267,8 +267,10 @@ fn no_error_shows_a_secret_value() {
         )),
         // The secret's own value has the wrong type (an integer secret is still secret).
         var("k = { value = 918273645, secret = true }"),
-        // The `secret` flag is malformed.
+        // The `secret` flag is malformed, or misspelled (the error names the key).
         var(&format!("k = {{ value = \"{S}\", secret = \"yes\" }}")),
+        var(&format!("k = {{ value = \"{S}\", secert = true }}")),
+        format!("{PLUGIN}[plugins.p.vars.k]\nvalue = \"{S}\"\nsecrte = true\n"),
         // Two sources.
         var(&format!(
             "k = {{ value = \"{S}\", env = \"HOME\", secret = true }}"
@@ -306,6 +308,80 @@ fn no_error_shows_a_secret_value() {
             "the error still has a position: {shown}"
         );
     }
+}
+
+/// A misspelled key in a variable table is named, with the keys there are, the closest one and
+/// its position; a key like no other gets no guess.
+#[test]
+fn an_unknown_key_in_a_variable_table_is_named_with_a_guess() {
+    let err = error(&format!(
+        "{PLUGIN}[plugins.p.vars]\ntoken = {{ file = \"t\", secert = true }}\n"
+    ));
+    assert!(
+        err.starts_with(
+            "w.toml:4:9: unknown key `secert` in a variable table: the keys are `value`, `env`, \
+             `file`, `secret`, `optional` (did you mean `secret`?)"
+        ),
+        "{err}"
+    );
+    let err = error(&format!(
+        "{PLUGIN}[plugins.p.vars.token]\nenv = \"T\"\noptinal = true\n"
+    ));
+    assert!(
+        err.contains("unknown key `optinal`") && err.contains("(did you mean `optional`?)"),
+        "{err}"
+    );
+    assert!(err.starts_with("w.toml:"), "a position: {err}");
+    let err = error(&format!(
+        "{PLUGIN}[plugins.p.vars]\nk = {{ env = \"T\", colour = 1 }}\n"
+    ));
+    assert!(
+        err.contains("unknown key `colour`") && !err.contains("did you mean"),
+        "{err}"
+    );
+    // A plain string and a wrong type still say what a variable is.
+    let err = error(&format!("{PLUGIN}[plugins.p.vars]\nk = 1\n"));
+    assert!(
+        err.contains("a string, or a table with one of `value`, `env` or `file`"),
+        "{err}"
+    );
+}
+
+/// A configuration read without values fails on no absent source but on every syntax error.
+#[test]
+fn a_declared_read_needs_no_source_but_keeps_every_rule() {
+    let text = format!(
+        "{PLUGIN}[plugins.p.vars]\ntoken = {{ file = \"/no/such/secret\" }}\n\
+         key = {{ env = \"WASMGATE_TEST_SURELY_UNSET_VARIABLE\" }}\n"
+    );
+    let err = error(&text);
+    assert!(
+        err.contains("reads the environment variable WASMGATE_TEST_SURELY_UNSET_VARIABLE")
+            || err.contains(
+                "reads the file /no/such/secret, which does not exist (add `optional = true`"
+            ),
+        "{err}"
+    );
+    let declared = file::parse(
+        &text,
+        Path::new("w.toml"),
+        Path::new("/srv"),
+        Resolve::Declared,
+    )
+    .unwrap();
+    let vars = &declared.plugin("p").unwrap().vars;
+    assert_eq!(vars.len(), 2);
+    assert_eq!(vars.absent_here().len(), 2);
+    let bad = format!("{PLUGIN}[plugins.p.vars]\nk = {{ env = \"T\", secert = true }}\n");
+    assert!(
+        file::parse(
+            &bad,
+            Path::new("w.toml"),
+            Path::new("/srv"),
+            Resolve::Declared
+        )
+        .is_err()
+    );
 }
 
 /// What is not secret is still shown: a literal variable, a URL's user and host, other values.

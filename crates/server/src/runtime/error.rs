@@ -50,10 +50,7 @@ pub enum LoadError {
     #[error("plugin `{plugin}`: cannot compile: {message}")]
     Compile { plugin: String, message: String },
     /// The module does not follow the ABI or its grants; every problem found is listed.
-    #[error(
-        "plugin `{plugin}` does not follow the wasmgate ABI: {}",
-        join(problems)
-    )]
+    #[error("plugin `{plugin}` {}: {}", abi_verdict(problems), join(problems))]
     Abi {
         plugin: String,
         problems: Vec<AbiProblem>,
@@ -92,8 +89,9 @@ pub enum LoadError {
     },
 }
 
-/// What to add to the configuration for `grant`, written for the plugin `plugin`.
-fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
+/// What to add to the configuration for `grant`, written for the plugin `plugin`: the one wording,
+/// used by the load error and by `wasmgate check`'s list of needed grants.
+pub(super) fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
     match grant {
         wasmgate_abi::Grant::Vars => format!("add a `[plugins.{plugin}.vars]` table"),
         wasmgate_abi::Grant::Kv => {
@@ -102,6 +100,19 @@ fn grant_hint(grant: wasmgate_abi::Grant, plugin: &str) -> String {
         wasmgate_abi::Grant::Outbound => {
             format!("add `allowed_outbound_hosts = [\"https://HOST\"]` to [plugins.{plugin}]")
         }
+    }
+}
+
+/// What an [`LoadError::Abi`] says of the module: a module whose only problems are grants follows
+/// the ABI (the configuration lacks a grant), and is not told otherwise.
+fn abi_verdict(problems: &[AbiProblem]) -> &'static str {
+    if problems
+        .iter()
+        .all(|p| matches!(p, AbiProblem::NotGranted { .. }))
+    {
+        "follows the ABI but is not granted what it imports"
+    } else {
+        "does not follow the wasmgate ABI"
     }
 }
 
@@ -163,8 +174,12 @@ pub enum AbiProblem {
         plugin: String,
         grant: wasmgate_abi::Grant,
     },
-    /// A module declaring ABI v1 that imports host functions (a v2 feature).
-    #[error("import `wasmgate.{name}` needs ABI v2, but `wasmgate_abi_version()` returned 1")]
+    /// A module declaring ABI v1 that imports host functions (a v2 feature). Reported before any
+    /// grant problem of the same import: the version is the real cause.
+    #[error(
+        "import `wasmgate.{name}` needs ABI v2 (export `wasmgate_abi_version` returning 2), but \
+         `wasmgate_abi_version()` returned 1: host functions do not exist in ABI v1"
+    )]
     HostImportInV1 { name: String },
     /// A required export is absent.
     #[error("missing export `{name}`: the ABI expects {expected}")]

@@ -58,6 +58,7 @@ pub use hostcalls::{CallMeta, HostEnv};
 pub use plugin::Plugin;
 pub use preinit::Preinit;
 pub use resources::ResourceProblem;
+pub use validate::{GrantNeed, Need};
 pub use warm::WarmPool;
 pub use wasi::GrantError;
 /// One request as the guest sees it: the ABI crate's request, borrowed from the parsed head.
@@ -155,16 +156,32 @@ impl Runtime {
         limits: &PluginLimits,
         preinitialize: bool,
     ) -> Result<Plugin, LoadError> {
-        if path.extension().is_some_and(|e| e == "wasm") && !bytes.starts_with(b"\0asm") {
-            return Err(LoadError::Compile {
-                plugin: name.to_string(),
-                message: format!(
-                    "{} is not a wasm binary (no `\\0asm` magic number)",
-                    path.display()
-                ),
-            });
-        }
+        check_magic(name, path, bytes)?;
         self.load_bytes_with(name, bytes, grants, limits, preinitialize)
+    }
+
+    /// Loads `bytes` read from `path` as `wasmgate check` does for a module no plugin mounts:
+    /// every check of [`Runtime::load_file_bytes`] but the grants, since there are none to check
+    /// against yet; [`Plugin::needs`] says what its imports will need. Loaded with no grants:
+    /// a host function it calls answers as for an ungranted plugin. For checking, not serving.
+    pub fn inspect_file_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        limits: &PluginLimits,
+        preinitialize: bool,
+    ) -> Result<Plugin, LoadError> {
+        check_magic(name, path, bytes)?;
+        let grants = PluginGrants::default();
+        self.load_checked(
+            name,
+            bytes,
+            &grants,
+            GrantCheck::Skip,
+            limits,
+            preinitialize,
+        )
     }
 
     /// [`Runtime::load_bytes_with`], pre-initializing where it applies (the default).
@@ -192,6 +209,26 @@ impl Runtime {
         limits: &PluginLimits,
         preinitialize: bool,
     ) -> Result<Plugin, LoadError> {
+        self.load_checked(
+            name,
+            bytes,
+            grants,
+            GrantCheck::Enforce,
+            limits,
+            preinitialize,
+        )
+    }
+
+    /// [`Runtime::load_bytes_with`], checking the `wasmgate` imports against `grants` or not.
+    fn load_checked(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: &PluginGrants,
+        grant_check: GrantCheck,
+        limits: &PluginLimits,
+        preinitialize: bool,
+    ) -> Result<Plugin, LoadError> {
         let plugin_name = || name.to_string();
         let compile_error = |message| LoadError::Compile {
             plugin: plugin_name(),
@@ -207,15 +244,17 @@ impl Runtime {
         }
         let module = Module::from_binary(&self.shared.engine, &binary)
             .map_err(|e| compile_error(error::chain(&e)))?;
-        let problems = validate::check_module(&module, &self.shared.wasi_types, name, grants);
+        let problems = validate::check_module(&module, &self.shared.wasi_types);
         if !problems.is_empty() {
             return Err(LoadError::Abi {
                 plugin: plugin_name(),
                 problems,
             });
         }
-        let (module, preinit) =
-            self.preinitialize(name, grants, &binary, module, limits, preinitialize);
+        // Loading runs the guest (`_initialize`, `wasmgate_abi_version()`) before its grants are
+        // checked, so that a v1 module is told about its version first; that is safe because no
+        // host function serves a load-time call (they answer `unavailable`), granted or not.
+        let (module, preinit) = self.preinitialize(&binary, module, limits, preinitialize);
         let resolved =
             wasi::ResolvedGrants::resolve(name, grants).map_err(|cause| LoadError::Grant {
                 plugin: plugin_name(),
@@ -249,7 +288,11 @@ impl Runtime {
                 problems: vec![AbiProblem::WrongVersion { found: version }],
             });
         };
-        let problems = validate::check_version(&module, version);
+        // The version's problems first (the real cause), then the grants, all in one report.
+        let mut problems = validate::check_version(&module, version);
+        if grant_check == GrantCheck::Enforce {
+            problems.extend(validate::check_grants(&module, name, grants));
+        }
         if !problems.is_empty() {
             return Err(LoadError::Abi {
                 plugin: plugin_name(),
@@ -275,8 +318,6 @@ impl Runtime {
     /// must fit the memory limit and pass the ABI checks the original passed, or it is not used.
     fn preinitialize(
         &self,
-        name: &str,
-        grants: &PluginGrants,
         binary: &[u8],
         module: Module,
         limits: &PluginLimits,
@@ -317,7 +358,7 @@ impl Runtime {
                 return Err("the initialised memory does not fit max_memory_bytes".into());
             }
             let module = Module::from_binary(engine, &image).map_err(|e| error::chain(&e))?;
-            if !validate::check_module(&module, &self.shared.wasi_types, name, grants).is_empty() {
+            if !validate::check_module(&module, &self.shared.wasi_types).is_empty() {
                 return Err("the snapshot image does not pass the ABI checks".into());
             }
             Ok(module)
@@ -327,6 +368,28 @@ impl Runtime {
             Err(why) => (module, Preinit::Skipped(why)),
         }
     }
+}
+
+/// Whether a load checks the module's `wasmgate` imports against its plugin's grants: always when
+/// serving; not for `wasmgate check` of a module no plugin mounts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GrantCheck {
+    Enforce,
+    Skip,
+}
+
+/// A `.wasm` file must be a binary module (text is accepted under any other extension).
+fn check_magic(name: &str, path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    if path.extension().is_some_and(|e| e == "wasm") && !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::Compile {
+            plugin: name.to_string(),
+            message: format!(
+                "{} is not a wasm binary (no `\\0asm` magic number)",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Runs a guest future to completion on a private current-thread tokio runtime in a scoped

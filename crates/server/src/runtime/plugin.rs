@@ -232,6 +232,12 @@ impl Plugin {
         (exports, imports)
     }
 
+    /// The grants its imports call for, by family, with the imports that call for each: what
+    /// `wasmgate check` tells the author of a module no plugin mounts yet.
+    pub fn needs(&self) -> Vec<super::GrantNeed> {
+        super::validate::needed_grants(self.inner.pre.module())
+    }
+
     /// The grants this plugin was loaded with (a reload with other grants needs a new load).
     pub fn grants(&self) -> &PluginGrants {
         &self.inner.grants

@@ -119,6 +119,191 @@ fn an_ungranted_import_is_refused_at_load_naming_the_grant() {
     );
 }
 
+/// A module declaring ABI `abi` that imports each `(module, name, type)` of `imports` and calls none.
+fn importing(abi: i32, imports: &[(&str, &str, String)]) -> String {
+    let imports: String = imports
+        .iter()
+        .map(|(m, n, ty)| format!("(import \"{m}\" \"{n}\" (func {ty}))\n"))
+        .collect();
+    format!(
+        r#"(module
+          {imports}
+          (memory (export "memory") 1)
+          (func (export "wasmgate_abi_version") (result i32) (i32.const {abi}))
+          (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+          (func (export "wasmgate_handle") (param i32 i32) (result i64) (i64.const 0)))"#
+    )
+}
+
+/// The WAT type of host function `f`.
+fn host_type(f: &wasmgate_abi::HostFn) -> String {
+    let params: Vec<&str> = f
+        .wasm_params()
+        .into_iter()
+        .map(|p| match p {
+            wasmgate_abi::ValType::I32 => "i32",
+            wasmgate_abi::ValType::I64 => "i64",
+        })
+        .collect();
+    format!("(param {}) (result i32)", params.join(" "))
+}
+
+/// Every host function imported by a v1 module is refused first for the version (the real
+/// cause), then, in the same report, for its grant: never "add a grant" alone.
+#[test]
+fn a_v1_module_importing_a_host_function_is_told_it_needs_v2_first() {
+    for f in wasmgate_abi::HOST_FUNCTIONS {
+        let wat = importing(1, &[("wasmgate", f.name, host_type(f))]);
+        let err = runtime()
+            .load_bytes(
+                "old",
+                wat.as_bytes(),
+                &PluginGrants::default(),
+                &PluginLimits::default(),
+            )
+            .unwrap_err();
+        let LoadError::Abi { problems, .. } = &err else {
+            panic!("{}: {err}", f.name)
+        };
+        assert_eq!(
+            problems[0],
+            AbiProblem::HostImportInV1 {
+                name: f.name.to_string()
+            },
+            "{}: {err}",
+            f.name
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("does not follow the wasmgate ABI"), "{msg}");
+        let version = msg
+            .find("needs ABI v2 (export `wasmgate_abi_version` returning 2)")
+            .unwrap_or_else(|| panic!("{msg}"));
+        let grant = msg
+            .find("is not granted")
+            .unwrap_or_else(|| panic!("{msg}"));
+        assert!(version < grant, "{msg}");
+        // Granted, only the version remains.
+        let all = PluginGrants {
+            vars: true,
+            kv: vec!["s".into()],
+            outbound: vec![crate::config::AllowEntry::parse("https://example.com").unwrap()],
+            ..PluginGrants::default()
+        };
+        let err = runtime()
+            .load_bytes("old", wat.as_bytes(), &all, &PluginLimits::default())
+            .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Abi { problems, .. } if problems.len() == 1),
+            "{err}"
+        );
+    }
+}
+
+/// `wasmgate check` of a module nothing mounts: a v2 module without grants loads, and its needs
+/// are its imports grouped by grant, WASI's environment and files as optional ones; a module the
+/// ABI refuses is still refused.
+#[test]
+fn an_inspected_module_loads_without_grants_and_lists_what_it_needs() {
+    fn host(name: &'static str) -> (&'static str, &'static str, String) {
+        let f = wasmgate_abi::host_function(name).unwrap();
+        ("wasmgate", name, host_type(f))
+    }
+    fn wasi(name: &'static str, ty: &str) -> (&'static str, &'static str, String) {
+        ("wasi_snapshot_preview1", name, ty.to_string())
+    }
+    let wat = importing(
+        2,
+        &[
+            wasi(
+                "path_open",
+                "(param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)",
+            ),
+            host("http_send"),
+            host("kv_open"),
+            wasi("environ_get", "(param i32 i32) (result i32)"),
+            host("kv_get"),
+            host("var_get"),
+        ],
+    );
+    let path = std::path::Path::new("m.wat");
+    let p = runtime()
+        .inspect_file_bytes("m", path, wat.as_bytes(), &PluginLimits::default(), true)
+        .unwrap();
+    let needs: Vec<(Need, Vec<String>)> =
+        p.needs().into_iter().map(|n| (n.need, n.imports)).collect();
+    let names = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        needs,
+        [
+            (Need::Host(wasmgate_abi::Grant::Vars), names(&["var_get"])),
+            (
+                Need::Host(wasmgate_abi::Grant::Kv),
+                names(&["kv_open", "kv_get"])
+            ),
+            (
+                Need::Host(wasmgate_abi::Grant::Outbound),
+                names(&["http_send"])
+            ),
+            (Need::Env, names(&["environ_get"])),
+            (Need::Dirs, names(&["path_open"])),
+        ]
+    );
+    let advice: Vec<String> = p.needs().iter().map(|n| n.advice("m")).collect();
+    assert!(
+        advice[0].starts_with("add a `[plugins.m.vars]` table"),
+        "{advice:?}"
+    );
+    assert!(
+        advice[1].contains("kv = [\"STORE\"]") && advice[1].contains("kv_open"),
+        "{advice:?}"
+    );
+    assert!(advice[2].contains("allowed_outbound_hosts"), "{advice:?}");
+    assert!(advice[3].starts_with("optional: `env = "), "{advice:?}");
+    assert!(advice[4].starts_with("optional: `dirs = "), "{advice:?}");
+    assert_eq!(p.needs().iter().filter(|n| n.required()).count(), 3);
+
+    // Loading it for real still enforces every grant.
+    let err = runtime()
+        .load_file_bytes(
+            "m",
+            path,
+            wat.as_bytes(),
+            &PluginGrants::default(),
+            &PluginLimits::default(),
+            true,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string().matches("` is not granted: add").count(),
+        4,
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("plugin `m` follows the ABI but is not granted what it imports: "),
+        "a missing grant is not an ABI fault: {err}"
+    );
+
+    // A module the ABI refuses is refused by the inspection too.
+    let broken = wat.replace("wasmgate_handle", "wasmgate_handler");
+    let err = runtime()
+        .inspect_file_bytes("m", path, broken.as_bytes(), &PluginLimits::default(), true)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("missing export `wasmgate_handle`"),
+        "{err}"
+    );
+    let v1 = importing(1, &[host("var_get")]);
+    let err = runtime()
+        .inspect_file_bytes("m", path, v1.as_bytes(), &PluginLimits::default(), true)
+        .unwrap_err();
+    assert!(err.to_string().contains("needs ABI v2"), "{err}");
+    assert!(
+        !err.to_string().contains("not granted"),
+        "no grants are checked: {err}"
+    );
+}
+
 /// A module around one `var_get` call with the given arguments, answering `200 + errno`.
 fn probe(abi: i32, import_type: &str, args: &str) -> String {
     format!(

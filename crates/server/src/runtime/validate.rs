@@ -1,10 +1,14 @@
 //! Static checks of a compiled module against the ABI (docs/ABI.md "Exports", "Imports" and, for
-//! v2, "Host functions" and "Capabilities") and against its plugin's grants.
+//! v2, "Host functions" and "Capabilities") and against its plugin's grants, and what grants its
+//! imports call for.
 //!
 //! Reports every problem at once, each naming what was found and what the ABI expects (or the
 //! grant to add), so a plugin author fixes them in one round. Only looks at types: running the
 //! module (the `wasmgate_abi_version()` check) is the plugin loader's job, which then asks
-//! [`check_version`] what that version allows.
+//! [`check_version`] what that version allows and, after it, [`check_grants`]: a v1 module that
+//! imports a host function is first told it needs ABI v2, the real cause, and only then which
+//! grant the import would need. [`needed_grants`] is the same reading of the imports turned into
+//! advice, for `wasmgate check` of a module no plugin mounts yet.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,7 +17,7 @@ use wasmtime::{ExternType, FuncType, Module, ValType};
 
 use wasmgate_abi::{AbiVersion, HOST_MODULE};
 
-use super::error::AbiProblem;
+use super::error::{AbiProblem, grant_hint};
 use crate::config::PluginGrants;
 
 /// WASI preview 1, the import module of every version.
@@ -124,13 +128,11 @@ fn kind_name(ty: &ExternType) -> &'static str {
 }
 
 /// Checks imports against the WASI preview 1 signatures the linker defines (`wasi_types`) and the
-/// `wasmgate` host functions the plugin `plugin` is granted, and the exports against the ABI.
-/// Empty result = valid.
+/// `wasmgate` host functions of the ABI, and the exports against the ABI. Grants are not looked
+/// at (that is [`check_grants`], after the version). Empty result = valid.
 pub(crate) fn check_module(
     module: &Module,
     wasi_types: &HashMap<String, FuncType>,
-    plugin: &str,
-    grants: &PluginGrants,
 ) -> Vec<AbiProblem> {
     let mut problems = Vec::new();
     for import in module.imports() {
@@ -145,7 +147,7 @@ pub(crate) fn check_module(
             continue;
         };
         if m == HOST_MODULE {
-            problems.extend(check_host_import(name, f, plugin, grants));
+            problems.extend(check_host_import(name, f));
             continue;
         }
         if m != WASI_MODULE {
@@ -199,13 +201,8 @@ pub(crate) fn check_module(
     problems
 }
 
-/// One import from `wasmgate`: a function of the table, of its type, whose group is granted.
-fn check_host_import(
-    name: &str,
-    f: &FuncType,
-    plugin: &str,
-    grants: &PluginGrants,
-) -> Option<AbiProblem> {
+/// One import from `wasmgate`: a function of the table, of its type.
+fn check_host_import(name: &str, f: &FuncType) -> Option<AbiProblem> {
     let Some(def) = wasmgate_abi::host_function(name) else {
         return Some(AbiProblem::UnknownHostFunction {
             name: name.to_string(),
@@ -219,19 +216,133 @@ fn check_host_import(
             wasmgate_abi::ValType::I64 => ValType::I64,
         })
         .collect();
-    if !(same_types(f.params(), &params) && same_types(f.results(), &[ValType::I32])) {
-        return Some(AbiProblem::ImportType {
+    (!(same_types(f.params(), &params) && same_types(f.results(), &[ValType::I32]))).then(|| {
+        AbiProblem::ImportType {
             module: HOST_MODULE,
             name: name.to_string(),
             found: describe_func(f),
             expected: sig(params.iter(), [ValType::I32].iter()),
-        });
-    }
-    (!grants.includes(def.grant)).then(|| AbiProblem::NotGranted {
-        name: name.to_string(),
-        plugin: plugin.to_string(),
-        grant: def.grant,
+        }
     })
+}
+
+/// Every `wasmgate` import whose group the plugin `plugin` is not granted, each with the grant to
+/// add. Runs after [`check_module`] (so each import is a function of the table).
+pub(crate) fn check_grants(
+    module: &Module,
+    plugin: &str,
+    grants: &PluginGrants,
+) -> Vec<AbiProblem> {
+    module
+        .imports()
+        .filter(|i| i.module() == HOST_MODULE)
+        .filter_map(|i| Some((i.name(), wasmgate_abi::host_function(i.name())?)))
+        .filter(|(_, def)| !grants.includes(def.grant))
+        .map(|(name, def)| AbiProblem::NotGranted {
+            name: name.to_string(),
+            plugin: plugin.to_string(),
+            grant: def.grant,
+        })
+        .collect()
+}
+
+/// What a grant gives, as a module's imports call for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A group of `wasmgate` host functions: without its grant the module does not load.
+    Host(wasmgate_abi::Grant),
+    /// WASI's environment (`environ_get`): optional, `env = [...]` passes host variables in.
+    Env,
+    /// WASI's files (`path_open`): optional, `dirs = [...]` pre-opens read-only directories.
+    Dirs,
+}
+
+/// A grant a module's imports call for, with the imports that do: what `wasmgate check` lists
+/// for a module before any plugin mounts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantNeed {
+    pub need: Need,
+    /// The imports that call for it, by name (`kv_get`, `environ_get`), in module order.
+    pub imports: Vec<String>,
+}
+
+impl GrantNeed {
+    /// Whether the module loads only with this grant (a host-function group), as opposed to
+    /// merely seeing nothing without it (WASI's environment and files).
+    pub fn required(&self) -> bool {
+        matches!(self.need, Need::Host(_))
+    }
+
+    /// The family's name in `check`'s list: `vars`, `kv`, `outbound HTTP`, `environment`, `files`.
+    pub fn family(&self) -> &'static str {
+        match self.need {
+            Need::Host(wasmgate_abi::Grant::Vars) => "vars",
+            Need::Host(wasmgate_abi::Grant::Kv) => "kv",
+            Need::Host(wasmgate_abi::Grant::Outbound) => "outbound HTTP",
+            Need::Env => "environment",
+            Need::Dirs => "files",
+        }
+    }
+
+    /// What to write in `[plugins.PLUGIN]` for it, and what the imports cannot tell: the names a
+    /// module uses are chosen at run time, so only the family is known.
+    pub fn advice(&self, plugin: &str) -> String {
+        match self.need {
+            Need::Host(grant) => {
+                let unknown = match grant {
+                    wasmgate_abi::Grant::Vars => "which variables it reads",
+                    wasmgate_abi::Grant::Kv => "which stores it opens (`kv_open` names them)",
+                    wasmgate_abi::Grant::Outbound => "which hosts it calls",
+                };
+                format!(
+                    "{} (its imports do not say {unknown})",
+                    grant_hint(grant, plugin)
+                )
+            }
+            Need::Env => format!(
+                "optional: `env = [\"NAME\"]` in [plugins.{plugin}] passes host environment \
+                 variables (without it the guest's environment is empty)"
+            ),
+            Need::Dirs => format!(
+                "optional: `dirs = [{{ host = \"DIR\", guest = \"/data\" }}]` in \
+                 [plugins.{plugin}] pre-opens a directory, read-only (without it the guest sees no \
+                 files)"
+            ),
+        }
+    }
+}
+
+/// The grants `module`'s imports call for, in the order of [`Need`]: `wasmgate` host-function
+/// groups by their grant, WASI's environment and file functions.
+pub(crate) fn needed_grants(module: &Module) -> Vec<GrantNeed> {
+    let mut needs: Vec<GrantNeed> = Vec::new();
+    for import in module.imports() {
+        let need = match (import.module(), import.name()) {
+            (HOST_MODULE, name) => match wasmgate_abi::host_function(name) {
+                Some(def) => Need::Host(def.grant),
+                None => continue,
+            },
+            (WASI_MODULE, "environ_get" | "environ_sizes_get") => Need::Env,
+            (WASI_MODULE, "path_open") => Need::Dirs,
+            _ => continue,
+        };
+        match needs.iter_mut().find(|n| n.need == need) {
+            Some(n) => n.imports.push(import.name().to_string()),
+            None => needs.push(GrantNeed {
+                need,
+                imports: vec![import.name().to_string()],
+            }),
+        }
+    }
+    let order = |n: &GrantNeed| match n.need {
+        Need::Host(wasmgate_abi::Grant::Vars) => 0,
+        Need::Host(wasmgate_abi::Grant::Kv) => 1,
+        Need::Host(wasmgate_abi::Grant::Outbound) => 2,
+        Need::Env => 3,
+        Need::Dirs => 4,
+    };
+    needs.sort_by_key(order);
+    needs
 }
 
 /// What the declared `version` allows beyond the static checks: a v1 module may import nothing
