@@ -14,7 +14,7 @@ async fn an_allowed_call_works_and_carries_the_hosts_headers() {
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
     };
     let answer = c
-        .send(get(&up.url("/x")), &forwarded, later())
+        .send(get(&up.url("/x")), &forwarded, later(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -28,7 +28,7 @@ async fn an_allowed_call_works_and_carries_the_hosts_headers() {
     assert!(head.contains("x-request-id: 00000000000000ab"), "{head}");
     assert!(head.contains("traceparent: 00-0af7651916cd43dd"), "{head}");
     // The connection is reused for the next call.
-    c.send(get(&up.url("/y")), &forwarded, later())
+    c.send(get(&up.url("/y")), &forwarded, later(), None)
         .await
         .unwrap();
     assert_eq!(up.accepted(), 1);
@@ -57,7 +57,7 @@ async fn the_plugins_own_correlation_headers_are_replaced_by_the_hosts() {
         request_id: Some("00000000000000ab".into()),
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
     };
-    c.send(forged(), &forwarded, later()).await.unwrap();
+    c.send(forged(), &forwarded, later(), None).await.unwrap();
     let head = up.last_head();
     assert!(
         head.contains("x-request-id: 00000000000000ab\r\n"),
@@ -65,7 +65,7 @@ async fn the_plugins_own_correlation_headers_are_replaced_by_the_hosts() {
     );
     assert!(head.contains("traceparent: 00-0af7651916cd43dd"), "{head}");
     assert!(!head.contains("forged") && !head.contains("1111"), "{head}");
-    c.send(forged(), &Forwarded::default(), later())
+    c.send(forged(), &Forwarded::default(), later(), None)
         .await
         .unwrap();
     let head = up.last_head();
@@ -80,7 +80,7 @@ async fn a_host_not_on_the_list_is_refused_without_a_connection_naming_the_entry
     let up = Upstream::start(Script::Ok).await;
     let c = client(&settings(|_| {}), &["http://127.0.0.2:*"]);
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::NotAllowed { .. }), "{err}");
@@ -94,7 +94,7 @@ async fn a_host_not_on_the_list_is_refused_without_a_connection_naming_the_entry
     // Another scheme, another port: not allowed either.
     let c = client(&settings(|_| {}), &[&format!("https://127.0.0.1:{port}")]);
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await;
     assert!(matches!(err, Err(OutboundError::NotAllowed { .. })));
     assert_eq!(up.accepted(), 0);
@@ -110,7 +110,7 @@ async fn an_allowed_name_resolving_to_a_guarded_address_is_refused_before_connec
     let c = client(&s, &["http://api.test:*"]);
     let url = format!("http://api.test:{}/", up.addr.port());
     let err = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::AddressBlocked { .. }), "{err}");
@@ -119,7 +119,7 @@ async fn an_allowed_name_resolving_to_a_guarded_address_is_refused_before_connec
     // Naming the address itself allows it.
     let c = client(&s, &["http://api.test:*", "http://127.0.0.1:*"]);
     let answer = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
@@ -145,7 +145,7 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
     let started = Instant::now();
     let deadline = started + limits.deadline;
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), deadline)
+        .send(get(&up.url("/")), &Forwarded::default(), deadline, None)
         .await
         .unwrap_err();
     let ended = Instant::now();
@@ -176,7 +176,7 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
         .send(
             get(&up.url("/")),
             &Forwarded::default(),
-            started + half.deadline,
+            started + half.deadline, None,
         )
         .await
         .unwrap_err();
@@ -185,6 +185,50 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
     assert!(
         took >= Duration::from_millis(490) && took < Duration::from_millis(900),
         "{took:?}"
+    );
+}
+
+/// `http_send_timeout`: the guest's own bound ends a call sooner than the host's, and can never
+/// make it later.
+#[tokio::test]
+async fn a_guests_timeout_shortens_the_calls_bound_and_never_lengthens_it() {
+    let up = Upstream::start(Script::Slow(Duration::from_secs(5))).await;
+    let c = bounded(
+        &settings(|_| {}),
+        |b| b.timeout = Duration::from_millis(400),
+        &["http://127.0.0.1:*"],
+    );
+    let started = Instant::now();
+    let err = c
+        .send(
+            get(&up.url("/")),
+            &Forwarded::default(),
+            later(),
+            Some(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(95) && took < Duration::from_millis(350),
+        "the guest's 100 ms: {took:?}"
+    );
+    let started = Instant::now();
+    let err = c
+        .send(
+            get(&up.url("/")),
+            &Forwarded::default(),
+            later(),
+            Some(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(390) && took < Duration::from_secs(2),
+        "the host's 400 ms, not the guest's minute: {took:?}"
     );
 }
 
@@ -198,7 +242,7 @@ async fn a_slow_upstream_times_out_at_the_calls_bound_and_at_the_deadline() {
     );
     let started = Instant::now();
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
@@ -211,7 +255,7 @@ async fn a_slow_upstream_times_out_at_the_calls_bound_and_at_the_deadline() {
     let started = Instant::now();
     let deadline = Instant::now() + Duration::from_millis(100);
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), deadline)
+        .send(get(&up.url("/")), &Forwarded::default(), deadline, None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
@@ -238,7 +282,7 @@ async fn an_endless_body_is_cut_at_the_cap() {
         &["http://127.0.0.1:*"],
     );
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::TooLarge(_)), "{err}");
@@ -258,7 +302,7 @@ async fn nothing_listening_is_a_connect_error() {
     let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
     let url = format!("http://127.0.0.1:{port}/");
     let err = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Connect(_)), "{err}");
@@ -291,7 +335,7 @@ async fn every_invalid_call_is_refused_before_a_connection() {
     ];
     for bad in &urls {
         let err = c
-            .send(get(bad), &Forwarded::default(), later())
+            .send(get(bad), &Forwarded::default(), later(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, OutboundError::Invalid(_)), "{bad}: {err}");
@@ -303,7 +347,7 @@ async fn every_invalid_call_is_refused_before_a_connection() {
             method,
             ..get(&url)
         };
-        let err = c.send(call, &Forwarded::default(), later()).await;
+        let err = c.send(call, &Forwarded::default(), later(), None).await;
         assert!(matches!(err, Err(OutboundError::Invalid(_))), "{method:?}");
     }
     let headers: [(&[u8], &[u8]); 8] = [
@@ -321,7 +365,7 @@ async fn every_invalid_call_is_refused_before_a_connection() {
             headers: vec![header],
             ..get(&url)
         };
-        let err = c.send(call, &Forwarded::default(), later()).await;
+        let err = c.send(call, &Forwarded::default(), later(), None).await;
         assert!(matches!(err, Err(OutboundError::Invalid(_))), "{header:?}");
     }
     assert_eq!(up.accepted(), 0, "no invalid call made a connection");
@@ -342,11 +386,11 @@ async fn a_response_body_at_the_cap_is_read_and_one_byte_more_is_too_large() {
             &["http://127.0.0.1:*"],
         );
         let answer = c
-            .send(get(&at.url("/")), &Forwarded::default(), later())
+            .send(get(&at.url("/")), &Forwarded::default(), later(), None)
             .await;
         assert_eq!(answer.unwrap().body.len(), CAP, "{name}");
         let err = c
-            .send(get(&past.url("/")), &Forwarded::default(), later())
+            .send(get(&past.url("/")), &Forwarded::default(), later(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, OutboundError::TooLarge(_)), "{name}: {err}");
@@ -370,13 +414,13 @@ async fn a_request_body_at_the_cap_is_sent_and_one_byte_more_is_too_large_unsent
         ..get(&url)
     };
     let at = vec![b'x'; CAP];
-    let answer = c.send(post(&at), &Forwarded::default(), later()).await;
+    let answer = c.send(post(&at), &Forwarded::default(), later(), None).await;
     assert_eq!(answer.unwrap().status, 200);
     let head = up.last_head();
     assert!(head.contains("content-length: 1000\r\n"), "{head}");
     let past = vec![b'x'; CAP + 1];
     let err = c
-        .send(post(&past), &Forwarded::default(), later())
+        .send(post(&past), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::TooLarge(_)), "{err}");
@@ -389,7 +433,7 @@ async fn an_upstream_that_breaks_http_is_a_protocol_error() {
     for script in [Script::Garbage, Script::Hangup] {
         let up = Upstream::start(script).await;
         let err = c
-            .send(get(&up.url("/")), &Forwarded::default(), later())
+            .send(get(&up.url("/")), &Forwarded::default(), later(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, OutboundError::Protocol(_)), "{err}");
@@ -407,7 +451,7 @@ async fn a_tls_handshake_that_never_completes_fails_connect_at_connect_timeout()
     let started = Instant::now();
     let url = format!("https://127.0.0.1:{}/", up.addr.port());
     let err = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     let took = started.elapsed();
