@@ -463,3 +463,37 @@ async fn a_tls_handshake_that_never_completes_fails_connect_at_connect_timeout()
     );
     assert_eq!(up.accepted(), 1);
 }
+
+/// A `CONNECT` call is not refused, and is not a tunnel either (docs/ABI.md, "An outbound
+/// request"): it goes out in authority form (`CONNECT host:port`, the path dropped), and a 2xx
+/// answer comes back with its headers and no body (the client treats it as the start of a
+/// tunnel the plugin has no way to use), on a connection that is not reused. Pinned because the
+/// docs say so; whether to refuse it is a decision of its own.
+#[tokio::test]
+async fn a_connect_call_goes_out_in_authority_form_and_its_answer_has_no_body() {
+    let up = Upstream::start(Script::Ok).await;
+    let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
+    let url = up.url("/x");
+    let call = Call {
+        method: b"CONNECT",
+        url: url.as_bytes(),
+        headers: vec![],
+        body: b"",
+    };
+    let answer = c
+        .send(call, &Forwarded::default(), later(), None)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.is_empty(), "{:?}", answer.body);
+    let head = up.last_head();
+    let port = url.rsplit(':').next().unwrap().trim_end_matches("/x");
+    assert!(
+        head.starts_with(&format!("connect 127.0.0.1:{port} http/1.1\r\n")),
+        "{head}"
+    );
+    c.send(get(&url), &Forwarded::default(), later(), None)
+        .await
+        .unwrap();
+    assert_eq!(up.accepted(), 2, "the CONNECT's connection is not reused");
+}
