@@ -406,3 +406,94 @@ async fn kv_incr_ttl_opens_a_window_and_kv_ttl_reports_what_is_left() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// A module that sends `request` (an encoded outbound request) with
+/// `http_send_timeout(request, timeout_ms)` and answers `200 + errno`.
+fn send_probe(request: &[u8], timeout_ms: i64) -> String {
+    let data: String = request.iter().map(|b| format!("\\{b:02x}")).collect();
+    format!(
+        r#"(module
+          (import "wasmgate" "http_send_timeout"
+            (func $send (param i32 i32 i64 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 512) "{data}")
+          (func (export "wasmgate_abi_version") (result i32) (i32.const 2))
+          (global $bump (mut i32) (i32.const 8192))
+          (func (export "wasmgate_alloc") (param $n i32) (result i32)
+            (local $p i32)
+            (local.set $p (global.get $bump))
+            (global.set $bump (i32.add (local.get $p) (local.get $n)))
+            (local.get $p))
+          (func (export "wasmgate_handle") (param i32 i32) (result i64)
+            (i32.store (i32.const 64) (i32.add (i32.const 200)
+              (call $send (i32.const 512) (i32.const {len}) (i64.const {timeout_ms}) (i32.const 32))))
+            (i32.store (i32.const 68) (i32.const 0))
+            (i32.store (i32.const 72) (i32.const 0))
+            (i64.const 0x40_0000_000c)))"#,
+        len = request.len()
+    )
+}
+
+/// `http_send_timeout`: the guest's bound ends a call to an upstream that never answers, sooner
+/// than the host's `outbound_timeout`; a bound of 0 leaves the host's.
+#[tokio::test]
+async fn http_send_timeout_ends_the_call_at_the_guests_bound() {
+    use crate::config::{AllowEntry, OutboundSettings};
+    use crate::outbound::{Bounds, Outbound};
+    // An upstream that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            open.push(conn);
+        }
+    });
+    let request = wasmgate_abi::OutboundRequest {
+        method: b"GET",
+        url: url.as_bytes(),
+        headers: vec![],
+        body: b"",
+    }
+    .encode()
+    .unwrap();
+    let allow = AllowEntry::parse("http://127.0.0.1:*").unwrap();
+    let plugin_limits = PluginLimits {
+        outbound_timeout: std::time::Duration::from_millis(800),
+        deadline: std::time::Duration::from_secs(10),
+        ..limits()
+    };
+    let service = Outbound::new(
+        &OutboundSettings::default(),
+        Arc::new(crate::metrics::Metrics::new(crate::metrics::Sources::none())),
+    )
+    .unwrap();
+    let client = service.client("h", std::slice::from_ref(&allow), Bounds::of(&plugin_limits));
+    let env = Arc::new(HostEnv::new(Arc::default(), Vec::new(), client));
+    let grants = PluginGrants {
+        outbound: vec![allow],
+        ..PluginGrants::default()
+    };
+    for (timeout_ms, at_least, below) in [(150, 140, 700), (0, 790, 3000)] {
+        let p = runtime()
+            .load_bytes(
+                "h",
+                send_probe(&request, timeout_ms).as_bytes(),
+                &grants,
+                &PluginLimits::default(),
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        let r = p
+            .call(&get(""), &plugin_limits, RequestId::from_bits(9), &env, None)
+            .await
+            .unwrap();
+        let took = started.elapsed().as_millis();
+        assert_eq!(r.status, 208, "timeout (8), timeout_ms = {timeout_ms}");
+        assert!(
+            (at_least..below).contains(&took),
+            "timeout_ms = {timeout_ms}: {took} ms"
+        );
+    }
+    held.abort();
+}
