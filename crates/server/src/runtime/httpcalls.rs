@@ -1,6 +1,7 @@
-//! The `http_send` and `http_send_timeout` host functions: one outbound HTTP call of the plugin, through its client, with
-//! the per-request call limit, its arguments and result in the ABI's encodings
-//! (`OutboundRequest` in, the response layout out).
+//! The `http_send` and `http_send_timeout` host functions: one outbound HTTP call of the plugin,
+//! through its client, with the per-request call limit (and the guest's own bound for the
+//! second), its arguments and result in the ABI's encodings (`OutboundRequest` in, the response
+//! layout out).
 //!
 //! Owns the mapping between the call's bytes and the outbound service, and between
 //! [`OutboundError`] and the ABI's error codes. Reading guest memory and handing results back is
