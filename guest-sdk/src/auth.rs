@@ -95,7 +95,10 @@ pub fn check_bearer(req: &Request, secret: impl AsRef<[u8]>) -> Result<(), Respo
     if equal && !secret.is_empty() {
         Ok(())
     } else {
-        Err(unauthorized(CHALLENGE_INVALID, "the bearer token is not valid"))
+        Err(unauthorized(
+            CHALLENGE_INVALID,
+            "the bearer token is not valid",
+        ))
     }
 }
 
@@ -150,7 +153,9 @@ mod tests {
 
     #[test]
     fn an_empty_secret_admits_no_one() {
-        let req = Request::builder().header("Authorization", "Bearer x").build();
+        let req = Request::builder()
+            .header("Authorization", "Bearer x")
+            .build();
         let refused = check_bearer(&req, "").unwrap_err();
         assert_eq!(refused.status(), 401);
         assert_eq!(

@@ -103,7 +103,10 @@ impl Error {
     /// assert!(!Error::new(Errno::LimitReached, "").is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
-        matches!(self.errno, Errno::Unavailable | Errno::Busy | Errno::Timeout)
+        matches!(
+            self.errno,
+            Errno::Unavailable | Errno::Busy | Errno::Timeout
+        )
     }
 }
 

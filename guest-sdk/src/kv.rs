@@ -313,9 +313,13 @@ impl Store {
         let bytes = host::kv_ttl(&self.name, key.as_ref())?;
         match integer("kv_ttl", &bytes)? {
             wire::NO_EXPIRY => Ok(None),
-            ms => u64::try_from(ms).map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-                Error::protocol(format!("kv_ttl returned {ms}, neither a time left nor NO_EXPIRY"))
-            }),
+            ms => u64::try_from(ms)
+                .map(|ms| Some(Duration::from_millis(ms)))
+                .map_err(|_| {
+                    Error::protocol(format!(
+                        "kv_ttl returned {ms}, neither a time left nor NO_EXPIRY"
+                    ))
+                }),
         }
     }
 

@@ -314,7 +314,9 @@ pub(crate) mod imports {
 
     pub(crate) fn kv_ttl(store: &[u8], key: &[u8]) -> Outcome {
         // SAFETY: the host-call contract above; `store` and `key` live through the call.
-        call(|ret| unsafe { ffi::kv_ttl(store.as_ptr(), store.len(), key.as_ptr(), key.len(), ret) })
+        call(|ret| unsafe {
+            ffi::kv_ttl(store.as_ptr(), store.len(), key.as_ptr(), key.len(), ret)
+        })
     }
 
     pub(crate) fn kv_cas(

@@ -370,7 +370,11 @@ fn incr_with_ttl_gives_its_ttl_only_to_the_key_it_creates() {
     assert_eq!(s.ttl("w").unwrap(), Some(6 * SEC), "not extended");
     advance_clock(6 * SEC);
     assert_eq!(s.get("w").unwrap(), None, "closed on time");
-    assert_eq!(s.incr_with_ttl("w", 5, 10 * SEC).unwrap(), 5, "a new window");
+    assert_eq!(
+        s.incr_with_ttl("w", 5, 10 * SEC).unwrap(),
+        5,
+        "a new window"
+    );
     s.set("forever", "1").unwrap();
     assert_eq!(s.incr_with_ttl("forever", 1, SEC).unwrap(), 2);
     assert_eq!(s.ttl("forever").unwrap(), None, "keeps having no expiry");

@@ -209,7 +209,8 @@ impl Request {
     /// assert_eq!(basic.bearer_token(), None);
     /// ```
     pub fn bearer_token(&self) -> Option<&str> {
-        self.header("authorization").and_then(crate::auth::bearer_token)
+        self.header("authorization")
+            .and_then(crate::auth::bearer_token)
     }
 
     /// Every value of header `name` (case-insensitive), in received order. Values are not split

@@ -125,8 +125,12 @@ impl Response {
     /// ```
     pub fn too_many_requests(wait: std::time::Duration) -> Self {
         let secs = crate::time::retry_after_secs(wait);
-        Self::error(429, "too_many_requests", "too many requests, try again later")
-            .header("Retry-After", secs.to_string())
+        Self::error(
+            429,
+            "too_many_requests",
+            "too many requests, try again later",
+        )
+        .header("Retry-After", secs.to_string())
     }
 }
 

@@ -170,7 +170,10 @@ fn with_store(
             );
             return Outcome::fail(Errno::TooLarge, message);
         }
-        op(s.stores.entry(store.to_vec()).or_default(), clock::elapsed())
+        op(
+            s.stores.entry(store.to_vec()).or_default(),
+            clock::elapsed(),
+        )
     })
 }
 
@@ -291,7 +294,8 @@ pub(crate) fn kv_ttl(store: &[u8], key: &[u8]) -> Outcome {
                 None => NO_EXPIRY,
                 Some(at) => {
                     let left = at - now;
-                    let ms = left.as_millis() + u128::from(!left.subsec_nanos().is_multiple_of(1_000_000));
+                    let ms = left.as_millis()
+                        + u128::from(!left.subsec_nanos().is_multiple_of(1_000_000));
                     i64::try_from(ms).unwrap_or(i64::MAX)
                 }
             };

@@ -46,6 +46,9 @@ pub(crate) fn admit(req: &Request) -> Result<(), Response> {
     }
     // `None`: the window closed between the two calls; the client may try at once
     // (`Retry-After` is at least 1).
-    let wait = links.window_left(client).map_err(failure)?.unwrap_or_default();
+    let wait = links
+        .window_left(client)
+        .map_err(failure)?
+        .unwrap_or_default();
     Err(Response::too_many_requests(wait))
 }

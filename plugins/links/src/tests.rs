@@ -2,8 +2,8 @@
 //! path of the host) with the SDK's stand-ins for variables, the store and outbound HTTP.
 
 use super::*;
-use std::time::Duration;
 use crate::store::fault;
+use std::time::Duration;
 use wasmgate_sdk::http;
 use wasmgate_sdk::serde_json::{Value, json};
 use wasmgate_sdk::testing;
@@ -658,7 +658,11 @@ fn creations_past_the_limit_answer_429_with_the_seconds_left_in_the_window() {
     testing::advance_clock(Duration::from_millis(20_500));
     let refused = create_from("10.0.0.1", 3);
     assert_error(&refused, 429, "too_many_requests");
-    assert_eq!(refused.header_value("retry-after"), Some("40"), "39.5 s left, rounded up");
+    assert_eq!(
+        refused.header_value("retry-after"),
+        Some("40"),
+        "39.5 s left, rounded up"
+    );
     assert_eq!(create_from("10.0.0.2", 0).status(), 201, "another client");
     testing::advance_clock(Duration::from_millis(39_499));
     assert_eq!(

@@ -319,11 +319,17 @@ fn limits_creations_across_processes(a: &ChildServer, b: &ChildServer) -> anyhow
             .context("Retry-After is not whole seconds")?;
         // What is left of a one-minute window opened at the first creation.
         let most = 60 - started.elapsed().as_secs().min(59);
-        ensure!((1..=most + 1).contains(&secs), "Retry-After: {secs}, at most {most}");
+        ensure!(
+            (1..=most + 1).contains(&secs),
+            "Retry-After: {secs}, at most {most}"
+        );
     }
     let (ma, mb) = (scrape(a.addr())?, scrape(b.addr())?);
     let incr_ttl = kv_ops(&ma, "incr_ttl", "ok") + kv_ops(&mb, "incr_ttl", "ok");
-    ensure!(incr_ttl == (LIMIT + 2) as f64, "one kv_incr_ttl per creation: {incr_ttl}");
+    ensure!(
+        incr_ttl == (LIMIT + 2) as f64,
+        "one kv_incr_ttl per creation: {incr_ttl}"
+    );
     let ttl = kv_ops(&ma, "ttl", "ok") + kv_ops(&mb, "ttl", "ok");
     ensure!(ttl == 2.0, "one kv_ttl per refusal only: {ttl}");
     Ok(())

@@ -12,9 +12,8 @@ use anyhow::{Context as _, bail, ensure};
 
 use super::{
     Bounds, Client, DEADLINE, MARGIN, Reply, counts_every_click_from_two_processes,
-    ensure_links_reported_down, kv_ops, limit_creations,
-    limits_creations_across_processes, reads_its_writes_across_processes, redis_site, store_up,
-    two_processes,
+    ensure_links_reported_down, kv_ops, limit_creations, limits_creations_across_processes,
+    reads_its_writes_across_processes, redis_site, store_up, two_processes,
 };
 use crate::support::{RedisServer, exclusive_network, get, scrape, try_eventually};
 

@@ -213,7 +213,10 @@ async fn windows(s: &Store) {
     assert_eq!(s.ttl(b"w-forever", d).await, Ok(Some(Remaining::Forever)));
     // No TTL (or zero) creates a key without one, as `incr` does.
     assert_eq!(s.incr_with_ttl(b"w-none", 1, None, d).await, Ok(1));
-    assert_eq!(s.incr_with_ttl(b"w-zero", 1, Some(Duration::ZERO), d).await, Ok(1));
+    assert_eq!(
+        s.incr_with_ttl(b"w-zero", 1, Some(Duration::ZERO), d).await,
+        Ok(1)
+    );
     assert_eq!(s.ttl(b"w-none", d).await, Ok(Some(Remaining::Forever)));
     assert_eq!(s.ttl(b"w-zero", d).await, Ok(Some(Remaining::Forever)));
     // The same refusals as `incr`, and nothing written by a refused call.
@@ -241,7 +244,8 @@ async fn windows(s: &Store) {
     assert_eq!(s.get(b"w-forever", d).await, Ok(Some(b"8".to_vec())));
     assert_eq!(s.exists(b"w-absent", d).await, Ok(false));
     assert_eq!(
-        s.incr_with_ttl(b"w-at-max", 1, Some(LIMITS.max_ttl), d).await,
+        s.incr_with_ttl(b"w-at-max", 1, Some(LIMITS.max_ttl), d)
+            .await,
         Ok(1),
         "a TTL at the limit"
     );

@@ -468,7 +468,11 @@ async fn http_send_timeout_ends_the_call_at_the_guests_bound() {
         Arc::new(crate::metrics::Metrics::new(crate::metrics::Sources::none())),
     )
     .unwrap();
-    let client = service.client("h", std::slice::from_ref(&allow), Bounds::of(&plugin_limits));
+    let client = service.client(
+        "h",
+        std::slice::from_ref(&allow),
+        Bounds::of(&plugin_limits),
+    );
     let env = Arc::new(HostEnv::new(Arc::default(), Vec::new(), client));
     let grants = PluginGrants {
         outbound: vec![allow],
@@ -485,7 +489,13 @@ async fn http_send_timeout_ends_the_call_at_the_guests_bound() {
             .unwrap();
         let started = std::time::Instant::now();
         let r = p
-            .call(&get(""), &plugin_limits, RequestId::from_bits(9), &env, None)
+            .call(
+                &get(""),
+                &plugin_limits,
+                RequestId::from_bits(9),
+                &env,
+                None,
+            )
             .await
             .unwrap();
         let took = started.elapsed().as_millis();

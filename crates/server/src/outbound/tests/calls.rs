@@ -176,7 +176,8 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
         .send(
             get(&up.url("/")),
             &Forwarded::default(),
-            started + half.deadline, None,
+            started + half.deadline,
+            None,
         )
         .await
         .unwrap_err();
@@ -414,7 +415,9 @@ async fn a_request_body_at_the_cap_is_sent_and_one_byte_more_is_too_large_unsent
         ..get(&url)
     };
     let at = vec![b'x'; CAP];
-    let answer = c.send(post(&at), &Forwarded::default(), later(), None).await;
+    let answer = c
+        .send(post(&at), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     let head = up.last_head();
     assert!(head.contains("content-length: 1000\r\n"), "{head}");

@@ -9,7 +9,10 @@ async fn all_answer_200(c: &Arc<PluginClient>, url: &str, n: usize) {
     let calls: Vec<_> = (0..n)
         .map(|_| {
             let (c, url) = (c.clone(), url.to_string());
-            tokio::spawn(async move { c.send(get(&url), &Forwarded::default(), later(), None).await })
+            tokio::spawn(async move {
+                c.send(get(&url), &Forwarded::default(), later(), None)
+                    .await
+            })
         })
         .collect();
     for call in calls {
@@ -92,7 +95,9 @@ async fn places_come_back_when_connections_close_idle_or_by_the_upstream() {
     let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
     let url = up.url("/");
     for _ in 0..3 {
-        let answer = c.send(get(&url), &Forwarded::default(), later(), None).await;
+        let answer = c
+            .send(get(&url), &Forwarded::default(), later(), None)
+            .await;
         assert_eq!(answer.unwrap().status, 200);
         assert!(
             eventually(Duration::from_secs(2), || open_to(&c, &url) == 0).await,
@@ -148,7 +153,10 @@ async fn a_call_past_the_cap_waits_until_its_bound_then_fails_busy() {
     let url = up.url("/");
     let first = {
         let (c, url) = (c.clone(), url.clone());
-        tokio::spawn(async move { c.send(get(&url), &Forwarded::default(), later(), None).await })
+        tokio::spawn(async move {
+            c.send(get(&url), &Forwarded::default(), later(), None)
+                .await
+        })
     };
     assert!(eventually(Duration::from_secs(2), || up.accepted() == 1).await);
     // The second call's bound (here the inbound deadline less the default 200 ms reserve kept for
@@ -172,7 +180,9 @@ async fn a_call_past_the_cap_waits_until_its_bound_then_fails_busy() {
     assert_eq!(up.accepted(), 1, "the busy call made no connection");
     assert_eq!(first.await.unwrap().unwrap().status, 200);
     // A call that finds a place when one comes free before its bound is not busy.
-    let answer = c.send(get(&url), &Forwarded::default(), later(), None).await;
+    let answer = c
+        .send(get(&url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
 }
 
@@ -231,7 +241,9 @@ async fn a_place_freed_only_as_the_bound_passes_is_busy_never_timeout() {
     let c = capped(1);
     let url = up.url("/");
     // A pooled connection, so the exchange would start at once if the call got its place.
-    let warm = c.send(get(&url), &Forwarded::default(), later(), None).await;
+    let warm = c
+        .send(get(&url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(warm.unwrap().status, 200);
     for round in 0..3 {
         let held = c.calls.try_acquire().expect("the only place");
@@ -296,7 +308,9 @@ async fn a_call_without_a_connection_place_by_its_bound_fails_busy_never_timeout
     assert_eq!(up.accepted(), 0, "the busy call made no connection");
     // The place back, the next call connects.
     drop(closing);
-    let answer = c.send(get(&url), &Forwarded::default(), later(), None).await;
+    let answer = c
+        .send(get(&url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     assert_eq!(open_to(&c, &url), 1);
 }

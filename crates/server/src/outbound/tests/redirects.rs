@@ -55,7 +55,9 @@ async fn followed_redirects_change_method_and_credentials_as_browsers_do_and_are
         body: b"payload",
     };
     let url: &'static str = Box::leak(see_other.url("/form").into_boxed_str());
-    let answer = c.send(post(url), &Forwarded::default(), later(), None).await;
+    let answer = c
+        .send(post(url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     let head = other.last_head();
     assert!(
@@ -71,7 +73,9 @@ async fn followed_redirects_change_method_and_credentials_as_browsers_do_and_are
     assert!(head.contains("user-agent: wasmgate/"), "{head}");
 
     let url: &'static str = Box::leak(temporary.url("/form").into_boxed_str());
-    let answer = c.send(post(url), &Forwarded::default(), later(), None).await;
+    let answer = c
+        .send(post(url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     let head = other.last_head();
     assert!(
