@@ -45,7 +45,8 @@ mod clock {
             .get_text("maintenance_until")?
             .and_then(|s| s.parse().ok());
         let end = until.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s));
-        match end.and_then(|end| end.duration_since(time::now()).ok()) {
+        let wait = end.and_then(|end| end.duration_since(time::now()).ok());
+        match wait.filter(|w| !w.is_zero()) {
             Some(wait) => Ok(Response::error(503, "maintenance", "back soon")
                 .header("Retry-After", time::retry_after_secs(wait).to_string())),
             None => Ok(Response::text(200, "open")),
