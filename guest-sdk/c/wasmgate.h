@@ -36,7 +36,8 @@
  *               wg_respond_text, wg_response_error
  *   buffers     wg_buf: wg_buf_append, _str, _cstr, _u64, _i64, _json, _json_string, wg_buf_take
  *   host calls  wg_var_get; wg_kv_open, wg_kv_get, wg_kv_set, wg_kv_delete, wg_kv_exists,
- *               wg_kv_incr, wg_kv_cas, wg_kv_list; wg_http_send; wg_errno, wg_errno_name; wg_log
+ *               wg_kv_incr, wg_kv_incr_ttl, wg_kv_ttl, wg_kv_cas, wg_kv_list; wg_http_send,
+ *               wg_http_send_timeout; wg_errno, wg_errno_name; wg_log
  *   testing     wg_request_decode, wg_response_explain, wg_response_encode (native builds too)
  *
  * Conventions, for the whole header:
@@ -1003,6 +1004,9 @@ static inline const char *wg_errno_name(wg_errno code) {
 /* `kv_cas`'s "the key must be absent" length (docs/ABI.md, "The functions"). */
 #define WG_ABSENT UINT32_C(0xffffffff)
 
+/* What `kv_ttl` reports for a key that never expires (a live key has at least 1 ms left). */
+#define WG_NO_EXPIRY INT64_C(-1)
+
 /* The raw imports (docs/ABI.md, "The functions"). Pointers and sizes are i32 on wasm32. Call the
  * wrappers instead: they handle `ret` and the result buffers. */
 WG_PRIV_IMPORT("var_get")
@@ -1024,6 +1028,12 @@ int32_t wg_import_kv_exists(const void *store, size_t store_len, const void *key
 WG_PRIV_IMPORT("kv_incr")
 int32_t wg_import_kv_incr(const void *store, size_t store_len, const void *key, size_t key_len,
                           int64_t delta, void *ret);
+WG_PRIV_IMPORT("kv_incr_ttl")
+int32_t wg_import_kv_incr_ttl(const void *store, size_t store_len, const void *key,
+                              size_t key_len, int64_t delta, int64_t ttl_ms, void *ret);
+WG_PRIV_IMPORT("kv_ttl")
+int32_t wg_import_kv_ttl(const void *store, size_t store_len, const void *key, size_t key_len,
+                         void *ret);
 WG_PRIV_IMPORT("kv_cas")
 int32_t wg_import_kv_cas(const void *store, size_t store_len, const void *key, size_t key_len,
                          const void *expected, size_t expected_len, const void *new_value,
@@ -1034,6 +1044,9 @@ int32_t wg_import_kv_list(const void *store, size_t store_len, const void *prefi
                           void *ret);
 WG_PRIV_IMPORT("http_send")
 int32_t wg_import_http_send(const void *request, size_t request_len, void *ret);
+WG_PRIV_IMPORT("http_send_timeout")
+int32_t wg_import_http_send_timeout(const void *request, size_t request_len, int64_t timeout_ms,
+                                    void *ret);
 
 /* Empties the record of the last allocation: done before every host call, so that afterwards it
  * names the buffer the host allocated during the call, if any. */
@@ -1159,31 +1172,62 @@ static inline wg_errno wg_kv_exists(const char *store, wg_str key, wg_bytes *msg
     return wg_priv_call_end(raw, ret, NULL, msg);
 }
 
-/* kv_incr: adds `delta` to the integer stored under `key` (an absent key counts from 0; the
- * stored value is its decimal text) and puts the new value in `*new_value` (untouched on
- * failure). WG_INVALID when the stored value is not an integer. */
-static inline wg_errno wg_kv_incr(const char *store, wg_str key, int64_t delta,
-                                  int64_t *new_value, wg_bytes *msg) {
-    wg_str s = wg_cstr(store);
+/* The end of a host call whose result is one 8-byte little-endian i64 (kv_incr, kv_incr_ttl,
+ * kv_ttl): puts it in `*out` (untouched on failure); WG_PROTOCOL when the host answered
+ * another size. */
+static inline wg_errno wg_priv_i64_result(int32_t raw, const unsigned char *ret, int64_t *out,
+                                          wg_bytes *msg) {
     wg_bytes got = {NULL, 0};
-    WG_PRIV_RET;
-    wg_priv_call_begin();
-    int32_t raw = wg_import_kv_incr(s.ptr, s.len, key.ptr, key.len, delta, ret);
     wg_errno code = wg_priv_call_end(raw, ret, &got, msg);
     if (code != WG_OK) return code;
     if (got.len != 8) {
         free(got.ptr);
         return wg_priv_deliver(
             WG_PROTOCOL,
-            wg_priv_own_message("wasmgate.h: kv_incr's result is not 8 bytes (ABI mismatch?)"),
-            NULL, msg);
+            wg_priv_own_message("wasmgate.h: a kv result is not 8 bytes (ABI mismatch?)"), NULL,
+            msg);
     }
     uint64_t u = (uint64_t)wg_priv_le32((const unsigned char *)got.ptr) |
                  (uint64_t)wg_priv_le32((const unsigned char *)got.ptr + 4) << 32;
     free(got.ptr);
     /* Two's complement without an implementation-defined conversion. */
-    if (new_value) *new_value = u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+    if (out) *out = u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
     return WG_OK;
+}
+
+/* kv_incr: adds `delta` to the integer stored under `key` (an absent key counts from 0; the
+ * stored value is its decimal text) and puts the new value in `*new_value` (untouched on
+ * failure). WG_INVALID when the stored value is not an integer. An expiry is kept. */
+static inline wg_errno wg_kv_incr(const char *store, wg_str key, int64_t delta,
+                                  int64_t *new_value, wg_bytes *msg) {
+    wg_str s = wg_cstr(store);
+    WG_PRIV_RET;
+    wg_priv_call_begin();
+    int32_t raw = wg_import_kv_incr(s.ptr, s.len, key.ptr, key.len, delta, ret);
+    return wg_priv_i64_result(raw, ret, new_value, msg);
+}
+
+/* kv_incr_ttl: wg_kv_incr, and a key this call creates (absent or expired) expires after
+ * `ttl_ms` (<= 0: never); an existing key keeps its expiry. One call is a fixed-window counter:
+ * `wg_kv_incr_ttl("rl", key, 1, 60000, &n, NULL)` opens a one-minute window at the first hit and
+ * counts into it after. WG_TOO_LARGE for a `ttl_ms` past the store's `max_ttl`, key or no key. */
+static inline wg_errno wg_kv_incr_ttl(const char *store, wg_str key, int64_t delta,
+                                      int64_t ttl_ms, int64_t *new_value, wg_bytes *msg) {
+    wg_str s = wg_cstr(store);
+    WG_PRIV_RET;
+    wg_priv_call_begin();
+    int32_t raw = wg_import_kv_incr_ttl(s.ptr, s.len, key.ptr, key.len, delta, ttl_ms, ret);
+    return wg_priv_i64_result(raw, ret, new_value, msg);
+}
+
+/* kv_ttl: puts the milliseconds `key` has left in `*ttl_ms` (at least 1), or WG_NO_EXPIRY when
+ * it never expires; WG_NOT_FOUND when it is absent or expired. */
+static inline wg_errno wg_kv_ttl(const char *store, wg_str key, int64_t *ttl_ms, wg_bytes *msg) {
+    wg_str s = wg_cstr(store);
+    WG_PRIV_RET;
+    wg_priv_call_begin();
+    int32_t raw = wg_import_kv_ttl(s.ptr, s.len, key.ptr, key.len, ret);
+    return wg_priv_i64_result(raw, ret, ttl_ms, msg);
 }
 
 /* kv_cas: stores `new_value` under `key` only if the current value is `*expected`, or, with
@@ -1382,13 +1426,9 @@ static inline bool wg_http_response_decode(const void *buf, size_t len, wg_http_
     return true;
 }
 
-/* http_send: sends `req` and puts the upstream's answer (any status: a 404 upstream is WG_OK) in
- * `*resp` (empty on failure). Failures are codes: WG_DENIED (URL not in allowed_outbound_hosts:
- * the message names the entry to add), WG_DNS, WG_CONNECT, WG_TIMEOUT, WG_ADDRESS_BLOCKED,
- * WG_TOO_LARGE, WG_BUSY, WG_LIMIT_REACHED, WG_PROTOCOL. Grant:
- * `allowed_outbound_hosts = ["https://HOST", ...]`. */
-static inline wg_errno wg_http_send(const wg_http_request *req, wg_http_response *resp,
-                                    wg_bytes *msg) {
+/* The shared body of wg_http_send and wg_http_send_timeout (`timeout_ms < 0`: http_send). */
+static inline wg_errno wg_priv_http_send(const wg_http_request *req, int64_t timeout_ms,
+                                         wg_http_response *resp, wg_bytes *msg) {
     wg_bytes encoded, got = {NULL, 0};
     wg_http_response decoded;
     WG_PRIV_RET;
@@ -1400,7 +1440,9 @@ static inline wg_errno wg_http_send(const wg_http_request *req, wg_http_response
                                 "(larger than 4 GiB, or out of memory)"),
             NULL, msg);
     wg_priv_call_begin();
-    int32_t raw = wg_import_http_send(encoded.ptr, encoded.len, ret);
+    int32_t raw = timeout_ms < 0
+                      ? wg_import_http_send(encoded.ptr, encoded.len, ret)
+                      : wg_import_http_send_timeout(encoded.ptr, encoded.len, timeout_ms, ret);
     free(encoded.ptr);
     wg_errno code = wg_priv_call_end(raw, ret, &got, msg);
     if (code != WG_OK) return code;
@@ -1415,6 +1457,24 @@ static inline wg_errno wg_http_send(const wg_http_request *req, wg_http_response
     if (resp) *resp = decoded;
     else wg_http_response_free(&decoded);
     return WG_OK;
+}
+
+/* http_send: sends `req` and puts the upstream's answer (any status: a 404 upstream is WG_OK) in
+ * `*resp` (empty on failure). Failures are codes: WG_DENIED (URL not in allowed_outbound_hosts:
+ * the message names the entry to add), WG_DNS, WG_CONNECT, WG_TIMEOUT, WG_ADDRESS_BLOCKED,
+ * WG_TOO_LARGE, WG_BUSY, WG_LIMIT_REACHED, WG_PROTOCOL. Grant:
+ * `allowed_outbound_hosts = ["https://HOST", ...]`. */
+static inline wg_errno wg_http_send(const wg_http_request *req, wg_http_response *resp,
+                                    wg_bytes *msg) {
+    return wg_priv_http_send(req, -1, resp, msg);
+}
+
+/* http_send_timeout: wg_http_send, ending WG_TIMEOUT after at most `timeout_ms` (0: no bound of
+ * the call's own). The host's bounds (outbound_timeout, the deadline less outbound_reserve)
+ * still apply: the call's own bound can only shorten them. A negative `timeout_ms` is 0. */
+static inline wg_errno wg_http_send_timeout(const wg_http_request *req, int64_t timeout_ms,
+                                            wg_http_response *resp, wg_bytes *msg) {
+    return wg_priv_http_send(req, timeout_ms < 0 ? 0 : timeout_ms, resp, msg);
 }
 
 #endif /* WASMGATE_H */

@@ -10,6 +10,11 @@ use crate::response::Response;
 use crate::wire::Errno;
 use std::fmt;
 
+/// The `Retry-After` (in seconds) of a response made from an [`Error`] that another try may not
+/// meet: a service down or busy (503) or too slow (504). Two seconds is how often the host
+/// checks a store that went down: it cannot be back sooner (docs/configuration.md, `[stores]`).
+pub const RETRY_AFTER_SECS: u32 = 2;
+
 /// A host service failed: the error code the host returned and its explanation.
 ///
 /// Match on [`errno`](Error::errno); the message is for logs and people. It is a plain value:
@@ -86,6 +91,23 @@ impl Error {
             _ => 500,
         }
     }
+
+    /// Whether trying again later may succeed: the service was down (`unavailable`), at its
+    /// concurrency cap (`busy`) or too slow (`timeout`). Not `limit_reached`: the same request
+    /// would reach the same per-request limit again.
+    ///
+    /// ```
+    /// use wasmgate_sdk::{Error, wire::Errno};
+    ///
+    /// assert!(Error::new(Errno::Unavailable, "").is_transient());
+    /// assert!(!Error::new(Errno::LimitReached, "").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.errno,
+            Errno::Unavailable | Errno::Busy | Errno::Timeout
+        )
+    }
 }
 
 impl fmt::Display for Error {
@@ -101,8 +123,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A host-service failure that ends the request: [`Error::status`] with the JSON error body
-/// `{"error": "<errno name>", "message": "..."}`. The message the client sees is generic; the
-/// host's own message (which may name configuration) goes to stderr, i.e. the host log.
+/// `{"error": "<errno name>", "message": "..."}`, and `Retry-After: 2` ([`RETRY_AFTER_SECS`])
+/// when the failure is [transient](Error::is_transient) (a store down or timing out, a busy
+/// service). The message the client sees is generic; the host's own message (which may name
+/// configuration) goes to stderr, i.e. the host log.
 ///
 /// ```
 /// use wasmgate_sdk::{Error, Response, wire::Errno};
@@ -113,6 +137,11 @@ impl std::error::Error for Error {}
 ///     resp.body_text(),
 ///     Some(r#"{"error":"timeout","message":"a service the plugin depends on failed"}"#)
 /// );
+/// assert_eq!(resp.header_value("retry-after"), Some("2"));
+/// let down = Response::from(Error::new(Errno::Unavailable, "store `links` is down"));
+/// assert_eq!((down.status(), down.header_value("retry-after")), (503, Some("2")));
+/// let bug = Response::from(Error::new(Errno::Denied, "store `links` is not granted"));
+/// assert_eq!((bug.status(), bug.header_value("retry-after")), (500, None));
 /// ```
 impl From<Error> for Response {
     fn from(err: Error) -> Response {
@@ -120,11 +149,16 @@ impl From<Error> for Response {
             "wasmgate-sdk: a host call failed, answering {}: {err}",
             err.status()
         );
-        Response::error(
+        let resp = Response::error(
             err.status(),
             err.errno.name(),
             "a service the plugin depends on failed",
-        )
+        );
+        if err.is_transient() {
+            resp.header("Retry-After", RETRY_AFTER_SECS.to_string())
+        } else {
+            resp
+        }
     }
 }
 
@@ -143,6 +177,21 @@ mod tests {
         assert_eq!(unknown.message, "host error code 99: new thing");
         // 0 is success and never an error; seeing it here means a caller bug, not a success.
         assert_eq!(Error::from_code(0, String::new()).errno, Errno::Unavailable);
+    }
+
+    #[test]
+    fn only_transient_failures_carry_retry_after() {
+        for errno in Errno::ALL.into_iter().filter(|e| *e != Errno::Ok) {
+            let resp = Response::from(Error::new(errno, ""));
+            let retry = resp.header_value("retry-after");
+            match errno {
+                Errno::Unavailable | Errno::Busy | Errno::Timeout => {
+                    assert_eq!(retry, Some("2"), "{errno}");
+                    assert!(matches!(resp.status(), 503 | 504), "{errno}");
+                }
+                _ => assert_eq!(retry, None, "{errno}"),
+            }
+        }
     }
 
     #[test]

@@ -71,6 +71,22 @@ pub(crate) fn kv_incr(store: &str, key: &[u8], delta: i64) -> Result<Vec<u8>, Er
     backend::kv_incr(store.as_bytes(), key, delta).into_result()
 }
 
+/// `kv_incr_ttl`: the new value as 8 little-endian bytes; a key it creates gets `ttl_ms`.
+pub(crate) fn kv_incr_ttl(
+    store: &str,
+    key: &[u8],
+    delta: i64,
+    ttl_ms: i64,
+) -> Result<Vec<u8>, Error> {
+    backend::kv_incr_ttl(store.as_bytes(), key, delta, ttl_ms).into_result()
+}
+
+/// `kv_ttl`: the milliseconds left as 8 little-endian bytes (`NO_EXPIRY`: none); `not_found`
+/// when absent or expired.
+pub(crate) fn kv_ttl(store: &str, key: &[u8]) -> Result<Vec<u8>, Error> {
+    backend::kv_ttl(store.as_bytes(), key).into_result()
+}
+
 /// `kv_cas`: `conflict` when the current value is not `expected` (`None`: not absent).
 pub(crate) fn kv_cas(
     store: &str,
@@ -98,4 +114,9 @@ pub(crate) fn kv_list(
 /// [`RawResponse`](crate::wire::RawResponse) out.
 pub(crate) fn http_send(request: &[u8]) -> Result<Vec<u8>, Error> {
     backend::http_send(request).into_result()
+}
+
+/// `http_send_timeout`: `http_send`, ending `timeout` after at most `timeout_ms`.
+pub(crate) fn http_send_timeout(request: &[u8], timeout_ms: i64) -> Result<Vec<u8>, Error> {
+    backend::http_send_timeout(request, timeout_ms).into_result()
 }

@@ -3,11 +3,11 @@
 //!
 //! This module owns the typed face of the `kv_*` host functions (docs/ABI.md, "The
 //! functions"): `not_found` becomes `None` or `false`, `conflict` becomes `false`, `kv_incr`'s
-//! 8 bytes become an `i64`, a key page is decoded, durations become milliseconds. The semantics
-//! (expiry, ordering, atomicity) are the host's, and natively those of the stand-in in
-//! [`testing`](crate::testing), which follows the same contract. It must not cache or batch:
-//! each method is exactly one host call, so a plugin can count its calls against the host's
-//! per-request limit.
+//! 8 bytes become an `i64` and `kv_ttl`'s a `Duration`, a key page is decoded, durations become
+//! milliseconds. The semantics (expiry, ordering, atomicity) are the host's, and natively those
+//! of the stand-in in [`testing`](crate::testing), which follows the same contract. It must not
+//! cache or batch: each method is exactly one host call, so a plugin can count its calls against
+//! the host's per-request limit.
 //!
 //! Keys and values are bytes (`&str`, `String`, `&[u8]` and `Vec<u8>` all work); the store
 //! never interprets them except for [`Store::incr`], which keeps a decimal integer as text.
@@ -256,13 +256,71 @@ impl Store {
     /// ```
     pub fn incr(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, Error> {
         let bytes = host::kv_incr(&self.name, key.as_ref(), delta)?;
-        let array: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
-            Error::protocol(format!(
-                "kv_incr returned {} bytes, not an 8-byte integer",
-                bytes.len()
-            ))
-        })?;
-        Ok(i64::from_le_bytes(array))
+        integer("kv_incr", &bytes)
+    }
+
+    /// [`Store::incr`], and a key this call creates (absent, or expired) expires after `ttl`;
+    /// an existing key keeps its expiry (or its lack of one) whatever `ttl` says. That makes
+    /// one call a fixed-window counter: the first hit of a window creates the key with the
+    /// window's length, later hits count into it without extending it, and the next hit after
+    /// it expired opens a new window from 0. A zero `ttl` means none (the created key never
+    /// expires), and a `ttl` past the store's `max_ttl` is `too_large` even for an existing key.
+    /// One host call (`kv_incr_ttl`), atomic on every backend.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmgate_sdk::{kv::Store, testing};
+    ///
+    /// let hits = Store::open("ratelimit")?;
+    /// let minute = Duration::from_secs(60);
+    /// assert_eq!(hits.incr_with_ttl("client:1", 1, minute)?, 1); // opens the window
+    /// testing::advance_clock(Duration::from_secs(59));
+    /// assert_eq!(hits.incr_with_ttl("client:1", 1, minute)?, 2); // same window, not extended
+    /// assert_eq!(hits.ttl("client:1")?, Some(Duration::from_secs(1)));
+    /// testing::advance_clock(Duration::from_secs(1));
+    /// assert_eq!(hits.incr_with_ttl("client:1", 1, minute)?, 1); // a new window
+    /// # Ok::<(), wasmgate_sdk::Error>(())
+    /// ```
+    pub fn incr_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        delta: i64,
+        ttl: Duration,
+    ) -> Result<i64, Error> {
+        let bytes = host::kv_incr_ttl(&self.name, key.as_ref(), delta, ttl_ms(ttl))?;
+        integer("kv_incr_ttl", &bytes)
+    }
+
+    /// How long `key` has left before it expires: `Ok(None)` when it has no expiry, and
+    /// `not_found` (an [`Error`]) when it is absent or has expired, so "forever" and "gone"
+    /// never look alike. A live key has at least 1 ms left (rounded up), so the answer suits a
+    /// `Retry-After` (round it up to whole seconds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmgate_sdk::{kv::Store, testing, wire::Errno};
+    ///
+    /// let store = Store::open("s")?;
+    /// store.set_with_ttl("session", "ada", Duration::from_secs(30))?;
+    /// testing::advance_clock(Duration::from_secs(10));
+    /// assert_eq!(store.ttl("session")?, Some(Duration::from_secs(20)));
+    /// store.set("forever", "x")?;
+    /// assert_eq!(store.ttl("forever")?, None);
+    /// assert_eq!(store.ttl("absent").unwrap_err().errno, Errno::NotFound);
+    /// # Ok::<(), wasmgate_sdk::Error>(())
+    /// ```
+    pub fn ttl(&self, key: impl AsRef<[u8]>) -> Result<Option<Duration>, Error> {
+        let bytes = host::kv_ttl(&self.name, key.as_ref())?;
+        match integer("kv_ttl", &bytes)? {
+            wire::NO_EXPIRY => Ok(None),
+            ms => u64::try_from(ms)
+                .map(|ms| Some(Duration::from_millis(ms)))
+                .map_err(|_| {
+                    Error::protocol(format!(
+                        "kv_ttl returned {ms}, neither a time left nor NO_EXPIRY"
+                    ))
+                }),
+        }
     }
 
     /// Sets `key` to `new` only if its current value is `expected` (`None`: only if the key is
@@ -352,6 +410,17 @@ impl Store {
             next: (!page.next.is_empty()).then(|| page.next.to_vec()),
         })
     }
+}
+
+/// The 8-byte little-endian `i64` the host function `function` returned.
+fn integer(function: &str, bytes: &[u8]) -> Result<i64, Error> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| {
+        Error::protocol(format!(
+            "{function} returned {} bytes, not an 8-byte integer",
+            bytes.len()
+        ))
+    })?;
+    Ok(i64::from_le_bytes(array))
 }
 
 /// `Ok(Some(result))`, `Ok(None)` for `not_found`, or the error.

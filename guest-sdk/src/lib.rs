@@ -40,6 +40,9 @@
 //! - [`wire`]: the byte encoding of docs/ABI.md: the `wasmgate-abi` crate, the very codec the
 //!   host uses.
 //! - [`random`]: WASI randomness (`random_get`) for ids and tokens.
+//! - [`time`]: the wall clock, which natively follows
+//!   [`testing::advance_clock`] like the key-value stand-in's expiries.
+//! - [`auth`]: constant-time comparison of a secret, bearer-token checks answering 401.
 //! - [`testing`]: run a handler natively through the exact encode/decode path the host uses,
 //!   with in-memory stand-ins for the host services.
 //! - Private: `host`, the only caller of the host functions; `sys`, the only module with
@@ -77,6 +80,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+pub mod auth;
 mod body;
 mod error;
 mod handler;
@@ -93,11 +97,12 @@ mod standin;
 #[allow(unsafe_code)]
 mod sys;
 pub mod testing;
+pub mod time;
 mod url;
 mod vars;
 
 pub use body::BodyError;
-pub use error::Error;
+pub use error::{Error, RETRY_AFTER_SECS};
 pub use handler::IntoResponse;
 pub use request::{Request, RequestBuilder};
 pub use response::{Response, ResponseError};

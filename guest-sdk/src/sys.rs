@@ -193,7 +193,29 @@ pub(crate) mod imports {
                 limit: u32,
                 ret: *mut u8,
             ) -> i32;
+            pub(super) fn kv_incr_ttl(
+                s: *const u8,
+                s_len: usize,
+                k: *const u8,
+                k_len: usize,
+                delta: i64,
+                ttl_ms: i64,
+                ret: *mut u8,
+            ) -> i32;
+            pub(super) fn kv_ttl(
+                s: *const u8,
+                s_len: usize,
+                k: *const u8,
+                k_len: usize,
+                ret: *mut u8,
+            ) -> i32;
             pub(super) fn http_send(request: *const u8, request_len: usize, ret: *mut u8) -> i32;
+            pub(super) fn http_send_timeout(
+                request: *const u8,
+                request_len: usize,
+                timeout_ms: i64,
+                ret: *mut u8,
+            ) -> i32;
         }
     }
 
@@ -282,6 +304,21 @@ pub(crate) mod imports {
         call(|ret| unsafe { ffi::kv_incr(s.as_ptr(), s.len(), k.as_ptr(), k.len(), delta, ret) })
     }
 
+    pub(crate) fn kv_incr_ttl(store: &[u8], key: &[u8], delta: i64, ttl_ms: i64) -> Outcome {
+        let (s, k) = (store, key);
+        // SAFETY: the host-call contract above; `store` and `key` live through the call.
+        call(|ret| unsafe {
+            ffi::kv_incr_ttl(s.as_ptr(), s.len(), k.as_ptr(), k.len(), delta, ttl_ms, ret)
+        })
+    }
+
+    pub(crate) fn kv_ttl(store: &[u8], key: &[u8]) -> Outcome {
+        // SAFETY: the host-call contract above; `store` and `key` live through the call.
+        call(|ret| unsafe {
+            ffi::kv_ttl(store.as_ptr(), store.len(), key.as_ptr(), key.len(), ret)
+        })
+    }
+
     pub(crate) fn kv_cas(
         store: &[u8],
         key: &[u8],
@@ -334,6 +371,12 @@ pub(crate) mod imports {
     pub(crate) fn http_send(request: &[u8]) -> Outcome {
         // SAFETY: the host-call contract above; `request` lives through the call.
         call(|ret| unsafe { ffi::http_send(request.as_ptr(), request.len(), ret) })
+    }
+
+    pub(crate) fn http_send_timeout(request: &[u8], timeout_ms: i64) -> Outcome {
+        let r = request;
+        // SAFETY: the host-call contract above; `request` lives through the call.
+        call(|ret| unsafe { ffi::http_send_timeout(r.as_ptr(), r.len(), timeout_ms, ret) })
     }
 }
 

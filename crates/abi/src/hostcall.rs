@@ -242,6 +242,20 @@ pub const HOST_FUNCTIONS: &[HostFn] = &[
         args: &[Bytes, Bytes, I64],
         grant: Grant::Kv,
     },
+    // kv_incr_ttl(store, key, delta, ttl_ms) -> the new value, 8 bytes little-endian; the TTL
+    // is given only to a key this call creates (a fixed window: one call per hit).
+    HostFn {
+        name: "kv_incr_ttl",
+        args: &[Bytes, Bytes, I64, I64],
+        grant: Grant::Kv,
+    },
+    // kv_ttl(store, key) -> the remaining time to live in ms, 8 bytes little-endian
+    // (NO_EXPIRY: none); not_found when absent.
+    HostFn {
+        name: "kv_ttl",
+        args: &[Bytes, Bytes],
+        grant: Grant::Kv,
+    },
     // kv_cas(store, key, expected (ABSENT: must be absent), new, ttl_ms) -> nothing; conflict.
     HostFn {
         name: "kv_cas",
@@ -260,6 +274,13 @@ pub const HOST_FUNCTIONS: &[HostFn] = &[
         args: &[Bytes],
         grant: Grant::Outbound,
     },
+    // http_send_timeout(request, timeout_ms) -> as http_send, ending `timeout` after at most
+    // `timeout_ms` (<= 0: no bound of the guest's; the host's own bounds apply either way).
+    HostFn {
+        name: "http_send_timeout",
+        args: &[Bytes, I64],
+        grant: Grant::Outbound,
+    },
 ];
 
 /// The host function named `name`, if there is one.
@@ -272,6 +293,9 @@ pub const HOST_FUNCTIONS: &[HostFn] = &[
 pub fn host_function(name: &str) -> Option<&'static HostFn> {
     HOST_FUNCTIONS.iter().find(|f| f.name == name)
 }
+
+/// What `kv_ttl` answers for a key that never expires (a live key's remaining time is >= 1 ms).
+pub const NO_EXPIRY: i64 = -1;
 
 /// The length of a [`Param::MaybeBytes`] that is absent (`kv_cas`'s "the key must be absent").
 pub const ABSENT: u32 = u32::MAX;

@@ -42,8 +42,8 @@ mod refusal;
 mod tests;
 
 pub use hostcall::{
-    ABSENT, Errno, Grant, HOST_FUNCTIONS, HostFn, KeyPage, MODULE as HOST_MODULE, OutboundRequest,
-    Param, ValType, host_function,
+    ABSENT, Errno, Grant, HOST_FUNCTIONS, HostFn, KeyPage, MODULE as HOST_MODULE, NO_EXPIRY,
+    OutboundRequest, Param, ValType, host_function,
 };
 pub use message::{DecodeError, EncodeError, Field, RawPair, RawRequest, RawResponse, tag};
 pub use refusal::{HOST_OWNED_HEADERS, MAX_RESPONSE_HEADERS, Refusal, check_header, check_status};

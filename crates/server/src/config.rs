@@ -95,7 +95,7 @@ pub struct PluginGrants {
     /// functions, and opens only these.
     pub kv: Vec<String>,
     /// Destinations the plugin may call (`allowed_outbound_hosts = [...]`): the module may import
-    /// `http_send`, and reaches only these.
+    /// `http_send` and `http_send_timeout`, and reaches only these.
     pub outbound: Vec<AllowEntry>,
 }
 

@@ -33,6 +33,14 @@ use crate::error::Error;
 use crate::host;
 use crate::wire::{self, Errno};
 use serde::Serialize;
+use std::time::Duration;
+
+/// A duration as `http_send_timeout`'s `timeout_ms`: rounded up (a non-zero bound stays
+/// non-zero), saturating at `i64::MAX`.
+fn timeout_ms(t: Duration) -> i64 {
+    let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
 
 /// An outbound request: method, absolute `http`/`https` URL, headers in order, body.
 ///
@@ -59,6 +67,8 @@ pub struct Request {
     url: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// The call's own bound ([`Request::timeout`]), if any.
+    timeout: Option<Duration>,
     /// Why the body could not be built, reported by `send`.
     error: Option<String>,
 }
@@ -76,6 +86,7 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            timeout: None,
             error: None,
         }
     }
@@ -209,8 +220,33 @@ impl Request {
         &self.body
     }
 
+    /// Bounds this call by `timeout`: with no whole answer by then, [`send`](Request::send)
+    /// fails with `timeout`. It can only shorten the host's own bounds (the plugin's
+    /// `outbound_timeout`, and the request's `deadline` less `outbound_reserve`), never lengthen
+    /// them; it is rounded up to whole milliseconds, and a zero timeout means none of the call's
+    /// own. A request with a timeout is sent with `http_send_timeout`, one without it with
+    /// `http_send` (docs/ABI.md).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmgate_sdk::http::Request;
+    ///
+    /// let req = Request::get("https://a.example/").timeout(Duration::from_millis(250));
+    /// assert_eq!(req.timeout_value(), Some(Duration::from_millis(250)));
+    /// assert_eq!(Request::get("https://a.example/").timeout_value(), None);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout).filter(|t| !t.is_zero());
+        self
+    }
+
+    /// The call's own bound, as set by [`Request::timeout`].
+    pub fn timeout_value(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// Sends the request through the host and waits for the whole response (the host bounds
-    /// the wait by the request's deadline). Any status is `Ok`: a 404 or 500 from the
+    /// the wait by the request's deadline, and by [`Request::timeout`] when set). Any status is `Ok`: a 404 or 500 from the
     /// destination is an answer, not a failure. `Err` means no answer: not granted (`denied`,
     /// naming the `allowed_outbound_hosts` entry to add), `dns`, `connect`, `timeout`,
     /// `address_blocked`, `too_large`, `busy`, `limit_reached`, `protocol`, ...
@@ -230,7 +266,11 @@ impl Request {
             .as_wire()
             .encode()
             .map_err(|e| Error::new(Errno::TooLarge, e.to_string()))?;
-        Response::decode(host::http_send(&encoded)?)
+        let answer = match self.timeout {
+            None => host::http_send(&encoded)?,
+            Some(t) => host::http_send_timeout(&encoded, timeout_ms(t))?,
+        };
+        Response::decode(answer)
     }
 
     /// The request as `http_send` takes it.
@@ -260,6 +300,7 @@ impl Request {
             url: text(raw.url),
             headers,
             body: raw.body.to_vec(),
+            timeout: None,
             error: None,
         }
     }

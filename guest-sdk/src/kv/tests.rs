@@ -357,3 +357,70 @@ fn kv_reset_forgets_data_and_refusals() {
     assert_eq!(s.get("k").unwrap(), None);
     assert!(Store::open("d").is_ok());
 }
+
+/// `incr_with_ttl` as the host's contract (kv::contract) has it: the TTL goes to the key the
+/// call creates only; an existing key keeps its expiry or its lack of one; `max_ttl` is checked
+/// first, key or no key; a refused call writes nothing.
+#[test]
+fn incr_with_ttl_gives_its_ttl_only_to_the_key_it_creates() {
+    let s = store();
+    assert_eq!(s.incr_with_ttl("w", 1, 10 * SEC).unwrap(), 1);
+    advance_clock(4 * SEC);
+    assert_eq!(s.incr_with_ttl("w", 1, 10 * SEC).unwrap(), 2);
+    assert_eq!(s.ttl("w").unwrap(), Some(6 * SEC), "not extended");
+    advance_clock(6 * SEC);
+    assert_eq!(s.get("w").unwrap(), None, "closed on time");
+    assert_eq!(
+        s.incr_with_ttl("w", 5, 10 * SEC).unwrap(),
+        5,
+        "a new window"
+    );
+    s.set("forever", "1").unwrap();
+    assert_eq!(s.incr_with_ttl("forever", 1, SEC).unwrap(), 2);
+    assert_eq!(s.ttl("forever").unwrap(), None, "keeps having no expiry");
+    assert_eq!(s.incr_with_ttl("zero", 1, Duration::ZERO).unwrap(), 1);
+    assert_eq!(s.ttl("zero").unwrap(), None);
+    let past = testing::KV_LIMITS.max_ttl + Duration::from_millis(1);
+    for key in ["forever", "absent"] {
+        assert_eq!(
+            s.incr_with_ttl(key, 1, past).unwrap_err().errno,
+            Errno::TooLarge
+        );
+    }
+    assert_eq!(s.get_text("forever").unwrap().as_deref(), Some("2"));
+    assert!(!s.exists("absent").unwrap());
+    s.set("word", "ten").unwrap();
+    assert_eq!(
+        s.incr_with_ttl("word", 1, SEC).unwrap_err().errno,
+        Errno::Invalid
+    );
+}
+
+/// `ttl` rounds what is left up to whole milliseconds (a live key has at least 1 ms), and
+/// tells "no expiry" (`None`) from "absent" (`not_found`).
+#[test]
+fn ttl_rounds_up_and_tells_forever_from_gone() {
+    let s = store();
+    s.set_with_ttl("k", "v", Duration::from_millis(10)).unwrap();
+    advance_clock(Duration::from_micros(9_500));
+    assert_eq!(s.ttl("k").unwrap(), Some(Duration::from_millis(1)));
+    advance_clock(Duration::from_micros(500));
+    assert_eq!(s.ttl("k").unwrap_err().errno, Errno::NotFound);
+    s.set("f", "v").unwrap();
+    assert_eq!(s.ttl("f").unwrap(), None);
+    let long = "k".repeat(testing::KV_LIMITS.max_key_bytes + 1);
+    assert_eq!(s.ttl(long).unwrap_err().errno, Errno::TooLarge);
+}
+
+/// One clock: `time::now` and the stores' expiries move together.
+#[test]
+fn the_clock_of_time_now_is_the_clock_of_expiries() {
+    let s = store();
+    let start = crate::time::now();
+    s.set_with_ttl("k", "v", 90 * SEC).unwrap();
+    advance_clock(30 * SEC);
+    let elapsed = crate::time::now().duration_since(start).unwrap();
+    assert_eq!(elapsed + s.ttl("k").unwrap().unwrap(), 90 * SEC);
+    testing::reset();
+    assert_eq!(crate::time::now(), start, "reset puts the clock back");
+}

@@ -194,6 +194,24 @@ impl Request {
         first(&self.headers, name, true)
     }
 
+    /// The token of an `Authorization: Bearer <token>` header (RFC 6750: the scheme in any
+    /// case, a token of letters, digits and `-._~+/=`), or `None` when there is no such header
+    /// or it is malformed. Compare it with a secret through
+    /// [`auth::constant_time_eq`](crate::auth::constant_time_eq), or let
+    /// [`auth::check_bearer`](crate::auth::check_bearer) do both.
+    ///
+    /// ```
+    /// use wasmgate_sdk::Request;
+    ///
+    /// let req = Request::builder().header("Authorization", "Bearer abc.def").build();
+    /// assert_eq!(req.bearer_token(), Some("abc.def"));
+    /// let basic = Request::builder().header("Authorization", "Basic YWxhZGRpbg==").build();
+    /// assert_eq!(basic.bearer_token(), None);
+    /// ```
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.header("authorization").and_then(bearer_token)
+    }
+
     /// Every value of header `name` (case-insensitive), in received order. Values are not split
     /// on commas: `Accept: a, b` is one value, as received.
     ///
@@ -423,6 +441,20 @@ fn same_name(candidate: &str, name: &str, ignore_case: bool) -> bool {
     } else {
         candidate == name
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (RFC 6750, section 2.1): the scheme
+/// matched case-insensitively, then one or more spaces, then a non-empty token of the `b64token`
+/// characters (letters, digits, `-._~+/`, then `=` padding). Anything else is no token.
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, rest) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_start_matches(' ');
+    let body = token.trim_end_matches('=');
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+    (!body.is_empty() && body.bytes().all(b64)).then_some(token)
 }
 
 #[cfg(test)]

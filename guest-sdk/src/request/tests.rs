@@ -166,3 +166,22 @@ fn json_can_borrow_from_the_body() {
     let v: Vec<&str> = req.json().unwrap();
     assert_eq!(v, ["a", "b"]);
 }
+
+#[test]
+fn bearer_tokens_follow_rfc_6750() {
+    for (header, token) in [
+        ("Bearer abc", Some("abc")),
+        ("bearer abc", Some("abc")),
+        ("BEARER   a-b.c_d~e+f/g==", Some("a-b.c_d~e+f/g==")),
+        ("Bearer ", None),
+        ("Bearer", None),
+        ("Bearer ===", None),
+        ("Bearer a b", None),
+        ("Bearer a\"b", None),
+        ("Basic YWxhZGRpbjpvcGVuc2VzYW1l", None),
+        ("Bearerabc", None),
+        ("", None),
+    ] {
+        assert_eq!(super::bearer_token(header), token, "{header:?}");
+    }
+}

@@ -112,6 +112,26 @@ impl Response {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::error(400, "bad_request", message)
     }
+
+    /// `429` with `{"error": "too_many_requests", ...}` and a `Retry-After` of `wait` in whole
+    /// seconds, rounded up and at least 1 ([`time::retry_after_secs`](crate::time::retry_after_secs)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let resp = wasmgate_sdk::Response::too_many_requests(Duration::from_millis(1500));
+    /// assert_eq!(resp.status(), 429);
+    /// assert_eq!(resp.header_value("retry-after"), Some("2"));
+    /// ```
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let secs = crate::time::retry_after_secs(wait);
+        Self::error(
+            429,
+            "too_many_requests",
+            "too many requests, try again later",
+        )
+        .header("Retry-After", secs.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -4,22 +4,27 @@
 //! It owns a per-thread table of answers (filled through
 //! [`testing::http_answer`](crate::testing::http_answer) and its siblings) and answers at the
 //! ABI level: it decodes the [`OutboundRequest`] the SDK encoded, records its bytes, and returns
-//! the encoded response or the error code. A URL with no entry is refused with `denied`, like a
+//! the encoded response or the error code, after the destination's delay if a test gave it one
+//! (on the stand-in clock, against the call's timeout). A URL with no entry is refused with `denied`, like a
 //! host refuses a URL outside `allowed_outbound_hosts`; a URL that is not absolute
 //! `http`/`https` is `invalid`. It must not open connections, nor know the SDK's `http` types
 //! (they call it, through `host`).
 
+use super::clock;
 use crate::outcome::Outcome;
 use crate::wire::{Errno, OutboundRequest};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 
 #[derive(Default)]
 struct State {
     /// `(method, url)` → what `http_send` answers.
     answers: HashMap<(Vec<u8>, Vec<u8>), Outcome>,
-    /// Every request received, as encoded.
-    sent: Vec<Vec<u8>>,
+    /// `(method, url)` → how long the destination takes to answer, on the stand-in clock.
+    delays: HashMap<(Vec<u8>, Vec<u8>), Duration>,
+    /// Every request received, as encoded, with the timeout it was sent with.
+    sent: Vec<(Vec<u8>, Option<Duration>)>,
 }
 
 thread_local! {
@@ -33,8 +38,14 @@ pub(crate) fn answer(method: &str, url: &str, outcome: Outcome) {
     STATE.with_borrow_mut(|s| s.answers.insert(key, outcome));
 }
 
-/// The encodings of every request received on this thread, oldest first.
-pub(crate) fn sent() -> Vec<Vec<u8>> {
+/// Makes every `method` request for exactly `url` take `delay` on the stand-in clock.
+pub(crate) fn delay(method: &str, url: &str, delay: Duration) {
+    let key = (method.as_bytes().to_vec(), url.as_bytes().to_vec());
+    STATE.with_borrow_mut(|s| s.delays.insert(key, delay));
+}
+
+/// The encodings of every request received on this thread, oldest first, with their timeouts.
+pub(crate) fn sent() -> Vec<(Vec<u8>, Option<Duration>)> {
     STATE.with_borrow(|s| s.sent.clone())
 }
 
@@ -44,6 +55,21 @@ pub(crate) fn reset() {
 }
 
 pub(crate) fn http_send(request: &[u8]) -> Outcome {
+    send(request, None)
+}
+
+/// `http_send` with the guest's own bound (`timeout_ms <= 0`: none). A destination given a
+/// delay ([`delay`]) longer than the bound fails `timeout` once the stand-in clock has moved by
+/// the bound, as a host ends the call; otherwise the clock moves by the delay and it answers.
+pub(crate) fn http_send_timeout(request: &[u8], timeout_ms: i64) -> Outcome {
+    let timeout = u64::try_from(timeout_ms)
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
+    send(request, timeout)
+}
+
+fn send(request: &[u8], timeout: Option<Duration>) -> Outcome {
     let raw = match OutboundRequest::decode(request) {
         Ok(raw) => raw,
         Err(e) => return Outcome::fail(Errno::Invalid, format!("malformed request: {e}")),
@@ -55,8 +81,16 @@ pub(crate) fn http_send(request: &[u8]) -> Outcome {
         return Outcome::fail(Errno::Invalid, message);
     }
     STATE.with_borrow_mut(|s| {
-        s.sent.push(request.to_vec());
-        match s.answers.get(&(method.to_vec(), url.to_vec())) {
+        s.sent.push((request.to_vec(), timeout));
+        let key = (method.to_vec(), url.to_vec());
+        let delay = s.delays.get(&key).copied().unwrap_or_default();
+        if let Some(bound) = timeout.filter(|&t| t < delay) {
+            clock::advance_clock(bound);
+            let message = format!("no answer within the call's timeout of {bound:?}");
+            return Outcome::fail(Errno::Timeout, message);
+        }
+        clock::advance_clock(delay);
+        match s.answers.get(&key) {
             Some(outcome) => outcome.clone(),
             None => Outcome::fail(
                 Errno::Denied,

@@ -3,18 +3,21 @@
 //!
 //! It owns the reference semantics of docs/ABI.md "The functions" for stores, which the host's
 //! backends (SQLite, Redis) must match and `kv::tests` pins: values expire when the clock
-//! reaches `set time + ttl`; `incr` counts from 0 and keeps canonical decimal text;
-//! compare-and-swap with an absent `expected` means "only if absent"; a listing is in ascending
+//! reaches `set time + ttl`; `incr` counts from 0 and keeps canonical decimal text, and
+//! `kv_incr_ttl` gives its TTL only to a key it creates; `kv_ttl` rounds what is left up to a
+//! whole millisecond; compare-and-swap with an absent `expected` means "only if absent"; a listing is in ascending
 //! byte order, strictly after the cursor. It also applies the limits of a `[stores.NAME]` table
 //! left at its defaults ([`KV_LIMITS`]), so a plugin meets `too_large` and `limit_reached` in
 //! its tests where it would meet them in production. State is per thread (each test gets its
 //! own, since libtest runs every test on a thread of its own); stores are created on first use,
-//! and the clock only moves when a test calls [`advance_clock`]. It answers at the ABI level
+//! and expiries follow the one stand-in clock (`standin::clock`, which `time::now` reads too),
+//! moved only by [`advance_clock`](crate::testing::advance_clock). It answers at the ABI level
 //! (codes and encoded bytes) so the SDK decodes its answers exactly as it decodes the host's; it
 //! must not be reachable from a plugin built for wasm32, where `host` calls the real imports.
 
+use super::clock;
 use crate::outcome::Outcome;
-use crate::wire::{Errno, KeyPage};
+use crate::wire::{Errno, KeyPage, NO_EXPIRY};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
@@ -66,8 +69,6 @@ struct Entry {
 
 #[derive(Default)]
 struct State {
-    /// The stand-in clock: time since the thread's first use, moved only by `advance_clock`.
-    now: Duration,
     stores: HashMap<Vec<u8>, BTreeMap<Vec<u8>, Entry>>,
     denied: HashSet<Vec<u8>>,
     /// Operations per store during the current request, while [`crate::testing::call`] runs one.
@@ -79,7 +80,7 @@ thread_local! {
 }
 
 /// Empties every stand-in store of this thread, lifts [`kv_deny`] refusals and puts the clock
-/// back to zero.
+/// back to its start ([`CLOCK_START_UNIX_MS`](crate::testing::CLOCK_START_UNIX_MS)).
 ///
 /// ```
 /// use wasmgate_sdk::{kv::Store, testing};
@@ -91,6 +92,7 @@ thread_local! {
 /// ```
 pub fn kv_reset() {
     STATE.set(State::default());
+    clock::reset();
 }
 
 /// Makes the stand-in refuse the store `name` the way a host refuses a store missing from the
@@ -104,24 +106,6 @@ pub fn kv_reset() {
 /// ```
 pub fn kv_deny(name: &str) {
     STATE.with_borrow_mut(|s| s.denied.insert(name.as_bytes().to_vec()));
-}
-
-/// Moves the stand-in clock forward by `by`: values whose time-to-live has passed disappear.
-///
-/// ```
-/// use std::time::Duration;
-/// use wasmgate_sdk::{kv::Store, testing};
-///
-/// let store = Store::open("cache")?;
-/// store.set_with_ttl("k", "v", Duration::from_millis(1500))?;
-/// testing::advance_clock(Duration::from_millis(1499));
-/// assert!(store.exists("k")?);
-/// testing::advance_clock(Duration::from_millis(1));
-/// assert!(!store.exists("k")?);
-/// # Ok::<(), wasmgate_sdk::Error>(())
-/// ```
-pub fn advance_clock(by: Duration) {
-    STATE.with_borrow_mut(|s| s.now = s.now.saturating_add(by));
 }
 
 /// Counts the operations of one request per store until dropped; [`crate::testing::call`] holds one
@@ -186,8 +170,10 @@ fn with_store(
             );
             return Outcome::fail(Errno::TooLarge, message);
         }
-        let now = s.now;
-        op(s.stores.entry(store.to_vec()).or_default(), now)
+        op(
+            s.stores.entry(store.to_vec()).or_default(),
+            clock::elapsed(),
+        )
     })
 }
 
@@ -266,9 +252,18 @@ pub(crate) fn kv_exists(store: &[u8], key: &[u8]) -> Outcome {
 }
 
 pub(crate) fn kv_incr(store: &[u8], key: &[u8], delta: i64) -> Outcome {
+    kv_incr_ttl(store, key, delta, 0)
+}
+
+/// `kv_incr`, and a key it creates (absent or expired) expires after `ttl_ms` (<= 0: never); an
+/// existing key keeps its expiry. A `ttl_ms` past `max_ttl` is refused first, key or no key.
+pub(crate) fn kv_incr_ttl(store: &[u8], key: &[u8], delta: i64, ttl_ms: i64) -> Outcome {
     with_store(store, &[key], &[], |map, now| {
+        if let Some(refusal) = ttl_past_limit(ttl_ms) {
+            return refusal;
+        }
         let (current, expires_at) = match live(map, key, now) {
-            None => (0, None),
+            None => (0, expiry(now, ttl_ms)),
             Some(entry) => match canonical_integer(&entry.value) {
                 Some(n) => (n, entry.expires_at),
                 None => {
@@ -287,6 +282,26 @@ pub(crate) fn kv_incr(store: &[u8], key: &[u8], delta: i64) -> Outcome {
         let value = new.to_string().into_bytes();
         map.insert(key.to_vec(), Entry { value, expires_at });
         Outcome::ok(new.to_le_bytes().to_vec())
+    })
+}
+
+/// `kv_ttl`: the milliseconds `key` has left, rounded up (so a live key has at least 1), or
+/// [`NO_EXPIRY`]; `not_found` when absent or expired.
+pub(crate) fn kv_ttl(store: &[u8], key: &[u8]) -> Outcome {
+    with_store(store, &[key], &[], |map, now| match live(map, key, now) {
+        Some(entry) => {
+            let ms = match entry.expires_at {
+                None => NO_EXPIRY,
+                Some(at) => {
+                    let left = at - now;
+                    let ms = left.as_millis()
+                        + u128::from(!left.subsec_nanos().is_multiple_of(1_000_000));
+                    i64::try_from(ms).unwrap_or(i64::MAX)
+                }
+            };
+            Outcome::ok(ms.to_le_bytes().to_vec())
+        }
+        None => not_found(key),
     })
 }
 

@@ -59,9 +59,41 @@ pub fn http_fail(method: &str, url: &str, errno: Errno, message: &str) {
 pub fn http_requests() -> Vec<http::Request> {
     standin::http::sent()
         .iter()
-        .filter_map(|bytes| OutboundRequest::decode(bytes).ok())
-        .map(|raw| http::Request::from_wire(&raw))
+        .filter_map(|(bytes, timeout)| {
+            let raw = OutboundRequest::decode(bytes).ok()?;
+            let req = http::Request::from_wire(&raw);
+            Some(match timeout {
+                Some(t) => req.timeout(*t),
+                None => req,
+            })
+        })
         .collect()
+}
+
+/// Makes every `method` request for exactly `url` take `delay` before its answer, on the
+/// stand-in clock ([`advance_clock`](crate::testing::advance_clock) moves with it). A request
+/// sent with a shorter [`timeout`](http::Request::timeout) fails with `timeout` once its bound
+/// has passed, as the host ends it; the clock has then moved by the bound only.
+///
+/// ```
+/// use std::time::Duration;
+/// use wasmgate_sdk::{http, testing, time, wire::Errno};
+///
+/// testing::http_answer("GET", "https://slow.example/", http::Response::new(200));
+/// testing::http_delay("GET", "https://slow.example/", Duration::from_secs(3));
+/// let started = time::now();
+/// let err = http::Request::get("https://slow.example/")
+///     .timeout(Duration::from_millis(500))
+///     .send()
+///     .unwrap_err();
+/// assert_eq!(err.errno, Errno::Timeout);
+/// assert_eq!(time::now().duration_since(started).unwrap(), Duration::from_millis(500));
+/// // Without a timeout of its own the call waits the whole delay.
+/// assert_eq!(http::Request::get("https://slow.example/").send()?.status(), 200);
+/// # Ok::<(), wasmgate_sdk::Error>(())
+/// ```
+pub fn http_delay(method: &str, url: &str, delay: std::time::Duration) {
+    standin::http::delay(method, url, delay);
 }
 
 /// Forgets every answer and every recorded request of this thread.

@@ -16,8 +16,9 @@
 //! | host function | stand-in | test controls |
 //! |---|---|---|
 //! | `var_get` | a table of variables | [`set_var`], [`clear_vars`] |
-//! | `kv_*` | in-memory stores, created on first use, with the default [`KV_LIMITS`], on a clock that only tests move | [`kv_reset`], [`kv_deny`], [`advance_clock`] |
-//! | `http_send` | canned answers by method and exact URL; others are `denied` | [`http_answer`], [`http_fail`], [`http_requests`], [`http_reset`] |
+//! | `kv_*` | in-memory stores, created on first use, with the default [`KV_LIMITS`], on the stand-in clock | [`kv_reset`], [`kv_deny`], [`advance_clock`] |
+//! | `http_send`, `http_send_timeout` | canned answers by method and exact URL, each after an optional delay on the stand-in clock; others are `denied` | [`http_answer`], [`http_fail`], [`http_delay`], [`http_requests`], [`http_reset`] |
+//! | (WASI clock) | [`time::now`](crate::time::now): the stand-in clock, from [`CLOCK_START_UNIX_MS`]; only tests move it | [`advance_clock`] |
 //!
 //! ```
 //! use wasmgate_sdk::{testing, Request, Response};
@@ -35,9 +36,10 @@
 mod http;
 
 pub use crate::request::RequestBuilder;
-pub use crate::standin::kv::{KV_LIMITS, KvLimits, advance_clock, kv_deny, kv_reset};
+pub use crate::standin::clock::{CLOCK_START_UNIX_MS, advance_clock};
+pub use crate::standin::kv::{KV_LIMITS, KvLimits, kv_deny, kv_reset};
 pub use crate::standin::vars::{clear_vars, set_var};
-pub use http::{http_answer, http_fail, http_requests, http_reset};
+pub use http::{http_answer, http_delay, http_fail, http_requests, http_reset};
 
 use crate::handler::{self, IntoResponse};
 use crate::request::Request;
@@ -45,8 +47,8 @@ use crate::response::Response;
 use crate::standin;
 use crate::wire::RawResponse;
 
-/// Empties every stand-in of this thread: variables, stores (and their clock and refusals),
-/// HTTP answers and the log of sent requests.
+/// Empties every stand-in of this thread: variables, stores (and their refusals), the clock
+/// (back to [`CLOCK_START_UNIX_MS`]), HTTP answers and delays and the log of sent requests.
 ///
 /// ```
 /// use wasmgate_sdk::testing;

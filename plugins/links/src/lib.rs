@@ -7,7 +7,9 @@
 //!   JSON object, `422` for a URL (`invalid_url`) or code (`invalid_code`) that is not
 //!   acceptable, `409` when the chosen code is taken. When the variable `api_key` is set, the
 //!   request needs `Authorization: Bearer <api_key>` (`401` with `WWW-Authenticate: Bearer`
-//!   otherwise).
+//!   otherwise). When the variable `create_limit_per_minute` is set, a client (its
+//!   `client_addr`) creates at most that many links per fixed minute: `429` with `Retry-After`
+//!   (the seconds left in its window) past it.
 //! - `GET /l/:code` → `302` to the URL, counting the click; `HEAD` answers the same without
 //!   counting (link checkers and preview bots use it). `404` for an unknown code.
 //! - `GET /links/:code/stats` → `200 {"code", "url", "title", "clicks", "created_at"}`; `404`
@@ -30,6 +32,7 @@
 
 mod code;
 mod input;
+mod limit;
 mod store;
 mod time;
 mod title;
@@ -80,6 +83,7 @@ impl<'a> LinkView<'a> {
 /// tries to add the page's title.
 fn create(req: Request) -> Result<Response, Response> {
     input::authorize(&req)?;
+    limit::admit(&req)?;
     let new: NewLink = input::new_link(&req)?;
     let url = input::check_url(&new.url)
         .map_err(|message| Response::error(422, "invalid_url", message))?;

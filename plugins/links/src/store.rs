@@ -2,10 +2,13 @@
 //! store fails.
 //!
 //! Layout: `link:<code>` holds a [`Link`] as JSON; `clicks:<code>` the click count as the
-//! decimal text `kv_incr` keeps (absent: no clicks yet). Records are only ever created with a
+//! decimal text `kv_incr` keeps (absent: no clicks yet); `ratelimit:<client>` the creations of a
+//! client in its current window, expiring with it. Records are only ever created with a
 //! compare-and-swap "only if absent" and changed with a compare-and-swap on their exact bytes, so
 //! concurrent requests, in one process or several sharing the store, never overwrite each
 //! other.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wasmgate_sdk::kv::Store;
@@ -87,6 +90,24 @@ impl Links {
         self.kv.incr(clicks_key(code), 1)
     }
 
+    /// Counts one creation by `client` into its window of `window` (opened, with that expiry,
+    /// by the client's first creation in it); the count so far in the window. One host call.
+    pub(crate) fn count_creation(&self, client: &str, window: Duration) -> Result<i64, Error> {
+        fault::check()?;
+        self.kv.incr_with_ttl(rate_key(client), 1, window)
+    }
+
+    /// What is left of `client`'s window: `Ok(None)` when it has just closed (a window without
+    /// an expiry, which `count_creation` never makes, reports zero).
+    pub(crate) fn window_left(&self, client: &str) -> Result<Option<Duration>, Error> {
+        fault::check()?;
+        match self.kv.ttl(rate_key(client)) {
+            Ok(left) => Ok(Some(left.unwrap_or(Duration::ZERO))),
+            Err(e) if e.errno == Errno::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The clicks on `code` so far.
     pub(crate) fn clicks(&self, code: &str) -> Result<i64, Error> {
         fault::check()?;
@@ -149,6 +170,10 @@ fn link_key(code: &str) -> String {
 
 fn clicks_key(code: &str) -> String {
     format!("clicks:{code}")
+}
+
+fn rate_key(client: &str) -> String {
+    format!("ratelimit:{client}")
 }
 
 fn encode(link: &Link) -> Result<Vec<u8>, Error> {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::store::fault;
+use std::time::Duration;
 use wasmgate_sdk::http;
 use wasmgate_sdk::serde_json::{Value, json};
 use wasmgate_sdk::testing;
@@ -634,4 +635,67 @@ fn a_title_that_cannot_be_stored_leaves_the_link_without_one() {
         (s["title"].clone(), s["url"].clone()),
         (Value::Null, json!("https://example.org/"))
     );
+}
+
+/// A creation by the client at `addr`.
+fn create_from(addr: &str, n: usize) -> Response {
+    call(
+        post(json!({ "url": format!("https://example.org/{addr}/{n}") }))
+            .client_addr(addr)
+            .build(),
+    )
+}
+
+/// `create_limit_per_minute`: a client's creations past the limit in its window answer 429
+/// with the seconds left in the window as `Retry-After` (one clock: `advance_clock` moves the
+/// window's TTL); other clients are not affected, and the next window admits again.
+#[test]
+fn creations_past_the_limit_answer_429_with_the_seconds_left_in_the_window() {
+    testing::set_var(limit::VAR, "3");
+    for n in 0..3 {
+        assert_eq!(create_from("10.0.0.1", n).status(), 201, "creation {n}");
+    }
+    testing::advance_clock(Duration::from_millis(20_500));
+    let refused = create_from("10.0.0.1", 3);
+    assert_error(&refused, 429, "too_many_requests");
+    assert_eq!(
+        refused.header_value("retry-after"),
+        Some("40"),
+        "39.5 s left, rounded up"
+    );
+    assert_eq!(create_from("10.0.0.2", 0).status(), 201, "another client");
+    testing::advance_clock(Duration::from_millis(39_499));
+    assert_eq!(
+        create_from("10.0.0.1", 4).header_value("retry-after"),
+        Some("1"),
+        "1 ms left"
+    );
+    testing::advance_clock(Duration::from_millis(1));
+    assert_eq!(create_from("10.0.0.1", 5).status(), 201, "a new window");
+}
+
+#[test]
+fn no_limit_unless_set_and_a_bad_limit_is_a_500_not_an_open_door() {
+    for n in 0..20 {
+        assert_eq!(create_from("10.0.0.1", n).status(), 201);
+    }
+    testing::set_var(limit::VAR, "");
+    assert_eq!(create_from("10.0.0.1", 20).status(), 201, "empty: unset");
+    for bad in ["0", "-1", "ten"] {
+        testing::set_var(limit::VAR, bad);
+        let resp = create_from("10.0.0.1", 21);
+        let message = assert_error(&resp, 500, "misconfigured");
+        assert!(message.contains(limit::VAR), "{message}");
+    }
+}
+
+/// A store that is down while admitting: the plugin's 503 with `Retry-After`, no creation.
+#[test]
+fn a_store_failure_while_admitting_is_a_503() {
+    testing::set_var(limit::VAR, "3");
+    fault::fail_after(0, Errno::Unavailable);
+    let resp = create_from("10.0.0.1", 0);
+    fault::reset();
+    assert_error(&resp, 503, "store_unavailable");
+    assert!(resp.header_value("retry-after").is_some());
 }

@@ -1,10 +1,14 @@
-//! `created_at`: the current time as an RFC 3339 UTC timestamp, from the WASI realtime clock.
+//! `created_at`: the current time as an RFC 3339 UTC timestamp, from the SDK's clock (the host's
+//! in a plugin, the stand-in clock that `testing::advance_clock` moves in tests).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// Now, e.g. `2025-03-01T12:34:56Z`; `None` if the clock is before 1970.
 pub(crate) fn now_rfc3339() -> Option<String> {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let secs = wasmgate_sdk::time::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_secs();
     Some(rfc3339(secs))
 }
 
@@ -40,7 +44,9 @@ mod tests {
     }
 
     #[test]
-    fn now_is_after_2024() {
-        assert!(now_rfc3339().unwrap().as_str() > "2024");
+    fn now_follows_the_sdks_clock() {
+        assert_eq!(now_rfc3339().unwrap(), "2026-01-01T00:00:00Z");
+        wasmgate_sdk::testing::advance_clock(std::time::Duration::from_secs(90));
+        assert_eq!(now_rfc3339().unwrap(), "2026-01-01T00:01:30Z");
     }
 }

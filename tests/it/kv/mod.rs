@@ -282,6 +282,59 @@ impl Client {
     }
 }
 
+/// Sets the `links` plugin's `create_limit_per_minute` to `limit` in `site`'s configuration.
+fn limit_creations(site: &Site, limit: u32) -> anyhow::Result<()> {
+    let path = site.dir().join("wasmgate.toml");
+    let text = std::fs::read_to_string(&path)?;
+    let limited = text.replace(
+        "[plugins.links.vars]\n",
+        &format!("[plugins.links.vars]\ncreate_limit_per_minute = \"{limit}\"\n"),
+    );
+    ensure!(limited != text, "no [plugins.links.vars] table in {text}");
+    site.replace("wasmgate.toml", limited)?;
+    Ok(())
+}
+
+/// Issue 21, item 7: the `links` plugin's rate limit, one `kv_incr_ttl` per creation, holds
+/// across two processes sharing the store: the creations of one client (all from 127.0.0.1)
+/// count into one window, whichever process serves them, and the one past the limit is a 429
+/// whose `Retry-After` is what is left of the window (from `kv_ttl`), in whole seconds.
+fn limits_creations_across_processes(a: &ChildServer, b: &ChildServer) -> anyhow::Result<()> {
+    const LIMIT: usize = 3;
+    let (mut on_a, mut on_b) = (Client::new(a.addr()), Client::new(b.addr()));
+    let started = Instant::now();
+    for i in 0..LIMIT {
+        let client = if i % 2 == 0 { &mut on_a } else { &mut on_b };
+        client.create(&format!("https://example.org/limited/{i}"), None)?;
+    }
+    for client in [&mut on_a, &mut on_b] {
+        let refused = client.post_link("https://example.org/limited/past", None)?;
+        ensure!(refused.status == 429, "past the limit: {refused:?}");
+        ensure!(refused.error_kind().as_deref() == Some("too_many_requests"));
+        let secs: u64 = refused
+            .retry_after
+            .as_deref()
+            .context("a 429 without Retry-After")?
+            .parse()
+            .context("Retry-After is not whole seconds")?;
+        // What is left of a one-minute window opened at the first creation.
+        let most = 60 - started.elapsed().as_secs().min(59);
+        ensure!(
+            (1..=most + 1).contains(&secs),
+            "Retry-After: {secs}, at most {most}"
+        );
+    }
+    let (ma, mb) = (scrape(a.addr())?, scrape(b.addr())?);
+    let incr_ttl = kv_ops(&ma, "incr_ttl", "ok") + kv_ops(&mb, "incr_ttl", "ok");
+    ensure!(
+        incr_ttl == (LIMIT + 2) as f64,
+        "one kv_incr_ttl per creation: {incr_ttl}"
+    );
+    let ttl = kv_ops(&ma, "ttl", "ok") + kv_ops(&mb, "ttl", "ok");
+    ensure!(ttl == 2.0, "one kv_ttl per refusal only: {ttl}");
+    Ok(())
+}
+
 /// A link created on `a` is there on `b` at once, 100 times in a row: its stats, its redirect,
 /// and the click counted by `b` seen by `a` just after.
 fn reads_its_writes_across_processes(a: &ChildServer, b: &ChildServer) -> anyhow::Result<()> {

@@ -12,8 +12,8 @@ use anyhow::{Context as _, bail, ensure};
 
 use super::{
     Bounds, Client, DEADLINE, MARGIN, Reply, counts_every_click_from_two_processes,
-    ensure_links_reported_down, kv_ops, reads_its_writes_across_processes, redis_site, store_up,
-    two_processes,
+    ensure_links_reported_down, kv_ops, limit_creations, limits_creations_across_processes,
+    reads_its_writes_across_processes, redis_site, store_up, two_processes,
 };
 use crate::support::{RedisServer, exclusive_network, get, scrape, try_eventually};
 
@@ -22,6 +22,15 @@ fn a_link_created_on_one_process_is_read_at_once_on_another() -> anyhow::Result<
     let (site, _redis) = redis_site("kv-redis-ryw", "", Bounds::Patient)?;
     let (a, b) = two_processes(&site)?;
     reads_its_writes_across_processes(&a, &b)
+}
+
+#[test]
+fn two_processes_share_one_rate_limit_window_and_answer_429_with_retry_after() -> anyhow::Result<()>
+{
+    let (site, _redis) = redis_site("kv-redis-limit", "", Bounds::Patient)?;
+    limit_creations(&site, 3)?;
+    let (a, b) = two_processes(&site)?;
+    limits_creations_across_processes(&a, &b)
 }
 
 #[test]

@@ -13,7 +13,8 @@ use wasmgate_server::config::{Config, SqliteSync, StoreBackend};
 
 use super::{
     Bounds, Client, counts_every_click_from_two_processes, ensure_links_reported_down,
-    reads_its_writes_across_processes, serve_links, sqlite_site, two_processes,
+    limit_creations, limits_creations_across_processes, reads_its_writes_across_processes,
+    serve_links, sqlite_site, two_processes,
 };
 use crate::support::{
     Site, TestServer, eventually, exclusive_network, get, logs, repo_root, sample_plugins_built,
@@ -33,6 +34,15 @@ fn two_processes_count_8000_concurrent_clicks_exactly() -> anyhow::Result<()> {
     let site = sqlite_site("kv-sqlite-clicks", Bounds::Patient)?;
     let (a, b) = two_processes(&site)?;
     counts_every_click_from_two_processes(&a, &b)
+}
+
+#[test]
+fn two_processes_share_one_rate_limit_window_and_answer_429_with_retry_after() -> anyhow::Result<()>
+{
+    let site = sqlite_site("kv-sqlite-limit", Bounds::Patient)?;
+    limit_creations(&site, 3)?;
+    let (a, b) = two_processes(&site)?;
+    limits_creations_across_processes(&a, &b)
 }
 
 /// A database with malformed pages answers `SELECT 1` (what the health check used to be): a

@@ -4,7 +4,8 @@
 //!
 //! What a plugin may rely on is exactly what is asserted here: values are bytes; an expired key is
 //! absent to every operation; `incr` counts from 0, keeps an expiry, refuses a value that is not
-//! decimal text; compare-and-swap never loses a write under contention; listings are in ascending
+//! decimal text; `incr_with_ttl` gives its TTL only to a key it creates; `ttl` reports what is
+//! left; compare-and-swap never loses a write under contention; listings are in ascending
 //! byte order, strictly after the cursor, page by page until `next` is `None`; limits (`max_ttl`
 //! included) are checked at the limit and one past it; a guest's mistake, a limit or contention
 //! never marks the store down (only connectivity does, and only a health check brings it back);
@@ -15,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{KvError, Page, Store};
+use super::{KvError, Page, Remaining, Store};
 use crate::config::{SqliteSync, StoreBackend, StoreConfig, StoreLimits};
 use crate::metrics::{Metrics, Sources};
 
@@ -74,6 +75,8 @@ async fn contract(store: &Store) {
     basics(store).await;
     expiry(store).await;
     counters(store).await;
+    windows(store).await;
+    remaining(store).await;
     compare_and_swap(store).await;
     listing(store).await;
     limits(store).await;
@@ -178,6 +181,114 @@ async fn counters(s: &Store) {
         matches!(s.incr(b"max", 1, d).await, Err(KvError::Invalid(_))),
         "overflow"
     );
+}
+
+/// `incr_with_ttl`: a key it creates expires after the TTL, an existing one keeps its expiry
+/// (or its lack of one), so one call per hit is a fixed window.
+async fn windows(s: &Store) {
+    let d = later();
+    let window = Some(Duration::from_millis(300));
+    assert_eq!(s.incr_with_ttl(b"w", 1, window, d).await, Ok(1), "opens");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        s.incr_with_ttl(b"w", 1, window, d).await,
+        Ok(2),
+        "counts into the window, which is not extended"
+    );
+    let Ok(Some(Remaining::Ms(left))) = s.ttl(b"w", d).await else {
+        panic!("the window has an expiry");
+    };
+    assert!((1..=150).contains(&left), "{left} ms left, not a fresh 300");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.get(b"w", d).await, Ok(None), "the window closed on time");
+    assert_eq!(
+        s.incr_with_ttl(b"w", 5, window, d).await,
+        Ok(5),
+        "an expired key is created again, from 0, with a new window"
+    );
+    assert!(matches!(s.ttl(b"w", d).await, Ok(Some(Remaining::Ms(_)))));
+    // An existing key without an expiry keeps having none.
+    s.set(b"w-forever", b"7", None, d).await.unwrap();
+    assert_eq!(s.incr_with_ttl(b"w-forever", 1, window, d).await, Ok(8));
+    assert_eq!(s.ttl(b"w-forever", d).await, Ok(Some(Remaining::Forever)));
+    // No TTL (or zero) creates a key without one, as `incr` does.
+    assert_eq!(s.incr_with_ttl(b"w-none", 1, None, d).await, Ok(1));
+    assert_eq!(
+        s.incr_with_ttl(b"w-zero", 1, Some(Duration::ZERO), d).await,
+        Ok(1)
+    );
+    assert_eq!(s.ttl(b"w-none", d).await, Ok(Some(Remaining::Forever)));
+    assert_eq!(s.ttl(b"w-zero", d).await, Ok(Some(Remaining::Forever)));
+    // The same refusals as `incr`, and nothing written by a refused call.
+    s.set(b"w-word", b"ten", None, d).await.unwrap();
+    assert!(matches!(
+        s.incr_with_ttl(b"w-word", 1, window, d).await,
+        Err(KvError::Invalid(_))
+    ));
+    assert_eq!(s.ttl(b"w-word", d).await, Ok(Some(Remaining::Forever)));
+    s.set(b"w-max", i64::MAX.to_string().as_bytes(), None, d)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.incr_with_ttl(b"w-max", 1, window, d).await,
+        Err(KvError::Invalid(_))
+    ));
+    // A TTL past `max_ttl` is refused whether or not the key exists (checked first).
+    let past = Some(LIMITS.max_ttl + Duration::from_millis(1));
+    for key in [&b"w-forever"[..], b"w-absent"] {
+        assert!(matches!(
+            s.incr_with_ttl(key, 1, past, d).await,
+            Err(KvError::TooLarge(m)) if m.contains("max_ttl")
+        ));
+    }
+    assert_eq!(s.get(b"w-forever", d).await, Ok(Some(b"8".to_vec())));
+    assert_eq!(s.exists(b"w-absent", d).await, Ok(false));
+    assert_eq!(
+        s.incr_with_ttl(b"w-at-max", 1, Some(LIMITS.max_ttl), d)
+            .await,
+        Ok(1),
+        "a TTL at the limit"
+    );
+    // Eight clients hitting one window: no hit is lost, and one window it stays.
+    let hits = (0..8).map(|_| async move {
+        for _ in 0..10 {
+            s.incr_with_ttl(b"w-busy", 1, Some(Duration::from_secs(60)), later())
+                .await
+                .unwrap();
+        }
+    });
+    join_all(hits).await;
+    assert_eq!(s.incr(b"w-busy", 0, later()).await, Ok(80));
+    let Ok(Some(Remaining::Ms(left))) = s.ttl(b"w-busy", later()).await else {
+        panic!("the busy window has an expiry");
+    };
+    assert!(left <= 60_000, "{left}");
+}
+
+/// `ttl`: the time left, `Forever` without an expiry, `None` when absent or expired.
+async fn remaining(s: &Store) {
+    let d = later();
+    assert_eq!(s.ttl(b"t-absent", d).await, Ok(None));
+    s.set(b"t", b"v", Some(Duration::from_secs(100)), d)
+        .await
+        .unwrap();
+    let Ok(Some(Remaining::Ms(left))) = s.ttl(b"t", d).await else {
+        panic!("a TTL was set");
+    };
+    assert!((90_000..=100_000).contains(&left), "{left}");
+    s.set(b"t", b"v", None, d).await.unwrap();
+    assert_eq!(
+        s.ttl(b"t", d).await,
+        Ok(Some(Remaining::Forever)),
+        "a plain set clears it"
+    );
+    s.set(b"t-short", b"v", Some(Duration::from_millis(100)), d)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(s.ttl(b"t-short", d).await, Ok(None), "expired is absent");
+    let long = vec![b'k'; LIMITS.max_key_bytes + 1];
+    assert!(matches!(s.ttl(&long, d).await, Err(KvError::TooLarge(_))));
 }
 
 async fn compare_and_swap(s: &Store) {

@@ -1,12 +1,13 @@
 //! Key-value stores for plugins: one [`Store`] per `[stores.NAME]`, backed by SQLite (embedded,
 //! the default) or Redis, with the same semantics on both.
 //!
-//! Owns the operations (get, set with TTL, delete, exists, list by prefix, atomic increment,
-//! compare-and-swap), their bounds (an operation never outlives its timeout nor the request's
-//! deadline: a store that is down or slow costs the plugin one error it handles, never a hung
-//! request), their metrics and logged failures, and the set of configured stores ([`Stores`]),
-//! which a reload rebuilds from its configuration ([`Stores::reopen`]: unchanged stores kept as
-//! they are, new and redefined ones opened and checked before any plugin is bound to them).
+//! Owns the operations (get, set with TTL, delete, exists, list by prefix, atomic increment (with
+//! a TTL for the key it creates), the remaining TTL, compare-and-swap), their bounds (an
+//! operation never outlives its timeout nor the request's deadline: a store that is down or slow
+//! costs the plugin one error it handles, never a hung request), their metrics and logged
+//! failures, and the set of configured stores ([`Stores`]), which a reload rebuilds from its
+//! configuration ([`Stores::reopen`]: unchanged stores kept as they are, new and redefined ones
+//! opened and checked before any plugin is bound to them).
 //! The rest is in child modules: `error` (what a failure is: [`KvError`], `Fault`), `limits` (the
 //! checks of a guest's arguments), `health` (up or down for `/ready`: only a connectivity failure
 //! marks a store down, only a health check brings it back; the upkeep task: health checks,
@@ -48,6 +49,16 @@ pub(crate) struct Page {
 
 /// A value's expiry as milliseconds since the Unix epoch; `None` never expires.
 pub(crate) type Expiry = Option<i64>;
+
+/// How long a live key has left ([`Store::ttl`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remaining {
+    /// It has no expiry.
+    Forever,
+    /// It expires in this many milliseconds: at least 1 (a key with less left is reported with
+    /// 1, never 0, so "live" and "remaining 0" never meet).
+    Ms(i64),
+}
 
 /// The backends, one variant each: the operations dispatch with a `match`, not a trait object.
 /// (Boxed: the Redis client's state is large, and a store is made once.)
@@ -208,6 +219,47 @@ impl Store {
             }
         };
         self.run(KvOp::Incr, deadline, work, |_| KvOutcome::Ok)
+            .await
+    }
+
+    /// [`Store::incr`], and a key this call creates (absent, or expired) expires after `ttl`
+    /// (`None` or zero: never); an existing key keeps its expiry, or its lack of one. One call
+    /// is then a fixed-window counter: the first hit of a window opens it with its length, the
+    /// others count into it, and the key disappears when the window ends. A `ttl` past
+    /// `max_ttl` is `too_large` whether or not the key exists (the argument is checked first).
+    pub(crate) async fn incr_with_ttl(
+        &self,
+        key: &[u8],
+        delta: i64,
+        ttl: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<i64, KvError> {
+        self.check_key(key)?;
+        let expiry = self.expiry(ttl)?;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.incr_with_ttl(key, delta, expiry, now_ms()).await,
+                Backend::Redis(r) => r.incr_with_ttl(key, delta, ttl).await,
+            }
+        };
+        self.run(KvOp::IncrTtl, deadline, work, |_| KvOutcome::Ok)
+            .await
+    }
+
+    /// How long `key` has left: `None` when it is absent (or expired).
+    pub(crate) async fn ttl(
+        &self,
+        key: &[u8],
+        deadline: Instant,
+    ) -> Result<Option<Remaining>, KvError> {
+        self.check_key(key)?;
+        let work = async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.ttl(key, now_ms()).await,
+                Backend::Redis(r) => r.ttl(key).await,
+            }
+        };
+        self.run(KvOp::Ttl, deadline, work, |r| found(r.is_some()))
             .await
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ServerErrorKind};
 
-use super::{Fault, KvError, Page, prefix_end};
+use super::{Fault, KvError, Page, Remaining, prefix_end};
 use crate::config::StoreLimits;
 
 /// Index entries examined per round of a listing, beyond the page itself, before giving the
@@ -49,6 +49,7 @@ struct Scripts {
     set: Script,
     delete: Script,
     incr: Script,
+    incr_ttl: Script,
     cas: Script,
     list: Script,
     sweep: Script,
@@ -114,6 +115,23 @@ impl Scripts {
                 "{COMMON}
                 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
                 redis.call('ZADD', KEYS[2], 0, ARGV[2])
+                sweep(ARGV[3], tonumber(ARGV[4]))
+                return v"
+            )),
+            // ARGV: delta, member, value-key prefix, sweep, ttl_ms (0: none). As `incr`, and a key
+            // the INCRBY created (EXISTS said 0: absent or expired) expires after ttl_ms; an
+            // existing key keeps its expiry or its lack of one. INCRBY refuses a non-integer
+            // before anything is written.
+            incr_ttl: Script::new(&format!(
+                "{COMMON}
+                local existed = redis.call('EXISTS', KEYS[1])
+                local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+                redis.call('ZADD', KEYS[2], 0, ARGV[2])
+                local ttl = tonumber(ARGV[5])
+                if existed == 0 and ttl > 0 then
+                  redis.call('PEXPIRE', KEYS[1], ttl)
+                  redis.call('ZADD', KEYS[3], now_ms() + ttl, ARGV[2])
+                end
                 sweep(ARGV[3], tonumber(ARGV[4]))
                 return v"
             )),
@@ -340,18 +358,57 @@ impl RedisStore {
             .arg(SWEEP_PER_WRITE)
             .invoke_async::<i64>(&mut c)
             .await
-            .map_err(|e| {
-                // INCRBY's own refusal: "value is not an integer or out of range" (also on
-                // overflow), a fact about the value, not about the server.
-                if classify(&e) == Fault::Refusal {
-                    KvError::Invalid(
-                        "the value is not an integer (its decimal text), or the result overflows"
-                            .into(),
-                    )
-                } else {
-                    self.error(e)
-                }
-            })
+            .map_err(|e| self.incr_error(e))
+    }
+
+    /// An increment's error: INCRBY's own refusal ("value is not an integer or out of range",
+    /// also on overflow) is a fact about the value, not about the server.
+    fn incr_error(&self, e: RedisError) -> KvError {
+        if classify(&e) == Fault::Refusal {
+            KvError::Invalid(
+                "the value is not an integer (its decimal text), or the result overflows".into(),
+            )
+        } else {
+            self.error(e)
+        }
+    }
+
+    pub(super) async fn incr_with_ttl(
+        &self,
+        key: &[u8],
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, KvError> {
+        let mut c = self.conn.clone();
+        self.scripts
+            .incr_ttl
+            .key(self.value_key(key))
+            .key(&self.index)
+            .key(&self.expiry)
+            .arg(delta)
+            .arg(key)
+            .arg(&self.values)
+            .arg(SWEEP_PER_WRITE)
+            .arg(ttl_ms(ttl))
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map_err(|e| self.incr_error(e))
+    }
+
+    /// `PTTL`: -2 absent, -1 no expiry, else the milliseconds left, which Redis reports as 0
+    /// in the last millisecond of a key it still serves: reported as 1, as SQLite would.
+    pub(super) async fn ttl(&self, key: &[u8]) -> Result<Option<Remaining>, KvError> {
+        let mut c = self.conn.clone();
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(self.value_key(key))
+            .query_async(&mut c)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(match pttl {
+            -1 => Some(Remaining::Forever),
+            ms if ms >= 0 => Some(Remaining::Ms(ms.max(1))),
+            _ => None,
+        })
     }
 
     pub(super) async fn cas(

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Semaphore;
 
-use super::{Expiry, Fault, KvError, Page, parse_counter, prefix_end};
+use super::{Expiry, Fault, KvError, Page, Remaining, parse_counter, prefix_end};
 use crate::config::{SqliteSync, StoreLimits};
 
 /// Connections (and so operations at once) per store in one process: SQLite serialises writers
@@ -236,12 +236,25 @@ impl SqliteStore {
     }
 
     pub(super) async fn incr(&self, key: &[u8], delta: i64, now: i64) -> Result<i64, KvError> {
+        self.incr_with_ttl(key, delta, None, now).await
+    }
+
+    /// `incr`, with `created` the expiry of a key this call creates (an existing one keeps its
+    /// own): one `BEGIN IMMEDIATE` transaction, so the read and the write are one step for every
+    /// process sharing the file.
+    pub(super) async fn incr_with_ttl(
+        &self,
+        key: &[u8],
+        delta: i64,
+        created: Expiry,
+        now: i64,
+    ) -> Result<i64, KvError> {
         let key = key.to_vec();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = live(&tx, &key, now)?;
             let (old, expiry) = match &current {
-                None => (0, None),
+                None => (0, created),
                 Some((value, expiry)) => match parse_counter(value) {
                     Some(n) => (n, *expiry),
                     None => {
@@ -260,6 +273,20 @@ impl SqliteStore {
             sweep_expired(&tx, now, SWEEP_PER_WRITE)?;
             tx.commit()?;
             Ok(Ok(new))
+        })
+        .await
+    }
+
+    /// The remaining time of `key`'s expiry at `now`; `None` when it is absent or expired.
+    pub(super) async fn ttl(&self, key: &[u8], now: i64) -> Result<Option<Remaining>, KvError> {
+        let key = key.to_vec();
+        self.with(move |c| {
+            let found = live(c, &key, now)?;
+            Ok(Ok(found.map(|(_, expiry)| match expiry {
+                None => Remaining::Forever,
+                // Live means `at > now`: at least 1 ms.
+                Some(at) => Remaining::Ms(at - now),
+            })))
         })
         .await
     }

@@ -154,6 +154,8 @@ vocabulary! {
         Delete => "delete", "remove a key";
         Exists => "exists", "check a key";
         Incr => "incr", "atomic increment";
+        IncrTtl => "incr_ttl", "atomic increment, a TTL for the key it creates";
+        Ttl => "ttl", "remaining time to live";
         Cas => "cas", "compare-and-swap";
         List => "list", "list keys by prefix";
         Ping => "ping", "health check";

@@ -157,13 +157,16 @@ impl Bounds {
 
 impl Bounds {
     /// When a call started at `started`, for a request that must be answered by `deadline`,
-    /// ends with `timeout`: at `outbound_timeout`, or at `deadline - reserve` if that comes
-    /// first (never before `started`). The reserve is what makes the guest's own answer
-    /// possible: ending the call at the deadline itself would race the request's 504 `deadline`,
-    /// which the guest would lose (issue 20, item 7; docs/decisions/0006).
-    fn until(&self, started: Instant, deadline: Instant) -> Instant {
+    /// ends with `timeout`: at `outbound_timeout`, or at `deadline - reserve`, or after the
+    /// guest's own `timeout` (`http_send_timeout`), whichever comes first (never before
+    /// `started`). The reserve is what makes the guest's own answer possible: ending the call at
+    /// the deadline itself would race the request's 504 `deadline`, which the guest would lose
+    /// (issue 20, item 7; docs/decisions/0006). The guest's bound can only shorten the host's.
+    fn until(&self, started: Instant, deadline: Instant, guest: Option<Duration>) -> Instant {
         let answer_by = deadline.checked_sub(self.reserve).unwrap_or(started);
-        (started + self.timeout).min(answer_by).max(started)
+        let host = (started + self.timeout).min(answer_by);
+        let guest = guest.and_then(|t| started.checked_add(t)).unwrap_or(host);
+        host.min(guest).max(started)
     }
 }
 
@@ -298,15 +301,16 @@ impl PluginClient {
         self.bounds.max_calls
     }
 
-    /// Sends `call`, bounded by [`Bounds::until`].
+    /// Sends `call`, bounded by [`Bounds::until`] (`timeout`: the guest's own bound, if any).
     pub(crate) async fn send(
         &self,
         call: Call<'_>,
         forwarded: &Forwarded,
         deadline: Instant,
+        timeout: Option<Duration>,
     ) -> Result<Answer, OutboundError> {
         let started = Instant::now();
-        let until = self.bounds.until(started, deadline);
+        let until = self.bounds.until(started, deadline, timeout);
         let url = request::parse(call.url);
         let entry = url
             .as_ref()

@@ -341,6 +341,11 @@ impl Args {
         Ok(Args { values })
     }
 
+    /// How many arguments the function takes (before `ret`).
+    pub(super) fn count(&self) -> usize {
+        self.values.len()
+    }
+
     /// The `n`-th argument as bytes (empty when it is absent or not a byte string).
     pub(super) fn bytes(&self, n: usize) -> &[u8] {
         self.maybe_bytes(n).unwrap_or(&[])

@@ -1,13 +1,14 @@
-//! The `http_send` host function: one outbound HTTP call of the plugin, through its client, with
-//! the per-request call limit, its arguments and result in the ABI's encodings
-//! (`OutboundRequest` in, the response layout out).
+//! The `http_send` and `http_send_timeout` host functions: one outbound HTTP call of the plugin,
+//! through its client, with the per-request call limit (and the guest's own bound for the
+//! second), its arguments and result in the ABI's encodings (`OutboundRequest` in, the response
+//! layout out).
 //!
 //! Owns the mapping between the call's bytes and the outbound service, and between
 //! [`OutboundError`] and the ABI's error codes. Reading guest memory and handing results back is
 //! `hostcalls`'s; what a call does is `outbound`'s.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmgate_abi::{Errno, OutboundRequest, RawResponse};
 
@@ -33,13 +34,22 @@ pub(super) fn admit(host: &mut HostCtx) -> Result<Arc<PluginClient>, Outcome> {
     Ok(client)
 }
 
-/// Decodes the request (argument 0), sends it, encodes the answer.
+/// Decodes the request (argument 0), sends it, encodes the answer. For `http_send_timeout`,
+/// argument 1 is the guest's own bound in milliseconds (<= 0: none), which can only shorten the
+/// host's (`outbound_timeout`, the request's deadline less `outbound_reserve`).
 pub(super) async fn send(
     client: &PluginClient,
     args: &Args,
     forwarded: &Forwarded,
     deadline: Instant,
 ) -> Outcome {
+    let guest_timeout = match args.count() {
+        2 => u64::try_from(args.number(1))
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis),
+        _ => None,
+    };
     let request = match OutboundRequest::decode(args.bytes(0)) {
         Ok(r) => r,
         Err(e) => return Outcome::fail(Errno::Invalid, format!("not an outbound request: {e}")),
@@ -50,7 +60,7 @@ pub(super) async fn send(
         headers: request.headers.clone(),
         body: request.body,
     };
-    match client.send(call, forwarded, deadline).await {
+    match client.send(call, forwarded, deadline, guest_timeout).await {
         Ok(answer) => {
             let encoded = RawResponse {
                 status: u32::from(answer.status),
@@ -86,8 +96,6 @@ pub(super) async fn send(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::config::{AllowEntry, OutboundSettings, PluginLimits};
     use crate::metrics::{Metrics, Sources};

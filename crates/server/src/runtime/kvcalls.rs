@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmgate_abi::{Errno, KeyPage};
+use wasmgate_abi::{Errno, KeyPage, NO_EXPIRY};
 
 use super::hostcalls::{Args, HostCtx, Outcome};
-use crate::kv::{KvError, Store};
+use crate::kv::{KvError, Remaining, Store};
 
 /// The granted store named `name`, counting one operation on it; or the refusal: not granted, or
 /// its `max_ops_per_request` reached.
@@ -74,6 +74,19 @@ pub(super) async fn call(name: &str, store: &Store, args: &Args, deadline: Insta
             Ok(n) => Outcome::ok(n.to_le_bytes().to_vec()),
             Err(e) => failed(e),
         },
+        "kv_incr_ttl" => match store
+            .incr_with_ttl(key, args.number(2), ttl(args.number(3)), deadline)
+            .await
+        {
+            Ok(n) => Outcome::ok(n.to_le_bytes().to_vec()),
+            Err(e) => failed(e),
+        },
+        "kv_ttl" => match store.ttl(key, deadline).await {
+            Ok(Some(Remaining::Forever)) => Outcome::ok(NO_EXPIRY.to_le_bytes().to_vec()),
+            Ok(Some(Remaining::Ms(ms))) => Outcome::ok(ms.to_le_bytes().to_vec()),
+            Ok(None) => absent(store, key),
+            Err(e) => failed(e),
+        },
         "kv_cas" => {
             let expected = args.maybe_bytes(2);
             let new = args.bytes(3);
@@ -115,7 +128,7 @@ pub(super) async fn call(name: &str, store: &Store, args: &Args, deadline: Insta
     }
 }
 
-/// `ttl_ms` as given to `kv_set`/`kv_cas`: zero or negative means no expiry.
+/// `ttl_ms` as given to `kv_set`/`kv_cas`/`kv_incr_ttl`: zero or negative means no expiry.
 fn ttl(ms: i64) -> Option<Duration> {
     u64::try_from(ms)
         .ok()

@@ -454,3 +454,241 @@ async fn a_v2_guest_receives_the_tagged_fields_after_the_body() {
         .unwrap();
     assert_eq!(r.body, b"the body");
 }
+
+/// A module that makes one `kv_incr_ttl(store, "k", 1, ttl_ms)` and then one `kv_ttl(store, "k")`
+/// per request, answering 200 with a 24-byte body: both codes (`i32` each), then both results
+/// (`i64` each, 0 when the call failed).
+fn window_probe(store: &str, ttl_ms: i64) -> String {
+    format!(
+        r#"(module
+          (import "wasmgate" "kv_incr_ttl"
+            (func $incr_ttl (param i32 i32 i32 i32 i64 i64 i32) (result i32)))
+          (import "wasmgate" "kv_ttl" (func $ttl (param i32 i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "{store}")
+          (data (i32.const 64) "k")
+          (func (export "wasmgate_abi_version") (result i32) (i32.const 2))
+          (global $bump (mut i32) (i32.const 4096))
+          (func (export "wasmgate_alloc") (param $n i32) (result i32)
+            (local $p i32)
+            (local.set $p (global.get $bump))
+            (global.set $bump (i32.add (local.get $p) (local.get $n)))
+            (local.get $p))
+          (func (export "wasmgate_handle") (param i32 i32) (result i64)
+            (local $e i32)
+            (i32.store (i32.const 256) (i32.const 200))
+            (i32.store (i32.const 260) (i32.const 0))
+            (i32.store (i32.const 264) (i32.const 24))
+            (local.set $e (call $incr_ttl (i32.const 0) (i32.const {len}) (i32.const 64)
+              (i32.const 1) (i64.const 1) (i64.const {ttl_ms}) (i32.const 128)))
+            (i32.store (i32.const 268) (local.get $e))
+            (i64.store (i32.const 276) (i64.const 0))
+            (if (i32.eqz (local.get $e))
+              (then (i64.store (i32.const 276) (i64.load (i32.load (i32.const 128))))))
+            (local.set $e (call $ttl (i32.const 0) (i32.const {len}) (i32.const 64)
+              (i32.const 1) (i32.const 136)))
+            (i32.store (i32.const 272) (local.get $e))
+            (i64.store (i32.const 284) (i64.const 0))
+            (if (i32.eqz (local.get $e))
+              (then (i64.store (i32.const 284) (i64.load (i32.load (i32.const 136))))))
+            (i64.const 0x100_0000_0024)))"#,
+        len = store.len()
+    )
+}
+
+/// `(incr code, ttl code, incr result, ttl result)` of one call of a [`window_probe`].
+async fn window_call(p: &Plugin, env: &Arc<HostEnv>) -> (i32, i32, i64, i64) {
+    let r = call_with(p, env, limits().fuel).await.unwrap();
+    assert_eq!((r.status, r.body.len()), (200, 24));
+    let b = &r.body;
+    let i32_at = |i: usize| i32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let i64_at = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    (i32_at(0), i32_at(4), i64_at(8), i64_at(16))
+}
+
+/// A plugin granted the SQLite store `s` (in `dir`) with `limits`.
+fn kv_env(dir: &std::path::Path, limits: crate::config::StoreLimits) -> Arc<HostEnv> {
+    use crate::config::{SqliteSync, StoreBackend, StoreConfig};
+    let config = StoreConfig {
+        name: "s".into(),
+        backend: StoreBackend::Sqlite {
+            path: dir.join("s.sqlite"),
+            sync: SqliteSync::Full,
+        },
+        limits,
+        required: false,
+    };
+    let metrics = Arc::new(crate::metrics::Metrics::new(crate::metrics::Sources::none()));
+    let store = crate::kv::Store::open(&config, metrics).unwrap();
+    Arc::new(HostEnv::new(Arc::default(), vec![Arc::new(store)], None))
+}
+
+fn kv_grant() -> PluginGrants {
+    PluginGrants {
+        kv: vec!["s".into()],
+        ..PluginGrants::default()
+    }
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmgate-v2-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `kv_incr_ttl` and `kv_ttl` through the ABI: the TTL goes to the key the call creates only,
+/// the time left comes back as 8 bytes, "no expiry" as -1, and the host's checks (`max_ttl`,
+/// the grant, `max_ops_per_request`) answer codes the guest handles.
+#[tokio::test]
+async fn kv_incr_ttl_opens_a_window_and_kv_ttl_reports_what_is_left() {
+    use crate::config::StoreLimits;
+    let dir = scratch("window");
+    let env = kv_env(&dir, StoreLimits::default());
+    let load = |wat: String| {
+        runtime()
+            .load_bytes("w", wat.as_bytes(), &kv_grant(), &PluginLimits::default())
+            .unwrap()
+    };
+    let p = load(window_probe("s", 60_000));
+    let (e1, e2, n, left) = window_call(&p, &env).await;
+    assert_eq!((e1, e2, n), (0, 0, 1), "opens the window");
+    assert!((59_000..=60_000).contains(&left), "{left}");
+    let (e1, e2, n, left_after) = window_call(&p, &env).await;
+    assert_eq!((e1, e2, n), (0, 0, 2), "counts into it");
+    assert!(left_after <= left, "not extended: {left_after} > {left}");
+
+    // No TTL: the key is created without one, and `kv_ttl` says so with -1.
+    let other = scratch("window-none");
+    let p = load(window_probe("s", 0));
+    assert_eq!(
+        window_call(&p, &kv_env(&other, StoreLimits::default())).await,
+        (0, 0, 1, wasmgate_abi::NO_EXPIRY)
+    );
+
+    // Past `max_ttl`: `too_large` (4), nothing written, so `kv_ttl` finds nothing (1).
+    let past = StoreLimits::default().max_ttl.as_millis() as i64 + 1;
+    let p = load(window_probe("s", past));
+    let past_dir = scratch("window-past");
+    let (e1, e2, _, _) = window_call(&p, &kv_env(&past_dir, StoreLimits::default())).await;
+    assert_eq!((e1, e2), (4, 1));
+
+    // A store not granted: `denied` (3) for both calls.
+    let p = load(window_probe("t", 1000));
+    let (e1, e2, _, _) = window_call(&p, &env).await;
+    assert_eq!((e1, e2), (3, 3));
+
+    // One operation per request: the second call is `limit_reached` (5).
+    let one = StoreLimits {
+        max_ops_per_request: 1,
+        ..StoreLimits::default()
+    };
+    let p = load(window_probe("s", 1000));
+    let one_dir = scratch("window-one");
+    let (e1, e2, n, _) = window_call(&p, &kv_env(&one_dir, one)).await;
+    assert_eq!((e1, e2, n), (0, 5, 1));
+    for d in [dir, other, past_dir, one_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// A module that sends `request` (an encoded outbound request) with
+/// `http_send_timeout(request, timeout_ms)` and answers `200 + errno`.
+fn send_probe(request: &[u8], timeout_ms: i64) -> String {
+    let data: String = request.iter().map(|b| format!("\\{b:02x}")).collect();
+    format!(
+        r#"(module
+          (import "wasmgate" "http_send_timeout"
+            (func $send (param i32 i32 i64 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 512) "{data}")
+          (func (export "wasmgate_abi_version") (result i32) (i32.const 2))
+          (global $bump (mut i32) (i32.const 8192))
+          (func (export "wasmgate_alloc") (param $n i32) (result i32)
+            (local $p i32)
+            (local.set $p (global.get $bump))
+            (global.set $bump (i32.add (local.get $p) (local.get $n)))
+            (local.get $p))
+          (func (export "wasmgate_handle") (param i32 i32) (result i64)
+            (i32.store (i32.const 64) (i32.add (i32.const 200)
+              (call $send (i32.const 512) (i32.const {len}) (i64.const {timeout_ms}) (i32.const 32))))
+            (i32.store (i32.const 68) (i32.const 0))
+            (i32.store (i32.const 72) (i32.const 0))
+            (i64.const 0x40_0000_000c)))"#,
+        len = request.len()
+    )
+}
+
+/// `http_send_timeout`: the guest's bound ends a call to an upstream that never answers, sooner
+/// than the host's `outbound_timeout`; a bound of 0 leaves the host's.
+#[tokio::test]
+async fn http_send_timeout_ends_the_call_at_the_guests_bound() {
+    use crate::config::{AllowEntry, OutboundSettings};
+    use crate::outbound::{Bounds, Outbound};
+    // An upstream that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            open.push(conn);
+        }
+    });
+    let request = wasmgate_abi::OutboundRequest {
+        method: b"GET",
+        url: url.as_bytes(),
+        headers: vec![],
+        body: b"",
+    }
+    .encode()
+    .unwrap();
+    let allow = AllowEntry::parse("http://127.0.0.1:*").unwrap();
+    let plugin_limits = PluginLimits {
+        outbound_timeout: std::time::Duration::from_millis(800),
+        deadline: std::time::Duration::from_secs(10),
+        ..limits()
+    };
+    let service = Outbound::new(
+        &OutboundSettings::default(),
+        Arc::new(crate::metrics::Metrics::new(crate::metrics::Sources::none())),
+    )
+    .unwrap();
+    let client = service.client(
+        "h",
+        std::slice::from_ref(&allow),
+        Bounds::of(&plugin_limits),
+    );
+    let env = Arc::new(HostEnv::new(Arc::default(), Vec::new(), client));
+    let grants = PluginGrants {
+        outbound: vec![allow],
+        ..PluginGrants::default()
+    };
+    for (timeout_ms, at_least, below) in [(150, 140, 700), (0, 790, 3000)] {
+        let p = runtime()
+            .load_bytes(
+                "h",
+                send_probe(&request, timeout_ms).as_bytes(),
+                &grants,
+                &PluginLimits::default(),
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        let r = p
+            .call(
+                &get(""),
+                &plugin_limits,
+                RequestId::from_bits(9),
+                &env,
+                None,
+            )
+            .await
+            .unwrap();
+        let took = started.elapsed().as_millis();
+        assert_eq!(r.status, 208, "timeout (8), timeout_ms = {timeout_ms}");
+        assert!(
+            (at_least..below).contains(&took),
+            "timeout_ms = {timeout_ms}: {took} ms"
+        );
+    }
+    held.abort();
+}

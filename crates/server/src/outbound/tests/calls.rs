@@ -14,7 +14,7 @@ async fn an_allowed_call_works_and_carries_the_hosts_headers() {
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
     };
     let answer = c
-        .send(get(&up.url("/x")), &forwarded, later())
+        .send(get(&up.url("/x")), &forwarded, later(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -28,7 +28,7 @@ async fn an_allowed_call_works_and_carries_the_hosts_headers() {
     assert!(head.contains("x-request-id: 00000000000000ab"), "{head}");
     assert!(head.contains("traceparent: 00-0af7651916cd43dd"), "{head}");
     // The connection is reused for the next call.
-    c.send(get(&up.url("/y")), &forwarded, later())
+    c.send(get(&up.url("/y")), &forwarded, later(), None)
         .await
         .unwrap();
     assert_eq!(up.accepted(), 1);
@@ -57,7 +57,7 @@ async fn the_plugins_own_correlation_headers_are_replaced_by_the_hosts() {
         request_id: Some("00000000000000ab".into()),
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
     };
-    c.send(forged(), &forwarded, later()).await.unwrap();
+    c.send(forged(), &forwarded, later(), None).await.unwrap();
     let head = up.last_head();
     assert!(
         head.contains("x-request-id: 00000000000000ab\r\n"),
@@ -65,7 +65,7 @@ async fn the_plugins_own_correlation_headers_are_replaced_by_the_hosts() {
     );
     assert!(head.contains("traceparent: 00-0af7651916cd43dd"), "{head}");
     assert!(!head.contains("forged") && !head.contains("1111"), "{head}");
-    c.send(forged(), &Forwarded::default(), later())
+    c.send(forged(), &Forwarded::default(), later(), None)
         .await
         .unwrap();
     let head = up.last_head();
@@ -80,7 +80,7 @@ async fn a_host_not_on_the_list_is_refused_without_a_connection_naming_the_entry
     let up = Upstream::start(Script::Ok).await;
     let c = client(&settings(|_| {}), &["http://127.0.0.2:*"]);
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::NotAllowed { .. }), "{err}");
@@ -94,7 +94,7 @@ async fn a_host_not_on_the_list_is_refused_without_a_connection_naming_the_entry
     // Another scheme, another port: not allowed either.
     let c = client(&settings(|_| {}), &[&format!("https://127.0.0.1:{port}")]);
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await;
     assert!(matches!(err, Err(OutboundError::NotAllowed { .. })));
     assert_eq!(up.accepted(), 0);
@@ -110,7 +110,7 @@ async fn an_allowed_name_resolving_to_a_guarded_address_is_refused_before_connec
     let c = client(&s, &["http://api.test:*"]);
     let url = format!("http://api.test:{}/", up.addr.port());
     let err = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::AddressBlocked { .. }), "{err}");
@@ -119,7 +119,7 @@ async fn an_allowed_name_resolving_to_a_guarded_address_is_refused_before_connec
     // Naming the address itself allows it.
     let c = client(&s, &["http://api.test:*", "http://127.0.0.1:*"]);
     let answer = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
@@ -145,7 +145,7 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
     let started = Instant::now();
     let deadline = started + limits.deadline;
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), deadline)
+        .send(get(&up.url("/")), &Forwarded::default(), deadline, None)
         .await
         .unwrap_err();
     let ended = Instant::now();
@@ -177,6 +177,7 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
             get(&up.url("/")),
             &Forwarded::default(),
             started + half.deadline,
+            None,
         )
         .await
         .unwrap_err();
@@ -185,6 +186,50 @@ async fn a_call_ends_the_reserve_before_the_deadline_when_its_timeout_is_later()
     assert!(
         took >= Duration::from_millis(490) && took < Duration::from_millis(900),
         "{took:?}"
+    );
+}
+
+/// `http_send_timeout`: the guest's own bound ends a call sooner than the host's, and can never
+/// make it later.
+#[tokio::test]
+async fn a_guests_timeout_shortens_the_calls_bound_and_never_lengthens_it() {
+    let up = Upstream::start(Script::Slow(Duration::from_secs(5))).await;
+    let c = bounded(
+        &settings(|_| {}),
+        |b| b.timeout = Duration::from_millis(400),
+        &["http://127.0.0.1:*"],
+    );
+    let started = Instant::now();
+    let err = c
+        .send(
+            get(&up.url("/")),
+            &Forwarded::default(),
+            later(),
+            Some(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(95) && took < Duration::from_millis(350),
+        "the guest's 100 ms: {took:?}"
+    );
+    let started = Instant::now();
+    let err = c
+        .send(
+            get(&up.url("/")),
+            &Forwarded::default(),
+            later(),
+            Some(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(390) && took < Duration::from_secs(2),
+        "the host's 400 ms, not the guest's minute: {took:?}"
     );
 }
 
@@ -198,7 +243,7 @@ async fn a_slow_upstream_times_out_at_the_calls_bound_and_at_the_deadline() {
     );
     let started = Instant::now();
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
@@ -211,7 +256,7 @@ async fn a_slow_upstream_times_out_at_the_calls_bound_and_at_the_deadline() {
     let started = Instant::now();
     let deadline = Instant::now() + Duration::from_millis(100);
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), deadline)
+        .send(get(&up.url("/")), &Forwarded::default(), deadline, None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Timeout(_)), "{err}");
@@ -238,7 +283,7 @@ async fn an_endless_body_is_cut_at_the_cap() {
         &["http://127.0.0.1:*"],
     );
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::TooLarge(_)), "{err}");
@@ -258,7 +303,7 @@ async fn nothing_listening_is_a_connect_error() {
     let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
     let url = format!("http://127.0.0.1:{port}/");
     let err = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Connect(_)), "{err}");
@@ -291,7 +336,7 @@ async fn every_invalid_call_is_refused_before_a_connection() {
     ];
     for bad in &urls {
         let err = c
-            .send(get(bad), &Forwarded::default(), later())
+            .send(get(bad), &Forwarded::default(), later(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, OutboundError::Invalid(_)), "{bad}: {err}");
@@ -303,7 +348,7 @@ async fn every_invalid_call_is_refused_before_a_connection() {
             method,
             ..get(&url)
         };
-        let err = c.send(call, &Forwarded::default(), later()).await;
+        let err = c.send(call, &Forwarded::default(), later(), None).await;
         assert!(matches!(err, Err(OutboundError::Invalid(_))), "{method:?}");
     }
     let headers: [(&[u8], &[u8]); 8] = [
@@ -321,7 +366,7 @@ async fn every_invalid_call_is_refused_before_a_connection() {
             headers: vec![header],
             ..get(&url)
         };
-        let err = c.send(call, &Forwarded::default(), later()).await;
+        let err = c.send(call, &Forwarded::default(), later(), None).await;
         assert!(matches!(err, Err(OutboundError::Invalid(_))), "{header:?}");
     }
     assert_eq!(up.accepted(), 0, "no invalid call made a connection");
@@ -342,11 +387,11 @@ async fn a_response_body_at_the_cap_is_read_and_one_byte_more_is_too_large() {
             &["http://127.0.0.1:*"],
         );
         let answer = c
-            .send(get(&at.url("/")), &Forwarded::default(), later())
+            .send(get(&at.url("/")), &Forwarded::default(), later(), None)
             .await;
         assert_eq!(answer.unwrap().body.len(), CAP, "{name}");
         let err = c
-            .send(get(&past.url("/")), &Forwarded::default(), later())
+            .send(get(&past.url("/")), &Forwarded::default(), later(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, OutboundError::TooLarge(_)), "{name}: {err}");
@@ -370,13 +415,15 @@ async fn a_request_body_at_the_cap_is_sent_and_one_byte_more_is_too_large_unsent
         ..get(&url)
     };
     let at = vec![b'x'; CAP];
-    let answer = c.send(post(&at), &Forwarded::default(), later()).await;
+    let answer = c
+        .send(post(&at), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     let head = up.last_head();
     assert!(head.contains("content-length: 1000\r\n"), "{head}");
     let past = vec![b'x'; CAP + 1];
     let err = c
-        .send(post(&past), &Forwarded::default(), later())
+        .send(post(&past), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::TooLarge(_)), "{err}");
@@ -389,7 +436,7 @@ async fn an_upstream_that_breaks_http_is_a_protocol_error() {
     for script in [Script::Garbage, Script::Hangup] {
         let up = Upstream::start(script).await;
         let err = c
-            .send(get(&up.url("/")), &Forwarded::default(), later())
+            .send(get(&up.url("/")), &Forwarded::default(), later(), None)
             .await
             .unwrap_err();
         assert!(matches!(err, OutboundError::Protocol(_)), "{err}");
@@ -407,7 +454,7 @@ async fn a_tls_handshake_that_never_completes_fails_connect_at_connect_timeout()
     let started = Instant::now();
     let url = format!("https://127.0.0.1:{}/", up.addr.port());
     let err = c
-        .send(get(&url), &Forwarded::default(), later())
+        .send(get(&url), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -418,4 +465,38 @@ async fn a_tls_handshake_that_never_completes_fails_connect_at_connect_timeout()
         "{took:?}"
     );
     assert_eq!(up.accepted(), 1);
+}
+
+/// A `CONNECT` call is not refused, and is not a tunnel either (docs/ABI.md, "An outbound
+/// request"): it goes out in authority form (`CONNECT host:port`, the path dropped), and a 2xx
+/// answer comes back with its headers and no body (the client treats it as the start of a
+/// tunnel the plugin has no way to use), on a connection that is not reused. Pinned because the
+/// docs say so; whether to refuse it is a decision of its own.
+#[tokio::test]
+async fn a_connect_call_goes_out_in_authority_form_and_its_answer_has_no_body() {
+    let up = Upstream::start(Script::Ok).await;
+    let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
+    let url = up.url("/x");
+    let call = Call {
+        method: b"CONNECT",
+        url: url.as_bytes(),
+        headers: vec![],
+        body: b"",
+    };
+    let answer = c
+        .send(call, &Forwarded::default(), later(), None)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.is_empty(), "{:?}", answer.body);
+    let head = up.last_head();
+    let port = url.rsplit(':').next().unwrap().trim_end_matches("/x");
+    assert!(
+        head.starts_with(&format!("connect 127.0.0.1:{port} http/1.1\r\n")),
+        "{head}"
+    );
+    c.send(get(&url), &Forwarded::default(), later(), None)
+        .await
+        .unwrap();
+    assert_eq!(up.accepted(), 2, "the CONNECT's connection is not reused");
 }

@@ -9,7 +9,10 @@ async fn all_answer_200(c: &Arc<PluginClient>, url: &str, n: usize) {
     let calls: Vec<_> = (0..n)
         .map(|_| {
             let (c, url) = (c.clone(), url.to_string());
-            tokio::spawn(async move { c.send(get(&url), &Forwarded::default(), later()).await })
+            tokio::spawn(async move {
+                c.send(get(&url), &Forwarded::default(), later(), None)
+                    .await
+            })
         })
         .collect();
     for call in calls {
@@ -66,8 +69,8 @@ async fn places_come_back_when_connections_close_idle_or_by_the_upstream() {
     let url = up.url("/");
     let none = Forwarded::default();
     let (a, b) = tokio::join!(
-        c.send(get(&url), &none, later()),
-        c.send(get(&url), &none, later())
+        c.send(get(&url), &none, later(), None),
+        c.send(get(&url), &none, later(), None)
     );
     assert_eq!((a.unwrap().status, b.unwrap().status), (200, 200));
     assert_eq!(
@@ -92,7 +95,9 @@ async fn places_come_back_when_connections_close_idle_or_by_the_upstream() {
     let c = client(&settings(|_| {}), &["http://127.0.0.1:*"]);
     let url = up.url("/");
     for _ in 0..3 {
-        let answer = c.send(get(&url), &Forwarded::default(), later()).await;
+        let answer = c
+            .send(get(&url), &Forwarded::default(), later(), None)
+            .await;
         assert_eq!(answer.unwrap().status, 200);
         assert!(
             eventually(Duration::from_secs(2), || open_to(&c, &url) == 0).await,
@@ -111,8 +116,8 @@ async fn idle_connections_to_one_destination_do_not_starve_another() {
     let to_first = first.url("/");
     let none = Forwarded::default();
     let (a, b) = tokio::join!(
-        c.send(get(&to_first), &none, later()),
-        c.send(get(&to_first), &none, later())
+        c.send(get(&to_first), &none, later(), None),
+        c.send(get(&to_first), &none, later(), None)
     );
     assert_eq!((a.unwrap().status, b.unwrap().status), (200, 200));
     assert_eq!(
@@ -124,7 +129,7 @@ async fn idle_connections_to_one_destination_do_not_starve_another() {
     // destination has places of its own.
     let started = Instant::now();
     let answer = c
-        .send(get(&second.url("/")), &Forwarded::default(), later())
+        .send(get(&second.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
@@ -148,7 +153,10 @@ async fn a_call_past_the_cap_waits_until_its_bound_then_fails_busy() {
     let url = up.url("/");
     let first = {
         let (c, url) = (c.clone(), url.clone());
-        tokio::spawn(async move { c.send(get(&url), &Forwarded::default(), later()).await })
+        tokio::spawn(async move {
+            c.send(get(&url), &Forwarded::default(), later(), None)
+                .await
+        })
     };
     assert!(eventually(Duration::from_secs(2), || up.accepted() == 1).await);
     // The second call's bound (here the inbound deadline less the default 200 ms reserve kept for
@@ -156,7 +164,7 @@ async fn a_call_past_the_cap_waits_until_its_bound_then_fails_busy() {
     let started = Instant::now();
     let deadline = started + Duration::from_millis(500);
     let err = c
-        .send(get(&url), &Forwarded::default(), deadline)
+        .send(get(&url), &Forwarded::default(), deadline, None)
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -172,7 +180,9 @@ async fn a_call_past_the_cap_waits_until_its_bound_then_fails_busy() {
     assert_eq!(up.accepted(), 1, "the busy call made no connection");
     assert_eq!(first.await.unwrap().unwrap().status, 200);
     // A call that finds a place when one comes free before its bound is not busy.
-    let answer = c.send(get(&url), &Forwarded::default(), later()).await;
+    let answer = c
+        .send(get(&url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
 }
 
@@ -231,7 +241,9 @@ async fn a_place_freed_only_as_the_bound_passes_is_busy_never_timeout() {
     let c = capped(1);
     let url = up.url("/");
     // A pooled connection, so the exchange would start at once if the call got its place.
-    let warm = c.send(get(&url), &Forwarded::default(), later()).await;
+    let warm = c
+        .send(get(&url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(warm.unwrap().status, 200);
     for round in 0..3 {
         let held = c.calls.try_acquire().expect("the only place");
@@ -243,7 +255,7 @@ async fn a_place_freed_only_as_the_bound_passes_is_busy_never_timeout() {
             drop(held);
         };
         let none = Forwarded::default();
-        let call = c.send(get(&url), &none, deadline);
+        let call = c.send(get(&url), &none, deadline, None);
         let ((), result) = tokio::join!(biased; release, call);
         let err = result.expect_err("no place before the bound");
         assert!(
@@ -279,7 +291,7 @@ async fn a_call_without_a_connection_place_by_its_bound_fails_busy_never_timeout
     let started = Instant::now();
     let deadline = started + Duration::from_millis(500);
     let err = c
-        .send(get(&url), &Forwarded::default(), deadline)
+        .send(get(&url), &Forwarded::default(), deadline, None)
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -296,7 +308,9 @@ async fn a_call_without_a_connection_place_by_its_bound_fails_busy_never_timeout
     assert_eq!(up.accepted(), 0, "the busy call made no connection");
     // The place back, the next call connects.
     drop(closing);
-    let answer = c.send(get(&url), &Forwarded::default(), later()).await;
+    let answer = c
+        .send(get(&url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     assert_eq!(open_to(&c, &url), 1);
 }

@@ -17,7 +17,7 @@ async fn redirects_are_returned_unless_followed_and_followed_ones_are_checked() 
     // Not followed by default: the plugin gets the 302.
     let c = client(&settings(pinned), &["http://127.0.0.1:*"]);
     let answer = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap();
     assert_eq!(answer.status, 302);
@@ -30,7 +30,7 @@ async fn redirects_are_returned_unless_followed_and_followed_ones_are_checked() 
         &["http://127.0.0.1:*"],
     );
     let err = c
-        .send(get(&up.url("/")), &Forwarded::default(), later())
+        .send(get(&up.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::NotAllowed { .. }), "{err}");
@@ -55,7 +55,9 @@ async fn followed_redirects_change_method_and_credentials_as_browsers_do_and_are
         body: b"payload",
     };
     let url: &'static str = Box::leak(see_other.url("/form").into_boxed_str());
-    let answer = c.send(post(url), &Forwarded::default(), later()).await;
+    let answer = c
+        .send(post(url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     let head = other.last_head();
     assert!(
@@ -71,7 +73,9 @@ async fn followed_redirects_change_method_and_credentials_as_browsers_do_and_are
     assert!(head.contains("user-agent: wasmgate/"), "{head}");
 
     let url: &'static str = Box::leak(temporary.url("/form").into_boxed_str());
-    let answer = c.send(post(url), &Forwarded::default(), later()).await;
+    let answer = c
+        .send(post(url), &Forwarded::default(), later(), None)
+        .await;
     assert_eq!(answer.unwrap().status, 200);
     let head = other.last_head();
     assert!(
@@ -83,7 +87,7 @@ async fn followed_redirects_change_method_and_credentials_as_browsers_do_and_are
     // A loop ends at max_redirects.
     let looping = Upstream::start(Script::RedirectTo("/again")).await;
     let err = c
-        .send(get(&looping.url("/")), &Forwarded::default(), later())
+        .send(get(&looping.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Protocol(_)), "{err}");
@@ -105,12 +109,12 @@ async fn redirects_up_to_max_redirects_are_followed_and_one_more_is_refused() {
     let allow = ["http://127.0.0.1:*"];
     let c = client(&settings(|s| s.max_redirects = 2), &allow);
     let answer = c
-        .send(get(&start.url("/")), &Forwarded::default(), later())
+        .send(get(&start.url("/")), &Forwarded::default(), later(), None)
         .await;
     assert_eq!(answer.unwrap().body, b"hello", "two hops, two allowed");
     let c = client(&settings(|s| s.max_redirects = 1), &allow);
     let err = c
-        .send(get(&start.url("/")), &Forwarded::default(), later())
+        .send(get(&start.url("/")), &Forwarded::default(), later(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, OutboundError::Protocol(_)), "{err}");
