@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use wasmgate_server::config::{Config, PluginConfig, PluginLimits, VarSource};
+use wasmgate_server::config::{Config, PluginConfig, PluginLimits, Values, VarSource};
 
 /// An HTTP/1.1 server whose routes are WebAssembly plugins.
 #[derive(Parser, Debug)]
@@ -98,15 +98,18 @@ pub fn main() -> ExitCode {
     wasmgate_server::sys::quiet_library_backtraces();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => load_config(&args).and_then(|c| build(&c)),
-        Command::Serve(args) => load_config(&args.config).and_then(|c| serve(c, &args, false)),
-        Command::Up(args) => load_config(&args.config).and_then(|c| {
+        // Building needs the crate list, not a deployment's secrets.
+        Command::Build(args) => load_config(&args, Values::Declared).and_then(|c| build(&c)),
+        Command::Serve(args) => {
+            load_config(&args.config, Values::Read).and_then(|c| serve(c, &args, false))
+        }
+        Command::Up(args) => load_config(&args.config, Values::Read).and_then(|c| {
             build(&c)?;
             serve(c, &args, true)
         }),
         Command::New(args) => new_plugin(&args),
         Command::Check(args) => {
-            load_config_declared(&args.config).and_then(|c| check(&c, &args.file))
+            load_config(&args.config, Values::Declared).and_then(|c| check(&c, &args.file))
         }
     };
     match result {
@@ -139,26 +142,15 @@ fn report(err: &anyhow::Error) -> String {
     out
 }
 
-fn load_config(args: &ConfigArg) -> anyhow::Result<Config> {
+/// The configuration `args` name: `--config FILE`, else `./wasmgate.toml`, else the embedded
+/// default. `values`: whether variables are read (only to serve).
+fn load_config(args: &ConfigArg, values: Values) -> anyhow::Result<Config> {
     let config = match &args.config {
-        Some(path) => Config::from_file(path)?,
+        Some(path) => Config::from_file_with(path, values)?,
         None if Path::new("wasmgate.toml").exists() => {
-            Config::from_file(Path::new("wasmgate.toml"))?
+            Config::from_file_with(Path::new("wasmgate.toml"), values)?
         }
-        None => Config::embedded(&std::env::current_dir()?)?,
-    };
-    Ok(config)
-}
-
-/// [`load_config`] for `check`: every rule of the file, but no variable's value is read (see
-/// [`check`]).
-fn load_config_declared(args: &ConfigArg) -> anyhow::Result<Config> {
-    let config = match &args.config {
-        Some(path) => Config::from_file_declared(path)?,
-        None if Path::new("wasmgate.toml").exists() => {
-            Config::from_file_declared(Path::new("wasmgate.toml"))?
-        }
-        None => Config::embedded_declared(&std::env::current_dir()?)?,
+        None => Config::embedded_with(&std::env::current_dir()?, values)?,
     };
     Ok(config)
 }
@@ -227,7 +219,7 @@ fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
 /// missing grant, a limit), fails the check; a grant is not an ABI matter while nothing mounts
 /// the module.
 ///
-/// No variable's value is read (the configuration comes from [`load_config_declared`]): a check
+/// No variable's value is read (the configuration is read with [`Values::Declared`]): a check
 /// is not a deploy, and may run where production secrets are not, so an unset environment
 /// variable or a missing secret file fails no check. For a mounting plugin they are reported as
 /// notes, since serving there would refuse them.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use wasmgate_server::config::{Config, PluginSource};
+use wasmgate_server::config::{Config, Values};
 use wasmgate_server::is_content_change;
 
 /// A plugin crate to watch: its name and its directory.
@@ -45,7 +45,11 @@ pub fn spawn(config: &Config, progress: bool) -> Option<Rebuilder> {
         let file = absolute(file);
         let reread = {
             let file = file.clone();
-            move || Config::from_file(&file).ok().map(|c| crates_of(&c))
+            move || {
+                Config::from_file_with(&file, Values::Declared)
+                    .ok()
+                    .map(|c| crates_of(&c))
+            }
         };
         (file, reread)
     });
@@ -60,12 +64,9 @@ pub fn spawn(config: &Config, progress: bool) -> Option<Rebuilder> {
 /// The crate plugins of `config`, with absolute directories.
 fn crates_of(config: &Config) -> Vec<Crate> {
     config
-        .plugins
-        .iter()
-        .filter_map(|p| match &p.source {
-            PluginSource::Crate { dir, .. } => Some((p.name.clone(), absolute(dir))),
-            PluginSource::File(_) => None,
-        })
+        .plugin_crates()
+        .into_iter()
+        .map(|(name, dir)| (name, absolute(&dir)))
         .collect()
 }
 
@@ -102,7 +103,7 @@ where
             return None;
         }
     };
-    add_watches(&watcher, &crates);
+    let mut pending = add_watches(&watcher, &crates);
     if let Some((file, _)) = &follow {
         // The directory, not the file: an editor's rename-into-place replaces the file.
         let dir = file.parent().unwrap_or(Path::new("/"));
@@ -140,13 +141,31 @@ where
                     .collect();
                 let Some(w) = watcher.upgrade() else { return };
                 remove_watches(&w, &removed);
-                add_watches(&w, &added);
-                if !added.is_empty() {
-                    let names: Vec<&str> = added.iter().map(|(n, _)| n.as_str()).collect();
+                pending.retain(|c| !removed.contains(c));
+                let missing = add_watches(&w, &added);
+                let ready: Vec<Crate> =
+                    added.into_iter().filter(|c| !missing.contains(c)).collect();
+                if !ready.is_empty() {
+                    let names: Vec<&str> = ready.iter().map(|(n, _)| n.as_str()).collect();
                     tracing::info!(plugins = ?names, "new plugin crates in the config; building them");
                 }
-                dirty.extend(added);
+                dirty.extend(ready);
+                pending.extend(missing);
                 crates = now;
+            }
+            // A configured crate created after the fact (`wasmgate new NAME` for a plugin the
+            // config already names): watched and built once its manifest exists.
+            if !pending.is_empty()
+                && let Some(w) = watcher.upgrade()
+            {
+                let created: Vec<Crate> = pending
+                    .iter()
+                    .filter(|(_, dir)| dir.join("Cargo.toml").is_file())
+                    .cloned()
+                    .collect();
+                pending.retain(|c| !created.contains(c));
+                add_watches(&w, &created);
+                dirty.extend(created);
             }
             dirty.extend(
                 crates
@@ -189,15 +208,30 @@ fn sources(dir: &Path) -> [(PathBuf, RecursiveMode); 2] {
     ]
 }
 
-fn add_watches(watcher: &Mutex<notify::RecommendedWatcher>, crates: &[Crate]) {
+/// Watches the sources of `crates`; returns those that have no manifest yet, whose parent
+/// directory is watched instead so that their creation is seen.
+fn add_watches(watcher: &Mutex<notify::RecommendedWatcher>, crates: &[Crate]) -> Vec<Crate> {
     let mut watcher = lock(watcher);
+    let mut missing = Vec::new();
     for (name, dir) in crates {
+        if !dir.join("Cargo.toml").is_file() {
+            let parent = dir.parent().unwrap_or(Path::new("/"));
+            // Not recursive (plugins/ holds target/): the directory's creation is an event
+            // here, and `new` writes the workspace manifest beside it last, another one.
+            if let Err(err) = watcher.watch(parent, RecursiveMode::NonRecursive) {
+                tracing::warn!(plugin = %name, path = %parent.display(), error = %err, "cannot watch; create the crate, then run `wasmgate build`");
+            }
+            tracing::info!(plugin = %name, dir = %dir.display(), "no crate there yet; it is built once it exists (`wasmgate new` creates it)");
+            missing.push((name.clone(), dir.clone()));
+            continue;
+        }
         for (path, mode) in sources(dir) {
             if let Err(err) = watcher.watch(&path, mode) {
                 tracing::warn!(plugin = %name, path = %path.display(), error = %err, "cannot watch; changes here need `wasmgate build`");
             }
         }
     }
+    missing
 }
 
 fn remove_watches(watcher: &Mutex<notify::RecommendedWatcher>, crates: &[Crate]) {
@@ -244,7 +278,7 @@ mod tests {
         let dir = list.parent().unwrap();
         let crates: Vec<Crate> = text
             .lines()
-            .map(|n| (n.to_string(), absolute(&dir.join(n))))
+            .map(|n| (n.to_string(), absolute(&dir.join("plugins").join(n))))
             .collect();
         (!crates.is_empty()).then_some(crates)
     }
@@ -253,7 +287,10 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("wasmgate-rebuild-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let crates: Vec<Crate> = ["one", "two"].iter().map(|p| make_crate(&dir, p)).collect();
+        let crates: Vec<Crate> = ["one", "two"]
+            .iter()
+            .map(|p| make_crate(&dir.join("plugins"), p))
+            .collect();
         let list = absolute(&dir.join("crates.list"));
         std::fs::write(&list, "one\ntwo\n").unwrap();
         let follow = {
@@ -291,16 +328,16 @@ mod tests {
     async fn reading_sources_builds_nothing_and_a_save_builds_that_plugin_once() {
         let f = fixture("reads");
         for plugin in ["one", "two"] {
-            std::fs::read(f.dir.join(plugin).join("Cargo.toml")).unwrap();
-            std::fs::read_to_string(f.dir.join(plugin).join("src/lib.rs")).unwrap();
-            std::fs::read_dir(f.dir.join(plugin).join("src"))
+            std::fs::read(f.dir.join("plugins").join(plugin).join("Cargo.toml")).unwrap();
+            std::fs::read_to_string(f.dir.join("plugins").join(plugin).join("src/lib.rs")).unwrap();
+            std::fs::read_dir(f.dir.join("plugins").join(plugin).join("src"))
                 .unwrap()
                 .count();
         }
         settle().await;
         assert!(f.builds.lock().unwrap().is_empty(), "reads are not changes");
 
-        std::fs::write(f.dir.join("two/src/lib.rs"), "// v2\n").unwrap();
+        std::fs::write(f.dir.join("plugins/two/src/lib.rs"), "// v2\n").unwrap();
         settle().await;
         assert_eq!(
             *f.builds.lock().unwrap(),
@@ -313,16 +350,20 @@ mod tests {
     #[tokio::test]
     async fn permission_changes_build_nothing_and_new_files_and_manifests_do() {
         let f = fixture("kinds");
-        let lib = f.dir.join("one/src/lib.rs");
+        let lib = f.dir.join("plugins/one/src/lib.rs");
         let mut perms = std::fs::metadata(&lib).unwrap().permissions();
         perms.set_readonly(true);
         std::fs::set_permissions(&lib, perms).unwrap();
         settle().await;
         assert!(f.builds.lock().unwrap().is_empty(), "chmod is not a change");
 
-        std::fs::write(f.dir.join("one/src/extra.rs"), "// new\n").unwrap();
+        std::fs::write(f.dir.join("plugins/one/src/extra.rs"), "// new\n").unwrap();
         settle().await;
-        std::fs::write(f.dir.join("two/Cargo.toml"), "[package]\n# edited\n").unwrap();
+        std::fs::write(
+            f.dir.join("plugins/two/Cargo.toml"),
+            "[package]\n# edited\n",
+        )
+        .unwrap();
         settle().await;
         assert_eq!(*f.builds.lock().unwrap(), [["one"], ["two"]]);
         let _ = std::fs::remove_dir_all(&f.dir);
@@ -332,7 +373,7 @@ mod tests {
     async fn a_crate_added_to_the_config_is_built_at_once_and_watched_and_a_removed_one_is_not() {
         let f = fixture("follow");
         let list = f.dir.join("crates.list");
-        make_crate(&f.dir, "three");
+        make_crate(&f.dir.join("plugins"), "three");
         // An invalid config changes nothing.
         std::fs::write(&list, "").unwrap();
         settle().await;
@@ -346,14 +387,38 @@ mod tests {
             [["three"]],
             "added: built at once"
         );
-        std::fs::write(f.dir.join("three/src/lib.rs"), "// v2\n").unwrap();
+        std::fs::write(f.dir.join("plugins/three/src/lib.rs"), "// v2\n").unwrap();
         settle().await;
-        std::fs::write(f.dir.join("two/src/lib.rs"), "// v2\n").unwrap();
+        std::fs::write(f.dir.join("plugins/two/src/lib.rs"), "// v2\n").unwrap();
         settle().await;
         assert_eq!(
             *f.builds.lock().unwrap(),
             [["three"], ["three"]],
             "the added crate is watched; the removed one is not"
+        );
+        let _ = std::fs::remove_dir_all(&f.dir);
+    }
+
+    #[tokio::test]
+    async fn a_configured_crate_created_later_is_built_once_it_exists_and_watched() {
+        let f = fixture("later");
+        std::fs::write(f.dir.join("crates.list"), "one\ntwo\nfour\n").unwrap();
+        settle().await;
+        assert!(f.builds.lock().unwrap().is_empty(), "nothing to build yet");
+        // As `wasmgate new four` does for a plugin the config already names.
+        make_crate(&f.dir.join("plugins"), "four");
+        settle().await;
+        assert_eq!(
+            *f.builds.lock().unwrap(),
+            [["four"]],
+            "built once it exists"
+        );
+        std::fs::write(f.dir.join("plugins/four/src/lib.rs"), "// v2\n").unwrap();
+        settle().await;
+        assert_eq!(
+            *f.builds.lock().unwrap(),
+            [["four"], ["four"]],
+            "then watched"
         );
         let _ = std::fs::remove_dir_all(&f.dir);
     }

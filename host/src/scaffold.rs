@@ -1,14 +1,17 @@
 //! `wasmgate new`: a new plugin crate on the SDK, and its route in the config.
 //!
-//! Owns the templates (a handler, a native unit test, a README) and the edit of the config file.
-//! The config edit is checked by parsing the result with the real config parser before anything is
-//! written, so a name or route that would conflict is refused with the parser's own reason, and a
-//! refused scaffold leaves no file behind. It must not build or load anything.
+//! Owns the templates (a handler, a native unit test, a README, a plugin workspace on the SDK copy
+//! `sdk.rs` writes) and the edit of the config file. What the user typed goes into the config as
+//! quoted TOML values, and the result is checked with the real config parser (reading no
+//! variable's value: an unset one is not `new`'s business) before anything is written, so a name
+//! or route that would conflict is refused with the parser's own reason (or, for the very same
+//! route, whose it is) and a refusal leaves no file behind. A plugin the config names whose crate
+//! does not exist gets its crate. It must not build or load anything.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use wasmgate_server::config::{Config, PluginSource};
+use wasmgate_server::config::{Config, PluginSource, Values};
 
 use crate::sdk;
 
@@ -103,7 +106,8 @@ pub fn new_plugin(
         }
     };
     let base = config_path.parent().unwrap_or(Path::new("."));
-    let current = Config::parse(&old, config_path, base)?;
+    // The authoring view: an unset environment variable of some plugin is not `new`'s business.
+    let current = Config::parse_with(&old, config_path, base, Values::Declared)?;
     // TOML strings, quoted and escaped: what the user typed is a value, never more config.
     let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
     let route_entry = format!(
@@ -133,7 +137,7 @@ pub fn new_plugin(
             )));
         }
         let new_config = format!("{}\n{addition}", old.trim_end_matches('\n'));
-        Config::parse(&new_config, config_path, base)
+        Config::parse_with(&new_config, config_path, base, Values::Declared)
             .map(|_| new_config)
             .map_err(|err| refused(err.message))
     };

@@ -401,3 +401,31 @@ fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
     assert!(!err.contains("not granted"), "{err}");
     Ok(())
 }
+
+/// The authoring commands need the crate list and the grants, never a deployment's secrets: an
+/// unset environment variable or a missing secret file of some plugin fails neither `new` nor
+/// `build` (while `serve` refuses that configuration).
+#[test]
+fn new_and_build_do_not_read_variable_values() -> anyhow::Result<()> {
+    let site = Site::new("authoring-values")?;
+    let config = "[plugins.other]\nwasm = \"other.wat\"\n[plugins.other.vars]\n\
+                  key = { env = \"WASMGATE_IT_SURELY_UNSET\" }\ntoken = { file = \"gone\" }\n";
+    site.replace("wasmgate.toml", config)?;
+    let (code, _, err) = wasmgate(
+        &[
+            "serve",
+            "--config",
+            "wasmgate.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        site.dir(),
+    )?;
+    assert_eq!(code, 2, "serving reads the values: {err}");
+    let (code, out, err) = wasmgate(&["build"], site.dir())?;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = wasmgate(&["new", "api", "--route", "/api/:id"], site.dir())?;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("added route GET /api/:id -> api"), "{out}");
+    Ok(())
+}

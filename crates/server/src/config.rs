@@ -350,54 +350,65 @@ pub struct RouteConfig {
     pub line: usize,
 }
 
+/// Whether reading a configuration reads its variables' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Read each source (environment variables, secret files): to serve it.
+    Read,
+    /// Check each variable's syntax only and read no value, so an unset environment variable or
+    /// a missing secret file is not an error ([`Vars::absent_here`] tells which are absent).
+    /// For the authoring commands (`check`, `build`, `new`, `up --watch`'s crate list), which
+    /// need a module's grants or the crate list, never a deployment's secrets. Never serve such
+    /// a configuration: its variables have no values.
+    Declared,
+}
+
 impl Config {
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`, with its variables' values (to serve).
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        Config::from_file_with(path, Values::Read)
+    }
+
+    /// Reads and validates the file at `path`; `values` says whether variables are read.
+    pub fn from_file_with(path: &Path, values: Values) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
-        let mut config = Config::parse(&text, path, &base_dir_of(path))?;
+        let mut config = Config::parse_with(&text, path, &base_dir_of(path), values)?;
         config.file = Some(path.to_path_buf());
         Ok(config)
     }
 
     /// The embedded default, with plugin paths relative to `base_dir`.
     pub fn embedded(base_dir: &Path) -> Result<Config, ConfigError> {
-        Config::parse(
+        Config::embedded_with(base_dir, Values::Read)
+    }
+
+    /// [`Config::embedded`], reading variables or not as `values` says.
+    pub fn embedded_with(base_dir: &Path, values: Values) -> Result<Config, ConfigError> {
+        Config::parse_with(
             EMBEDDED_DEFAULT,
             Path::new("<embedded wasmgate.toml>"),
             base_dir,
+            values,
         )
     }
 
     /// Parses and validates `text`; `source` names it in errors, `base_dir` anchors relative paths.
     pub fn parse(text: &str, source: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
-        file::parse(
-            text,
-            source,
-            base_dir,
-            Resolve::Values(&|name| std::env::var(name).ok()),
-        )
+        Config::parse_with(text, source, base_dir, Values::Read)
     }
 
-    /// Reads and validates the file at `path` like [`Config::from_file`], but reads no variable's
-    /// value: each source is checked for syntax only, so an unset environment variable or a
-    /// missing secret file is not an error ([`Vars::absent_here`] tells which are absent). For
-    /// `wasmgate check`, which validates a module, not a deployment. Never serve the result: its
-    /// variables have no values.
-    pub fn from_file_declared(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
-        let mut config = file::parse(&text, path, &base_dir_of(path), Resolve::Declared)?;
-        config.file = Some(path.to_path_buf());
-        Ok(config)
-    }
-
-    /// [`Config::embedded`] without variable values (as [`Config::from_file_declared`]).
-    pub fn embedded_declared(base_dir: &Path) -> Result<Config, ConfigError> {
-        file::parse(
-            EMBEDDED_DEFAULT,
-            Path::new("<embedded wasmgate.toml>"),
-            base_dir,
-            Resolve::Declared,
-        )
+    /// [`Config::parse`], reading variables or not as `values` says.
+    pub fn parse_with(
+        text: &str,
+        source: &Path,
+        base_dir: &Path,
+        values: Values,
+    ) -> Result<Config, ConfigError> {
+        let resolve = match values {
+            Values::Read => Resolve::Values(&|name| std::env::var(name).ok()),
+            Values::Declared => Resolve::Declared,
+        };
+        file::parse(text, source, base_dir, resolve)
     }
 
     /// The config file this came from, when it came from one (not the embedded default): the file

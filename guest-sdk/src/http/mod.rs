@@ -1,10 +1,12 @@
-//! Outbound HTTP: [`Request`] to build and send a request through the host (`http_send`,
-//! docs/ABI.md), and the [`Response`] it answers with.
+//! Outbound HTTP: [`Request`] to build and send a request through the host (`http_send`, or
+//! `http_send_timeout` with the request's own [`Request::timeout`]; docs/ABI.md), and the
+//! [`Response`] it answers with.
 //!
 //! This module owns the builder, the encoding of a request as a [`wire::OutboundRequest`] and
 //! the decoding of the answer, which travels in the v1 response layout ([`wire::RawResponse`]).
-//! The connection itself (DNS, TLS, redirects, timeouts, the `allowed_outbound_hosts` check and
-//! the SSRF guard) is entirely the host's; its failures arrive as an [`Error`] (`denied`,
+//! The connection itself (DNS, TLS, redirects, the time bound, the `allowed_outbound_hosts`
+//! check and the SSRF guard) is entirely the host's (a request's own timeout can only shorten
+//! the host's bound); its failures arrive as an [`Error`] (`denied`,
 //! `dns`, `connect`, `timeout`, ...). Natively, answers come from the table of
 //! [`testing::http_answer`](crate::testing::http_answer), so tests need no network. It must not
 //! be confused with the plugin's own request and response ([`crate::Request`],

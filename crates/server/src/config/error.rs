@@ -3,8 +3,9 @@
 //! Owns the rendering of a config error: file, line, column, the line itself with the offending
 //! text underlined, and what would be valid, with every secret value masked in both the excerpt
 //! and the message (`redact.rs` says which spans: here is the one place excerpts are made, so no
-//! error kind can bypass it). Knows nothing about which keys exist (that is
-//! `file.rs`); it only turns a byte span of the source into a message a person can act on.
+//! error kind can bypass it), and the "did you mean" guess for a misspelled key (`closest`; the
+//! keys themselves are `file.rs`'s). It turns a byte span of the source into a message a person
+//! can act on.
 
 use std::fmt;
 use std::ops::Range;
