@@ -48,7 +48,6 @@ pub(super) struct RedisStore {
 struct Scripts {
     set: Script,
     delete: Script,
-    incr: Script,
     incr_ttl: Script,
     cas: Script,
     list: Script,
@@ -109,19 +108,10 @@ impl Scripts {
                 redis.call('ZREM', KEYS[3], ARGV[1])
                 return n",
             ),
-            // ARGV: delta, member, value-key prefix, sweep. INCRBY keeps an expiry (and its entry
-            // in the expiry set) and refuses a non-integer.
-            incr: Script::new(&format!(
-                "{COMMON}
-                local v = redis.call('INCRBY', KEYS[1], ARGV[1])
-                redis.call('ZADD', KEYS[2], 0, ARGV[2])
-                sweep(ARGV[3], tonumber(ARGV[4]))
-                return v"
-            )),
-            // ARGV: delta, member, value-key prefix, sweep, ttl_ms (0: none). As `incr`, and a key
-            // the INCRBY created (EXISTS said 0: absent or expired) expires after ttl_ms; an
-            // existing key keeps its expiry or its lack of one. INCRBY refuses a non-integer
-            // before anything is written.
+            // ARGV: delta, member, value-key prefix, sweep, ttl_ms (0: none). INCRBY keeps an
+            // expiry (and its entry in the expiry set) and refuses a non-integer before anything
+            // is written; a key it created (EXISTS said 0: absent or expired) expires after
+            // ttl_ms. The one increment script: a plain `incr` is this with no TTL.
             incr_ttl: Script::new(&format!(
                 "{COMMON}
                 local existed = redis.call('EXISTS', KEYS[1])
@@ -346,19 +336,7 @@ impl RedisStore {
     }
 
     pub(super) async fn incr(&self, key: &[u8], delta: i64) -> Result<i64, KvError> {
-        let mut c = self.conn.clone();
-        self.scripts
-            .incr
-            .key(self.value_key(key))
-            .key(&self.index)
-            .key(&self.expiry)
-            .arg(delta)
-            .arg(key)
-            .arg(&self.values)
-            .arg(SWEEP_PER_WRITE)
-            .invoke_async::<i64>(&mut c)
-            .await
-            .map_err(|e| self.incr_error(e))
+        self.incr_with_ttl(key, delta, None).await
     }
 
     /// An increment's error: INCRBY's own refusal ("value is not an integer or out of range",
