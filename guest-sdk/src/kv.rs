@@ -26,6 +26,7 @@
 
 use crate::error::Error;
 use crate::host;
+use crate::time::abi_millis as ttl_ms;
 use crate::wire::{self, Errno};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -430,13 +431,6 @@ fn found<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
         Err(e) if e.errno == Errno::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// A duration as the ABI's `ttl_ms`: rounded up so that any non-zero duration expires (and
-/// zero stays "no expiry"), saturating at `i64::MAX`.
-fn ttl_ms(ttl: Duration) -> i64 {
-    let ms = ttl.as_millis() + u128::from(!ttl.subsec_nanos().is_multiple_of(1_000_000));
-    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// A duration as the ABI's milliseconds (`ttl_ms`, `timeout_ms`): rounded up, so a non-zero
+/// duration stays non-zero (and zero stays "none"), saturating at `i64::MAX`.
+pub(crate) fn abi_millis(d: Duration) -> i64 {
+    let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
 /// The current wall-clock time: the host's clock in a plugin, the stand-in clock in native
 /// tests.
 ///
@@ -55,20 +62,7 @@ pub fn unix_millis() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// `wait` as the delay-seconds of a `Retry-After` header (RFC 9110, section 10.2.3): whole
-/// seconds, rounded up so a client that waits that long is never early, and at least 1 (a
-/// `Retry-After: 0` invites an immediate retry that would be refused again).
-///
-/// ```
-/// use std::time::Duration;
-/// use wasmgate_sdk::time::retry_after_secs;
-///
-/// assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
-/// assert_eq!(retry_after_secs(Duration::from_millis(1000)), 1);
-/// assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
-/// assert_eq!(retry_after_secs(Duration::ZERO), 1);
-/// ```
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
+/// `wait` as the whole seconds a `Retry-After` header carries: rounded up, at least 1 (the
+/// host's own rule, written once in `wasmgate-http`).
+#[doc(inline)]
+pub use wasmgate_http::encode::retry_after_secs;

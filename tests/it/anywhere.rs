@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
-use crate::support::{ChildOptions, ChildServer, Site, get, repo_root, try_eventually};
+use crate::support::{ChildOptions, ChildServer, Site, apply_env, get, repo_root, try_eventually};
 
 /// The commands of the README's "Your first route" block, comments removed, each with the JSON
 /// its comment shows (for `curl` lines).
@@ -112,12 +112,7 @@ fn run(
 ) -> anyhow::Result<String> {
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(dir);
-    for (name, value) in env {
-        match value {
-            Some(v) => cmd.env(name, v),
-            None => cmd.env_remove(name),
-        };
-    }
+    apply_env(&mut cmd, env);
     let out = cmd
         .output()
         .with_context(|| format!("running wasmgate {args:?}"))?;

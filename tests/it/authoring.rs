@@ -25,6 +25,21 @@ pub(crate) fn wasmgate(args: &[&str], dir: &Path) -> anyhow::Result<(i32, String
     ))
 }
 
+/// `wasmgate serve --config wasmgate.toml --listen 127.0.0.1:0` in `dir`, for configurations it
+/// must refuse before listening: exit code, stdout, stderr.
+pub(crate) fn serve_config(dir: &Path) -> anyhow::Result<(i32, String, String)> {
+    wasmgate(
+        &[
+            "serve",
+            "--config",
+            "wasmgate.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir,
+    )
+}
+
 #[test]
 fn check_prints_exports_imports_version_and_limits() -> anyhow::Result<()> {
     let (code, out, err) = wasmgate(&["check", "tests/guests/unreachable.wat"], &repo_root())?;
@@ -314,16 +329,7 @@ fn check_lists_the_grants_an_unmounted_module_needs() -> anyhow::Result<()> {
     );
     assert!(out.contains(needs), "{out}");
     // ... which `serve` refuses (the check is not lenient by accident: the config is that bad).
-    let (code, _, err) = wasmgate(
-        &[
-            "serve",
-            "--config",
-            "wasmgate.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        site.dir(),
-    )?;
+    let (code, _, err) = serve_config(site.dir())?;
     assert_eq!(code, 2, "{err}");
 
     // Mounted without the grant: refused, naming it.
@@ -411,16 +417,7 @@ fn new_and_build_do_not_read_variable_values() -> anyhow::Result<()> {
     let config = "[plugins.other]\nwasm = \"other.wat\"\n[plugins.other.vars]\n\
                   key = { env = \"WASMGATE_IT_SURELY_UNSET\" }\ntoken = { file = \"gone\" }\n";
     site.replace("wasmgate.toml", config)?;
-    let (code, _, err) = wasmgate(
-        &[
-            "serve",
-            "--config",
-            "wasmgate.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        site.dir(),
-    )?;
+    let (code, _, err) = serve_config(site.dir())?;
     assert_eq!(code, 2, "serving reads the values: {err}");
     let (code, out, err) = wasmgate(&["build"], site.dir())?;
     assert_eq!(code, 0, "{out}{err}");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::authoring::wasmgate;
+use crate::authoring::{serve_config, wasmgate};
 use crate::support::{ChildOptions, ChildServer, Site, metric, repo_root, scrape, try_eventually};
 
 const SECRET: &str = "pw-9f8e7d6c";
@@ -58,16 +58,7 @@ fn check_and_serve_never_print_a_secret_of_an_invalid_config() -> anyhow::Result
             !out.contains(SECRET) && !err.contains(SECRET),
             "check:\n{config}\n{out}{err}"
         );
-        let (code, out, err) = wasmgate(
-            &[
-                "serve",
-                "--config",
-                "wasmgate.toml",
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            site.dir(),
-        )?;
+        let (code, out, err) = serve_config(site.dir())?;
         assert_eq!(code, 2, "serve refuses\n{config}\n{out}{err}");
         assert!(err.contains("wasmgate.toml:"), "the error is shown\n{err}");
         assert!(
@@ -110,16 +101,7 @@ fn check_reads_no_secret_and_a_missing_secret_file_is_named() -> anyhow::Result<
         out.contains("note: variable `greeting`: the file") && out.contains("does not exist here"),
         "{out}"
     );
-    let (code, out, err) = wasmgate(
-        &[
-            "serve",
-            "--config",
-            "wasmgate.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        site.dir(),
-    )?;
+    let (code, out, err) = serve_config(site.dir())?;
     assert_eq!(code, 2, "{out}{err}");
     assert!(
         err.contains(

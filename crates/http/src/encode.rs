@@ -3,9 +3,29 @@
 //! Owns the bytes of every response the server sends: a valid status line, `Date`, framing
 //! (`Content-Length`, never a guest's), `Connection`, the handler's headers, then the body unless
 //! the request was HEAD or the status forbids one. Handlers build a [`Response`] value; only this
-//! module turns it into bytes, so framing cannot be got wrong anywhere else.
+//! module turns it into bytes, so framing cannot be got wrong anywhere else. Also the one
+//! statement of a `Retry-After` value ([`retry_after_secs`]), shared by the host and the SDK.
 
 use std::borrow::Cow;
+use std::time::Duration;
+
+/// `wait` as the delay-seconds of a `Retry-After` header (RFC 9110, section 10.2.3): whole
+/// seconds, rounded up so a client that waits that long is never early, and at least 1 (a
+/// `Retry-After: 0` invites an immediate retry that would be refused again).
+///
+/// ```
+/// use std::time::Duration;
+/// use wasmgate_http::encode::retry_after_secs;
+///
+/// assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+/// assert_eq!(retry_after_secs(Duration::from_millis(1000)), 1);
+/// assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+/// assert_eq!(retry_after_secs(Duration::ZERO), 1);
+/// ```
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
 
 /// A response as handlers produce it: framing headers are added here, never by them.
 #[derive(Debug, Clone, PartialEq, Eq)]

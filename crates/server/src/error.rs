@@ -99,11 +99,10 @@ impl RequestError {
 /// plugin's deadline (1 s by default), like a place in a plugin's queue.
 const HOST_POOL_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// `Retry-After` as delay-seconds (RFC 9110 §10.2.3): rounded up, never 0 (a client told to retry
-/// at once would just hammer a plugin that cannot take it).
+/// `Retry-After` as delay-seconds, by the rule the SDK uses too (rounded up, never 0: a client
+/// told to retry at once would just hammer a plugin that cannot take it).
 fn retry_after_secs(d: std::time::Duration) -> String {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    secs.max(1).to_string()
+    wasmgate_http::encode::retry_after_secs(d).to_string()
 }
 
 fn public_plugin_message(status: u16) -> &'static str {

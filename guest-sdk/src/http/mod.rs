@@ -37,13 +37,6 @@ use crate::wire::{self, Errno};
 use serde::Serialize;
 use std::time::Duration;
 
-/// A duration as `http_send_timeout`'s `timeout_ms`: rounded up (a non-zero bound stays
-/// non-zero), saturating at `i64::MAX`.
-fn timeout_ms(t: Duration) -> i64 {
-    let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
 /// An outbound request: method, absolute `http`/`https` URL, headers in order, body.
 ///
 /// Building never fails; a JSON body that cannot be serialized is reported by [`send`]
@@ -270,7 +263,7 @@ impl Request {
             .map_err(|e| Error::new(Errno::TooLarge, e.to_string()))?;
         let answer = match self.timeout {
             None => host::http_send(&encoded)?,
-            Some(t) => host::http_send_timeout(&encoded, timeout_ms(t))?,
+            Some(t) => host::http_send_timeout(&encoded, crate::time::abi_millis(t))?,
         };
         Response::decode(answer)
     }

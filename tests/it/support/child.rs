@@ -60,6 +60,16 @@ impl ChildOptions {
     }
 }
 
+/// Applies [`ChildOptions::env`]-style changes to `cmd`: `Some` sets, `None` removes.
+pub fn apply_env(cmd: &mut Command, env: &[(String, Option<String>)]) {
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+}
+
 /// How a child ended.
 #[derive(Debug)]
 pub struct Exited {
@@ -84,12 +94,7 @@ impl ChildServer {
             .clone()
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wasmgate-it-server")));
         let mut cmd = Command::new(program);
-        for (name, value) in &options.env {
-            match value {
-                Some(v) => cmd.env(name, v),
-                None => cmd.env_remove(name),
-            };
-        }
+        apply_env(&mut cmd, &options.env);
         cmd.args(&options.args)
             .current_dir(&options.dir)
             .stdout(Stdio::piped())

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use wasmgate_server::config::Config;
 
-pub use child::{ChildOptions, ChildServer};
+pub use child::{ChildOptions, ChildServer, apply_env};
 pub use client::{RawClient, Response, answers_200, exchange, get, scrape};
 pub use guests::{Samples, current_version, finish_load, versioned_guest, versioned_load};
 pub use logs::{logs, logs_contain};
