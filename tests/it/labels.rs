@@ -163,6 +163,29 @@ fn series(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The series of `text` with their `outcome` label left out: what can grow with what clients and
+/// guests choose. An outcome is one of a closed set and may first happen at any time (a store's
+/// health check meeting contention under this load once counted `op="ping",outcome="timeout"`
+/// late in the run), which is a bounded series, not growth.
+fn shapes(text: &str) -> std::collections::BTreeSet<String> {
+    series(text)
+        .iter()
+        .map(|s| {
+            let name = s.split(' ').next().unwrap_or_default();
+            match name.find("outcome=\"") {
+                Some(at) => {
+                    let end = name[at + 9..]
+                        .find('"')
+                        .map_or(name.len(), |e| at + 9 + e + 1);
+                    let rest = name[end..].strip_prefix(',').unwrap_or(&name[end..]);
+                    format!("{}{rest}", &name[..at])
+                }
+                None => name.to_string(),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn no_label_grows_with_the_hosts_paths_and_keys_clients_and_guests_choose() -> anyhow::Result<()> {
     sample_plugins_built();
@@ -179,14 +202,8 @@ fn no_label_grows_with_the_hosts_paths_and_keys_clients_and_guests_choose() -> a
     let after = scrape(addr)?;
 
     let (was, is) = (series(&before), series(&after));
-    let new: Vec<&&str> = is
-        .iter()
-        .filter(|s| {
-            let name = s.split(' ').next().unwrap_or_default();
-            !was.iter().any(|w| w.split(' ').next() == Some(name))
-        })
-        .take(5)
-        .collect();
+    let (was_shapes, is_shapes) = (shapes(&before), shapes(&after));
+    let new: Vec<&String> = is_shapes.difference(&was_shapes).take(5).collect();
     println!(
         "{DISTINCT} distinct hosts, paths and keys: {} series ({} bytes) after {WARM_UP} rounds, {} ({} bytes) after all",
         was.len(),
@@ -195,8 +212,8 @@ fn no_label_grows_with_the_hosts_paths_and_keys_clients_and_guests_choose() -> a
         after.len()
     );
     ensure!(
-        is.len() == was.len(),
-        "{} series after {WARM_UP} rounds, {} after {DISTINCT}; new ones: {new:#?}",
+        new.is_empty(),
+        "{} series after {WARM_UP} rounds, {} after {DISTINCT}; new ones (outcomes aside): {new:#?}",
         was.len(),
         is.len()
     );
