@@ -281,6 +281,28 @@ mod tests {
     }
 
     #[test]
+    fn an_sdk_copy_that_cannot_be_written_fails_the_build_before_cargo() {
+        let root = std::env::temp_dir().join(format!("wasmgate-nosdk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("plugins")).unwrap();
+        std::fs::write(
+            root.join("plugins/Cargo.toml"),
+            format!(
+                "[workspace]\nmembers = []\n[workspace.dependencies]\n\
+                 wasmgate-sdk = {{ path = \"{}\" }}\n",
+                crate::sdk::WORKSPACE_DEPENDENCY_PATH
+            ),
+        )
+        .unwrap();
+        // A file where the copy's directory must go.
+        std::fs::write(root.join(".wasmgate"), "").unwrap();
+        let e = build_plugins(&root, &[], false).unwrap_err();
+        assert_eq!(e.kind(), "sdk", "{e}");
+        assert!(e.to_string().contains(".wasmgate/sdk"), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn builds_a_tiny_plugin_workspace() {
         // Skipped where the target is absent and cannot be added (offline CI without it).
         let root = std::env::temp_dir().join(format!("wasmgate-build-{}", std::process::id()));
